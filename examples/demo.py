@@ -1,0 +1,118 @@
+"""Demo: the sample inventory through target-kibo-inventory into the bundled Kibo emulator.
+
+Starts the emulator on a free port of 127.0.0.1, pipes examples/stock.singer.jsonl through
+the target, then prints the accepted job IDs, the emitted state and the resulting stock.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+TENANT, API_KEY = "demo", "demo-key"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        return json.load(answer)
+
+
+def wait_until_up(url: str, process: subprocess.Popen) -> None:
+    for _ in range(100):
+        if process.poll() is not None:
+            sys.exit("the emulator did not start")
+        try:
+            get(url + "/emulator/health")
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit("the emulator did not answer")
+
+
+def run_target(url: str) -> list[dict]:
+    config = {
+        "tenant_id": TENANT,
+        "api_key": API_KEY,
+        "base_url": url,
+        "field_map": {"locationName": "store"},
+        "stream_operations": {"stock_movements": "adjust"},
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
+        json.dump(config, file)
+    print(f"$ target-kibo-inventory --config {file.name} < examples/stock.singer.jsonl")
+    print(f"  config: {json.dumps({**config, 'api_key': '********'})}\n")
+    with (HERE / "stock.singer.jsonl").open() as messages:
+        done = subprocess.run(
+            [str(BIN / "target-kibo-inventory"), "--config", file.name],
+            stdin=messages,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    Path(file.name).unlink()
+    if done.returncode:
+        sys.exit(f"target-kibo-inventory failed:\n{done.stderr}")
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+def print_jobs(url: str, states: list[dict]) -> None:
+    print("Jobs accepted by Kibo (from the target's STATE output):")
+    print(f"  {'jobID':>5}  {'operation':9}  {'location':18}  {'items':>5}  {'stream':16} status")
+    for emitted in states:
+        for job in emitted["kibo_inventory"]["jobs"]:
+            status = get(f"{url}/emulator/jobs/{job['jobID']}")["status"]
+            print(
+                f"  {job['jobID']:>5}  {job['operation']:9}  {job['locationName']:18}  "
+                f"{job['items']:>5}  {job['stream']:16} {status}"
+            )
+
+
+def print_stock(url: str) -> None:
+    rows = get(f"{url}/emulator/inventory?wait=1")["inventory"]
+    print("\nStock in the emulator after the jobs ran:")
+    print(f"  {'location':18}  {'sku':14}  {'upc':13}  {'quantity':>8}")
+    for row in rows:
+        print(
+            f"  {row['locationName']:18}  {row.get('sku', ''):14}  {row.get('upc', ''):13}  "
+            f"{row['quantity']:>8}"
+        )
+
+
+def main() -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    emulator = subprocess.Popen(
+        [str(BIN / "kibo-emulator"), "--port", str(port), "--tenant", TENANT, "--api-key", API_KEY],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_up(url, emulator)
+        print(f"Kibo emulator running at {url} (tenant '{TENANT}')\n")
+        states = run_target(url)
+        print_jobs(url, states)
+        print("\nState emitted by the target (the tap's bookmarks plus the job IDs):")
+        for emitted in states:
+            print("  " + json.dumps(emitted))
+        print_stock(url)
+    finally:
+        emulator.terminate()
+        emulator.wait()
+    print("\nEmulator stopped.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Singer target that loads stock counts into Kibo OMS inventory jobs."""

@@ -1,0 +1,231 @@
+"""HTTP client: one keep-alive session, bearer auth with a token cache, retries and errors."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import time
+from collections.abc import Generator
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import backoff
+import requests
+
+from target_kibo_inventory.settings import Settings
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_TRIES = 6
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 30.0
+TOKEN_RENEW_MARGIN_SECONDS = 60.0
+SHOWN_BODY_CHARS = 500
+
+
+class ApiError(RuntimeError):
+    """The API refused a request, or answered in a way that cannot be used."""
+
+
+class AuthError(ApiError):
+    """The API refused the tenant or the credentials."""
+
+
+class TransientError(Exception):
+    """A failure worth another try: 429, 5xx from a gateway, or a lost connection."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def retry_waits(
+    base: float = BACKOFF_BASE_SECONDS, cap: float = BACKOFF_MAX_SECONDS
+) -> Generator[float, Any, None]:
+    """Exponential backoff with full jitter, or the server's Retry-After when it gives one.
+
+    A `backoff` wait generator: it is sent the exception of each failed try.
+    """
+    error = yield 0.0
+    attempt = 0
+    while True:
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            wait = min(retry_after, cap)
+        else:
+            wait = random.uniform(0, min(cap, base * 2**attempt))
+        attempt += 1
+        error = yield wait
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+def _user_agent() -> str:
+    try:
+        return f"target-kibo-inventory/{version('target-kibo-inventory')}"
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "target-kibo-inventory"
+
+
+def _server_message(response: requests.Response) -> str:
+    """The server's own words: its JSON message or error, else the start of the body."""
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if isinstance(answer, dict):
+        message = answer.get("message") or answer.get("error") or answer.get("error_description")
+        if message:
+            return str(message)[:SHOWN_BODY_CHARS]
+    return response.text[:SHOWN_BODY_CHARS] or response.reason or ""
+
+
+class KiboClient:
+    """Sends JSON requests to the OMS; safe to share between threads."""
+
+    def __init__(self, settings: Settings, logger: logging.Logger) -> None:
+        self.settings = settings
+        self.logger = logger
+        self.session = requests.Session()
+        self.session.headers.update(
+            {
+                "x-vol-tenant": settings.tenant_id,
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "User-Agent": _user_agent(),
+            }
+        )
+        self.timeout = settings.request_timeout
+        self._token: str | None = None
+        self._token_expires_at = 0.0
+        self._token_lock = threading.Lock()
+        retrying = backoff.on_exception(
+            retry_waits,
+            TransientError,
+            max_tries=MAX_TRIES,
+            jitter=None,
+            on_backoff=self._log_retry,
+        )
+        self._post_with_retries = retrying(self._post_authorized)
+        self._fetch_token = retrying(self._request_token)
+
+    def post(self, url: str, body: bytes, what: str) -> bytes:
+        """POST a JSON body with retries; return the answer's body. `what` names it in logs."""
+        try:
+            return self._post_with_retries(url, body, what)
+        except TransientError as error:
+            raise ApiError(f"Gave up after {MAX_TRIES} tries: {error}") from None
+
+    def close(self) -> None:
+        """Close the keep-alive connections."""
+        self.session.close()
+
+    def _post_authorized(self, url: str, body: bytes, what: str) -> bytes:
+        token_renewed = False
+        while True:
+            response = self._post_once(url, body, what, self._bearer())
+            if response.status_code == 401 and self.settings.api_secret and not token_renewed:
+                self.logger.info("Access token refused for %s; getting a new one.", what)
+                self._forget_token()
+                token_renewed = True
+                continue
+            return self._read(response, what)
+
+    def _post_once(self, url: str, body: bytes, what: str, bearer: str) -> requests.Response:
+        try:
+            return self.session.post(
+                url,
+                data=body,
+                headers={"Authorization": f"Bearer {bearer}"},
+                timeout=self.timeout,
+            )
+        except (requests.ConnectionError, requests.Timeout) as error:
+            raise TransientError(f"{type(error).__name__} for {what}") from None
+
+    def _read(self, response: requests.Response, what: str) -> bytes:
+        status = response.status_code
+        if 200 <= status < 300:
+            return response.content
+        message = _server_message(response)
+        if status in RETRY_STATUSES:
+            raise TransientError(
+                f"HTTP {status} for {what}: {message}",
+                parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if status in (401, 403):
+            raise AuthError(
+                f"Kibo refused the tenant or API key (HTTP {status}) for {what}: tenant "
+                f"'{self.settings.tenant_id}' and the configured api_key"
+                f"{'/api_secret' if self.settings.api_secret else ''} were not accepted. "
+                f"Server said: {message}"
+            )
+        raise ApiError(f"HTTP {status} for {what}: {message}")
+
+    def _bearer(self) -> str:
+        if not self.settings.api_secret:
+            return self.settings.api_key
+        with self._token_lock:
+            if self._token is None or time.monotonic() >= self._token_expires_at:
+                self._token, lifetime = self._fetch_token()
+                margin = min(TOKEN_RENEW_MARGIN_SECONDS, lifetime / 10)
+                self._token_expires_at = time.monotonic() + lifetime - margin
+            return self._token
+
+    def _forget_token(self) -> None:
+        with self._token_lock:
+            self._token = None
+
+    def _request_token(self) -> tuple[str, float]:
+        settings = self.settings
+        what = f"the access token request to {settings.auth_url}"
+        kwargs: dict[str, Any]
+        if settings.token_request == "basic":
+            kwargs = {
+                "auth": (settings.api_key, settings.api_secret),
+                "data": {"grant_type": "client_credentials"},
+            }
+        else:
+            kwargs = {
+                "json": {
+                    "client_id": settings.api_key,
+                    "client_secret": settings.api_secret,
+                    "grant_type": "client_credentials",
+                }
+            }
+        try:
+            response = requests.post(settings.auth_url, timeout=self.timeout, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as error:
+            raise TransientError(f"{type(error).__name__} for {what}") from None
+        self._read(response, what)
+        try:
+            answer = response.json()
+            return str(answer["access_token"]), float(answer.get("expires_in", 3600))
+        except (ValueError, KeyError, TypeError):
+            raise ApiError(
+                f"{what} answered without a usable access_token and expires_in "
+                f"(HTTP {response.status_code}, {len(response.content)} bytes)"
+            ) from None
+
+    def _log_retry(self, details: dict[str, Any]) -> None:
+        error = details.get("exception")
+        self.logger.warning(
+            "%s; try %d of %d failed, retrying in %.1f s.",
+            error,
+            details["tries"],
+            MAX_TRIES,
+            details["wait"],
+        )

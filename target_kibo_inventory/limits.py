@@ -1,0 +1,19 @@
+"""The documented limits of the inventory APIs, each defined once."""
+
+REFRESH_MAX_ITEMS = 12000
+"""Most items in one Inventory Refresh request."""
+
+REFRESH_COST_STEP = 3000
+"""Kibo costs refresh jobs in steps of this many items (6001 items cost as much as 9000)."""
+
+ADJUST_MAX_ITEMS = 1000
+"""Most items in one Inventory Adjust request; Kibo answers 400 above it."""
+
+MAX_ATTRIBUTES = 63
+"""Most attributes on one item."""
+
+MAX_LOCATOR_NAME_LENGTH = 50
+"""Longest inventoryLocatorName."""
+
+MIN_BIN_ID = 1
+"""Smallest binID."""

@@ -1,0 +1,280 @@
+"""Mapping of records onto inventory items: field lookup, coercion and the documented rules."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from target_kibo_inventory.limits import (
+    MAX_ATTRIBUTES,
+    MAX_LOCATOR_NAME_LENGTH,
+    MIN_BIN_ID,
+)
+
+IDENTIFIER_FIELDS = ("partNumber", "upc", "sku")
+ADJUST_FIELDS = (*IDENTIFIER_FIELDS, "quantity", "binID", "inventoryLocatorName")
+REFRESH_FIELDS = (
+    *IDENTIFIER_FIELDS,
+    "quantity",
+    "binID",
+    "ltd",
+    "floor",
+    "safetyStock",
+    "currencyID",
+    "retailPrice",
+    "inventoryLocatorName",
+    "attributes",
+)
+LOCATION_FIELD = "locationName"
+
+
+class RuleError(ValueError):
+    """A value breaks a rule of its field; the message states the rule."""
+
+
+class InvalidRecordError(ValueError):
+    """A record cannot become an inventory item; names the stream, record, field and rule."""
+
+    def __init__(
+        self,
+        stream: str,
+        position: int,
+        identifier: str | None,
+        field: str,
+        rule: str,
+    ) -> None:
+        self.stream = stream
+        self.position = position
+        self.identifier = identifier
+        self.field = field
+        self.rule = rule
+        ident = f" ({identifier})" if identifier else ""
+        super().__init__(
+            f"Invalid record in stream '{stream}', record #{position}{ident}: "
+            f"field '{field}' {rule}"
+        )
+
+
+def snake_case(name: str) -> str:
+    """`safetyStock` → `safety_stock`, `binID` → `bin_id`."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+def _parse_number(value: Any) -> int | float | Decimal:
+    """A JSON number or a numeric string, as a finite number."""
+    if isinstance(value, str):
+        try:
+            value = Decimal(value.strip())
+        except ArithmeticError:
+            raise RuleError(f"must be a number; got {value!r}") from None
+    if not _is_number(value) or not math.isfinite(value):
+        raise RuleError(f"must be a number; got {value!r}")
+    return value
+
+
+def to_integer(value: Any) -> int:
+    """An integer, from an int, an integral float, or a numeric string like '101' or '101.0'."""
+    try:
+        number = _parse_number(value)
+    except RuleError:
+        raise RuleError(f"must be an integer; got {value!r}") from None
+    if number != int(number):
+        raise RuleError(f"must be an integer; got {value!r}")
+    return int(number)
+
+
+def to_number(value: Any) -> float | int:
+    """A finite number, from a JSON number or a numeric string."""
+    number = _parse_number(value)
+    return float(number) if isinstance(number, Decimal) else number
+
+
+def to_text(value: Any) -> str:
+    """A non-empty string; numbers are turned into their decimal text."""
+    if _is_number(value):
+        return str(to_integer(value)) if value == int(value) else str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise RuleError(f"must be a non-empty string; got {value!r}")
+    return value
+
+
+def _bin_id(value: Any) -> int:
+    number = to_integer(value)
+    if number < MIN_BIN_ID:
+        raise RuleError(f"must be an integer ≥ {MIN_BIN_ID}; got {value!r}")
+    return number
+
+
+def _locator_name(value: Any) -> str:
+    text = to_text(value)
+    if len(text) > MAX_LOCATOR_NAME_LENGTH:
+        raise RuleError(f"must be at most {MAX_LOCATOR_NAME_LENGTH} characters; got {len(text)}")
+    return text
+
+
+def _attributes(value: Any) -> list[str]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise RuleError(f"must be a list of strings; got {value!r}")
+    if len(value) > MAX_ATTRIBUTES:
+        raise RuleError(f"must hold at most {MAX_ATTRIBUTES} attributes; got {len(value)}")
+    return list(value)
+
+
+def _refresh_quantity(value: Any) -> int:
+    number = to_integer(value)
+    if number < 0:
+        raise RuleError(f"must be an integer ≥ 0 for refresh (an absolute count); got {value!r}")
+    return number
+
+
+CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "partNumber": to_text,
+    "upc": to_text,
+    "sku": to_text,
+    "binID": _bin_id,
+    "ltd": to_number,
+    "floor": to_integer,
+    "safetyStock": to_integer,
+    "currencyID": to_integer,
+    "retailPrice": to_number,
+    "inventoryLocatorName": _locator_name,
+    "attributes": _attributes,
+}
+
+
+@dataclass(frozen=True)
+class MappedItem:
+    """One record as an inventory item, with the location it belongs to."""
+
+    location: str
+    item: dict[str, Any]
+
+
+class RecordMapper:
+    """Maps the records of one stream onto items; lookups are resolved once per schema."""
+
+    def __init__(
+        self,
+        stream: str,
+        schema: Mapping[str, Any],
+        key_properties: Sequence[str],
+        operation: str,
+        field_map: Mapping[str, str],
+        default_location: str | None,
+    ) -> None:
+        self.stream = stream
+        self.operation = operation
+        self.key_properties = tuple(key_properties)
+        self.default_location = default_location
+        properties = schema.get("properties") or {}
+        fields = REFRESH_FIELDS if operation == "refresh" else ADJUST_FIELDS
+        self.location_keys = _lookup(LOCATION_FIELD, field_map, properties)
+        self.lookups = tuple(
+            (api_field, _lookup(api_field, field_map, properties), self._converter(api_field))
+            for api_field in fields
+        )
+        self.ignored = [
+            f
+            for f in REFRESH_FIELDS
+            if f not in fields and (f in field_map or any(k in properties for k in _candidates(f)))
+        ]
+
+    def _converter(self, api_field: str) -> Callable[[Any], Any]:
+        if api_field == "quantity":
+            return _refresh_quantity if self.operation == "refresh" else to_integer
+        return CONVERTERS[api_field]
+
+    def map(self, record: Mapping[str, Any], position: int) -> MappedItem:
+        """Turn a record into an item; raise InvalidRecordError naming the broken rule."""
+        item: dict[str, Any] = {}
+        for api_field, keys, convert in self.lookups:
+            key, value = _find(record, keys)
+            if value is None or value == "":
+                continue
+            try:
+                item[api_field] = convert(value)
+            except RuleError as error:
+                raise self._error(record, position, api_field, key, str(error)) from None
+        if not any(f in item for f in IDENTIFIER_FIELDS):
+            raise self._error(
+                record,
+                position,
+                "partNumber/upc/sku",
+                None,
+                "is required: at least one of partNumber, upc or sku must be a non-empty string",
+            )
+        if "quantity" not in item:
+            raise self._error(record, position, "quantity", None, "is required")
+        return MappedItem(self._location(record, position), item)
+
+    def _location(self, record: Mapping[str, Any], position: int) -> str:
+        key, value = _find(record, self.location_keys)
+        if value is None or value == "":
+            if self.default_location:
+                return self.default_location
+            raise self._error(
+                record,
+                position,
+                LOCATION_FIELD,
+                None,
+                "is required: the record has none and the location_name setting is not set",
+            )
+        try:
+            return to_text(value)
+        except RuleError as error:
+            raise self._error(record, position, LOCATION_FIELD, key, str(error)) from None
+
+    def _error(
+        self,
+        record: Mapping[str, Any],
+        position: int,
+        api_field: str,
+        key: str | None,
+        rule: str,
+    ) -> InvalidRecordError:
+        field = api_field if key in (None, api_field) else f"{api_field}' (record property '{key}"
+        return InvalidRecordError(self.stream, position, self._identifier(record), field, rule)
+
+    def _identifier(self, record: Mapping[str, Any]) -> str | None:
+        keys = [k for k in self.key_properties if record.get(k) is not None]
+        if not keys:
+            keys = [
+                key
+                for api_field, lookup, _ in self.lookups
+                if api_field in IDENTIFIER_FIELDS
+                for key in lookup[:1]
+                if record.get(key) not in (None, "")
+            ]
+        return ", ".join(f"{k}={record[k]!r}" for k in keys) or None
+
+
+def _candidates(api_field: str) -> tuple[str, ...]:
+    snake = snake_case(api_field)
+    return (api_field,) if snake == api_field else (api_field, snake)
+
+
+def _lookup(
+    api_field: str, field_map: Mapping[str, str], properties: Mapping[str, Any]
+) -> tuple[str, ...]:
+    """The record properties to read an API field from, in order of preference."""
+    if api_field in field_map:
+        return (field_map[api_field],)
+    candidates = _candidates(api_field)
+    declared = tuple(c for c in candidates if c in properties)
+    return declared or candidates
+
+
+def _find(record: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
+    for key in keys:
+        value = record.get(key)
+        if value is not None:
+            return key, value
+    return None, None

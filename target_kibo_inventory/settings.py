@@ -1,0 +1,281 @@
+"""Settings: the config schema, its defaults, and checks of combinations of settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from singer_sdk import typing as th
+
+from target_kibo_inventory.limits import (
+    ADJUST_MAX_ITEMS,
+    REFRESH_COST_STEP,
+    REFRESH_MAX_ITEMS,
+)
+
+OPERATIONS = ("refresh", "adjust")
+ENVIRONMENTS = ("sandbox", "production")
+API_PACKAGES = ("inventory_specific", "inventory_v5")
+TOKEN_REQUESTS = ("json", "basic")
+
+KIBO_AUTH_URL = "https://home.mozu.com/api/platform/applications/authtickets/oauth"
+LEGACY_BASE_URL = "https://integration.shopatron.com"
+LEGACY_AUTH_URL = "https://auth.shopatron.com/oauthserver/oauth2/token"
+HOSTS = {
+    "sandbox": "https://{tenant_id}-translation.sandbox.mozu.com",
+    "production": "https://{tenant_id}-translation.mozu.com",
+}
+
+API_FIELDS = (
+    "locationName",
+    "partNumber",
+    "upc",
+    "sku",
+    "quantity",
+    "binID",
+    "ltd",
+    "floor",
+    "safetyStock",
+    "currencyID",
+    "retailPrice",
+    "inventoryLocatorName",
+    "attributes",
+)
+
+_OPERATION = th.StringType(allowed_values=list(OPERATIONS))
+
+CONFIG_SCHEMA = th.PropertiesList(
+    th.Property(
+        "tenant_id",
+        th.StringType,
+        required=True,
+        title="Tenant ID",
+        description="Kibo tenant: sent as the `x-vol-tenant` header and used to build the host.",
+    ),
+    th.Property(
+        "api_key",
+        th.StringType,
+        required=True,
+        secret=True,
+        title="API key",
+        description=(
+            "Application (client) ID or API key of the Inventory package (V5 or Specific). "
+            "Sent as the bearer token when `api_secret` is not set."
+        ),
+    ),
+    th.Property(
+        "api_secret",
+        th.StringType,
+        secret=True,
+        title="API secret",
+        description=(
+            "Client secret. When set, an OAuth2 access token is obtained from `auth_url` with "
+            "the client-credentials grant, cached until shortly before it expires, and renewed "
+            "once on a 401."
+        ),
+    ),
+    th.Property(
+        "auth_url",
+        th.StringType,
+        title="Token URL",
+        description=(
+            f"OAuth2 token endpoint. Default: `{KIBO_AUTH_URL}`, or `{LEGACY_AUTH_URL}` when "
+            f"`base_url` is the legacy `{LEGACY_BASE_URL}`."
+        ),
+    ),
+    th.Property(
+        "token_request",
+        th.StringType(allowed_values=list(TOKEN_REQUESTS)),
+        title="Token request form",
+        description=(
+            "`json`: JSON body with client_id, client_secret and grant_type (Kibo); `basic`: "
+            "HTTP Basic credentials and a form body (legacy OMS). Default: `basic` for the "
+            "legacy token URL, `json` for any other."
+        ),
+    ),
+    th.Property(
+        "environment",
+        th.StringType(allowed_values=list(ENVIRONMENTS)),
+        default="sandbox",
+        title="Environment",
+        description=(
+            "`sandbox` (https://{tenant_id}-translation.sandbox.mozu.com) or `production` "
+            "(https://{tenant_id}-translation.mozu.com). Ignored when `base_url` is set."
+        ),
+    ),
+    th.Property(
+        "api_package",
+        th.StringType(allowed_values=list(API_PACKAGES)),
+        default="inventory_specific",
+        title="API package",
+        description=(
+            "`inventory_specific` (preferred): /inv/api/v5/inventory/{refresh,adjust}/; "
+            "`inventory_v5`: /api/v5/inventory/{refresh,adjust}."
+        ),
+    ),
+    th.Property(
+        "base_url",
+        th.StringType,
+        title="Base URL",
+        description=(
+            "Overrides the host (scheme, host, port), e.g. the legacy "
+            f"`{LEGACY_BASE_URL}` or a local emulator; the package path is appended."
+        ),
+    ),
+    th.Property(
+        "operation",
+        _OPERATION,
+        default="refresh",
+        title="Operation",
+        description="`refresh` (absolute counts) or `adjust` (signed deltas).",
+    ),
+    th.Property(
+        "stream_operations",
+        th.ObjectType(additional_properties=_OPERATION),
+        default={},
+        title="Operation per stream",
+        description="Stream name → `refresh` or `adjust`, overriding `operation` for that stream.",
+    ),
+    th.Property(
+        "location_name",
+        th.StringType,
+        title="Default location",
+        description="Location used for records that carry none.",
+    ),
+    th.Property(
+        "field_map",
+        th.ObjectType(additional_properties=th.StringType),
+        default={},
+        title="Field map",
+        description=(
+            "API field name → record property name. Unmapped API fields are read from the "
+            "property of the same name or its snake_case form (`part_number`, "
+            "`location_name`, `safety_stock`, ...). API fields: " + ", ".join(API_FIELDS) + "."
+        ),
+    ),
+    th.Property(
+        "refresh_batch_items",
+        th.IntegerType(minimum=1, maximum=REFRESH_MAX_ITEMS),
+        default=REFRESH_MAX_ITEMS,
+        title="Items per refresh request",
+        description=(
+            f"Items in a full refresh request. Kibo accepts up to {REFRESH_MAX_ITEMS} and "
+            f"costs requests in steps of {REFRESH_COST_STEP} items."
+        ),
+    ),
+    th.Property(
+        "adjust_batch_items",
+        th.IntegerType(minimum=1, maximum=REFRESH_MAX_ITEMS),
+        default=ADJUST_MAX_ITEMS,
+        title="Items per adjust request",
+        description=(
+            f"Items in a full adjust request. Kibo documents at most {ADJUST_MAX_ITEMS} and "
+            "answers 400 above it."
+        ),
+    ),
+    th.Property(
+        "request_timeout",
+        th.NumberType(exclusive_minimum=0),
+        default=60,
+        title="Request timeout",
+        description="Seconds to wait for the API to connect and to answer, per request.",
+    ),
+).to_dict()
+
+
+class SettingsError(ValueError):
+    """A setting, or a combination of settings, is not usable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The target's settings, checked and with their defaults resolved."""
+
+    tenant_id: str
+    api_key: str
+    api_secret: str | None
+    auth_url: str
+    token_request: str
+    base_url: str
+    api_package: str
+    operation: str
+    stream_operations: dict[str, str]
+    location_name: str | None
+    field_map: dict[str, str]
+    refresh_batch_items: int
+    adjust_batch_items: int
+    request_timeout: float
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Settings:
+        """Build settings from the validated SDK config (defaults already applied)."""
+        _check(config)
+        base_url = (config.get("base_url") or HOSTS[config["environment"]].format(**config)).rstrip(
+            "/"
+        )
+        auth_url = config.get("auth_url") or (
+            LEGACY_AUTH_URL if base_url == LEGACY_BASE_URL else KIBO_AUTH_URL
+        )
+        token_request = config.get("token_request") or (
+            "basic" if auth_url == LEGACY_AUTH_URL else "json"
+        )
+        return cls(
+            tenant_id=config["tenant_id"],
+            api_key=config["api_key"],
+            api_secret=config.get("api_secret") or None,
+            auth_url=auth_url,
+            token_request=token_request,
+            base_url=base_url,
+            api_package=config["api_package"],
+            operation=config["operation"],
+            stream_operations=dict(config["stream_operations"]),
+            location_name=config.get("location_name") or None,
+            field_map=dict(config["field_map"]),
+            refresh_batch_items=config["refresh_batch_items"],
+            adjust_batch_items=config["adjust_batch_items"],
+            request_timeout=float(config["request_timeout"]),
+        )
+
+    def operation_for(self, stream_name: str) -> str:
+        """The operation that records of this stream are sent with."""
+        return self.stream_operations.get(stream_name, self.operation)
+
+    def batch_items(self, operation: str) -> int:
+        """Items in a full request of this operation."""
+        return self.refresh_batch_items if operation == "refresh" else self.adjust_batch_items
+
+    def warn_about_costs(self, logger: logging.Logger) -> None:
+        """Log the settings that are allowed but cost jobs or risk refusals."""
+        if self.refresh_batch_items % REFRESH_COST_STEP:
+            logger.warning(
+                "refresh_batch_items=%d is not a multiple of %d: Kibo costs refresh jobs in "
+                "steps of %d items, so each full request costs as much as %d items.",
+                self.refresh_batch_items,
+                REFRESH_COST_STEP,
+                REFRESH_COST_STEP,
+                -(-self.refresh_batch_items // REFRESH_COST_STEP) * REFRESH_COST_STEP,
+            )
+        if self.adjust_batch_items > ADJUST_MAX_ITEMS:
+            logger.warning(
+                "adjust_batch_items=%d is above Kibo's documented maximum of %d items per "
+                "adjust request: Kibo may answer 400 Bad Request and stop the run.",
+                self.adjust_batch_items,
+                ADJUST_MAX_ITEMS,
+            )
+
+
+def _check(config: dict[str, Any]) -> None:
+    """Raise SettingsError for values the JSON schema alone cannot rule out."""
+    for name in ("tenant_id", "api_key"):
+        if not str(config.get(name) or "").strip():
+            raise SettingsError(f"Setting '{name}' is required and must not be empty.")
+    unknown = sorted(set(config.get("field_map", {})) - set(API_FIELDS))
+    if unknown:
+        raise SettingsError(
+            f"field_map has unknown API field(s) {', '.join(unknown)}; the API fields are "
+            f"{', '.join(API_FIELDS)}."
+        )
+    base_url = config.get("base_url")
+    if base_url and not base_url.startswith(("https://", "http://")):
+        raise SettingsError(f"base_url '{base_url}' must start with https:// or http://.")

@@ -1,0 +1,143 @@
+"""Helpers for the end-to-end tests: Singer messages, running the CLI, reading the emulator."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+BIN = Path(sys.executable).parent
+TARGET = str(BIN / "target-kibo-inventory")
+
+STOCK_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "sku": {"type": "string"},
+        "location_name": {"type": "string"},
+        "quantity": {"type": ["integer", "string"]},
+    },
+}
+
+
+def schema(stream: str, properties: dict | None = None, key_properties: list | None = None) -> dict:
+    """A SCHEMA message."""
+    body = {"type": "object", "properties": properties} if properties else STOCK_SCHEMA
+    return {
+        "type": "SCHEMA",
+        "stream": stream,
+        "schema": body,
+        "key_properties": key_properties or [],
+    }
+
+
+def record(stream: str, **fields: Any) -> dict:
+    """A RECORD message."""
+    return {"type": "RECORD", "stream": stream, "record": fields}
+
+
+def state(value: dict) -> dict:
+    """A STATE message."""
+    return {"type": "STATE", "value": value}
+
+
+def lines(messages: Iterable[dict]) -> str:
+    """Singer messages as the text a tap writes."""
+    return "".join(json.dumps(m) + "\n" for m in messages)
+
+
+@dataclass
+class Run:
+    """The outcome of one CLI run."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def states(self) -> list[dict]:
+        """The STATE values the target wrote, in order."""
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+
+def run_target(
+    config: dict, messages: Iterable[dict] | str, tmp_path: Path, *args: str, timeout: float = 300
+) -> Run:
+    """Run the real CLI with this config, feeding the messages on stdin."""
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    text = messages if isinstance(messages, str) else lines(messages)
+    done = subprocess.run(
+        [TARGET, "--config", str(config_path), *args],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+class EmulatorClient:
+    """Reads the emulator's views and drives its admin endpoints over HTTP."""
+
+    def __init__(self, url: str, tenant: str, api_key: str, api_secret: str) -> None:
+        self.url = url
+        self.tenant = tenant
+        self.api_key = api_key
+        self.api_secret = api_secret
+
+    def config(self, **overrides: Any) -> dict:
+        """A target config pointed at this emulator."""
+        return {
+            "tenant_id": self.tenant,
+            "api_key": self.api_key,
+            "base_url": self.url,
+            **overrides,
+        }
+
+    def get(self, path: str, **params: Any) -> Any:
+        answer = requests.get(self.url + path, params=params, timeout=120)
+        answer.raise_for_status()
+        return answer.json()
+
+    def post(self, path: str, body: Any) -> Any:
+        answer = requests.post(self.url + path, json=body, timeout=30)
+        answer.raise_for_status()
+        return answer.json()
+
+    def stock(self, location: str | None = None) -> dict[tuple[str, str], int]:
+        """(location, sku or partNumber or upc) → quantity, once every job is applied."""
+        params = {"wait": 1, **({"location": location} if location else {})}
+        rows = self.get("/emulator/inventory", **params)["inventory"]
+        return {
+            (r["locationName"], r.get("sku") or r.get("partNumber") or r.get("upc")): r["quantity"]
+            for r in rows
+        }
+
+    def inventory(self) -> list[dict]:
+        """Full stock rows, once every job is applied."""
+        return self.get("/emulator/inventory", wait=1)["inventory"]
+
+    def requests(self) -> list[dict]:
+        """Every request the emulator saw."""
+        return self.get("/emulator/requests")["requests"]
+
+    def api_requests(self) -> list[dict]:
+        """Inventory API requests only (not token requests)."""
+        return [r for r in self.requests() if "operation" in r]
+
+    def jobs(self) -> list[dict]:
+        return self.get("/emulator/jobs", wait=1)["jobs"]
+
+    def job(self, job_id: int, *, items: bool = False) -> dict:
+        return self.get(f"/emulator/jobs/{job_id}", **({"items": 1} if items else {}))
+
+    def script(self, *answers: dict) -> None:
+        """Answer the next inventory requests with these."""
+        self.post("/emulator/script", {"responses": list(answers)})
