@@ -17,7 +17,6 @@ import requests
 from target_kibo_inventory.settings import Settings
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-MAX_TRIES = 6
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 30.0
 TOKEN_RENEW_MARGIN_SECONDS = 60.0
@@ -110,13 +109,15 @@ class KiboClient:
             }
         )
         self.timeout = settings.request_timeout
+        self.max_tries = settings.max_retries + 1
         self._token: str | None = None
         self._token_expires_at = 0.0
         self._token_lock = threading.Lock()
         retrying = backoff.on_exception(
             retry_waits,
             TransientError,
-            max_tries=MAX_TRIES,
+            max_tries=self.max_tries,
+            max_time=settings.max_retry_seconds,
             jitter=None,
             on_backoff=self._log_retry,
         )
@@ -128,7 +129,10 @@ class KiboClient:
         try:
             return self._post_with_retries(url, body, what)
         except TransientError as error:
-            raise ApiError(f"Gave up after {MAX_TRIES} tries: {error}") from None
+            raise ApiError(
+                f"Gave up retrying (max_retries={self.settings.max_retries}, "
+                f"max_retry_seconds={self.settings.max_retry_seconds:g}): {error}"
+            ) from None
 
     def close(self) -> None:
         """Close the keep-alive connections."""
@@ -226,6 +230,6 @@ class KiboClient:
             "%s; try %d of %d failed, retrying in %.1f s.",
             error,
             details["tries"],
-            MAX_TRIES,
+            self.max_tries,
             details["wait"],
         )

@@ -46,6 +46,7 @@ class InvalidRecordError(ValueError):
         identifier: str | None,
         field: str,
         rule: str,
+        record_property: str | None = None,
     ) -> None:
         self.stream = stream
         self.position = position
@@ -53,9 +54,10 @@ class InvalidRecordError(ValueError):
         self.field = field
         self.rule = rule
         ident = f" ({identifier})" if identifier else ""
+        prop = f" (record property '{record_property}')" if record_property else ""
         super().__init__(
             f"Invalid record in stream '{stream}', record #{position}{ident}: "
-            f"field '{field}' {rule}"
+            f"field '{field}'{prop} {rule}"
         )
 
 
@@ -240,8 +242,10 @@ class RecordMapper:
         key: str | None,
         rule: str,
     ) -> InvalidRecordError:
-        field = api_field if key in (None, api_field) else f"{api_field}' (record property '{key}"
-        return InvalidRecordError(self.stream, position, self._identifier(record), field, rule)
+        prop = None if key in (None, api_field) else key
+        return InvalidRecordError(
+            self.stream, position, self._identifier(record), api_field, rule, prop
+        )
 
     def _identifier(self, record: Mapping[str, Any]) -> str | None:
         keys = [k for k in self.key_properties if record.get(k) is not None]

@@ -175,6 +175,23 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "max_retries",
+        th.IntegerType(minimum=0),
+        default=5,
+        title="Retries",
+        description=(
+            "Further tries of a request after a 429, 500, 502, 503, 504 or a lost connection, "
+            "with exponential backoff and jitter (a 429's Retry-After is honoured)."
+        ),
+    ),
+    th.Property(
+        "max_retry_seconds",
+        th.NumberType(minimum=0),
+        default=300,
+        title="Retry time limit",
+        description="Seconds after a request's first try past which it is not tried again.",
+    ),
+    th.Property(
         "request_timeout",
         th.NumberType(exclusive_minimum=0),
         default=60,
@@ -205,6 +222,8 @@ class Settings:
     field_map: dict[str, str]
     refresh_batch_items: int
     adjust_batch_items: int
+    max_retries: int
+    max_retry_seconds: float
     request_timeout: float
 
     @classmethod
@@ -234,6 +253,8 @@ class Settings:
             field_map=dict(config["field_map"]),
             refresh_batch_items=config["refresh_batch_items"],
             adjust_batch_items=config["adjust_batch_items"],
+            max_retries=config["max_retries"],
+            max_retry_seconds=float(config["max_retry_seconds"]),
             request_timeout=float(config["request_timeout"]),
         )
 

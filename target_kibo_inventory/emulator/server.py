@@ -209,7 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer_inventory(
         self, operation: str, raw: bytes, entry: dict[str, Any]
-    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+    ) -> tuple[int, dict[str, Any] | bytes, dict[str, str]]:
         auth = self.headers.get("Authorization", "")
         kind = self.emulator.bearer_kind(auth[7:]) if auth.startswith("Bearer ") else None
         entry["auth"] = kind or "refused"
@@ -222,6 +222,8 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {}
             if scripted.get("retry_after") is not None:
                 headers["Retry-After"] = str(scripted["retry_after"])
+            if "raw" in scripted:
+                return int(scripted["status"]), scripted["raw"].encode(), headers
             message = scripted.get("message", "scripted answer")
             return int(scripted["status"]), _problem("Scripted", message), headers
         try:
@@ -269,9 +271,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, _problem(self.responses.get(status, ("Error",))[0], message))
 
     def _send(
-        self, status: int, answer: dict[str, Any], headers: dict[str, str] | None = None
+        self, status: int, answer: dict[str, Any] | bytes, headers: dict[str, str] | None = None
     ) -> None:
-        content = json.dumps(answer).encode()
+        """Answer with a JSON object, or with raw bytes as given."""
+        content = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(content)))

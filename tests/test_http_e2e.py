@@ -1,0 +1,143 @@
+"""End to end: authentication, tokens, retries and failures against the emulator."""
+
+from __future__ import annotations
+
+import socket
+
+from tests.helpers import record, run_target, schema
+
+MESSAGES = [schema("stock"), record("stock", sku="A", location_name="L1", quantity=5)]
+KIBO_TOKEN_PATH = "/api/platform/applications/authtickets/oauth"
+LEGACY_TOKEN_PATH = "/oauthserver/oauth2/token"
+
+
+def _secret_free(run, emulator) -> None:
+    for secret in (emulator.api_key, emulator.api_secret):
+        assert secret not in run.stderr
+        assert secret not in run.stdout
+
+
+def test_wrong_api_key_fails_fast_without_retry(emulator, tmp_path):
+    run = run_target(emulator.config(api_key="not-the-key"), MESSAGES, tmp_path)
+    assert run.returncode != 0
+    assert "Kibo refused the tenant or API key (HTTP 401)" in run.stderr
+    assert "retrying" not in run.stderr
+    assert [(r["status"], r["auth"]) for r in emulator.api_requests()] == [(401, "refused")]
+    assert "not-the-key" not in run.stderr
+    assert run.states == []
+
+
+def test_wrong_tenant_fails_fast(emulator, tmp_path):
+    run = run_target(emulator.config(tenant_id="other-tenant"), MESSAGES, tmp_path)
+    assert run.returncode != 0
+    assert "refused the tenant or API key (HTTP 401)" in run.stderr
+    assert "tenant 'other-tenant'" in run.stderr
+    assert len(emulator.api_requests()) == 1
+
+
+def test_403_fails_fast_and_other_4xx_show_the_server_message(emulator, tmp_path):
+    emulator.script({"status": 403, "message": "package not licensed"})
+    run = run_target(emulator.config(), MESSAGES, tmp_path)
+    assert run.returncode != 0
+    assert "refused the tenant or API key (HTTP 403)" in run.stderr
+    assert "package not licensed" in run.stderr
+    assert len(emulator.api_requests()) == 1
+
+
+def test_503_then_429_then_success(emulator, tmp_path):
+    emulator.script({"status": 503}, {"status": 429, "retry_after": 1})
+    run = run_target(emulator.config(), MESSAGES, tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert [r["status"] for r in emulator.api_requests()] == [503, 429, 200]
+    assert "HTTP 503" in run.stderr
+    assert "HTTP 429" in run.stderr
+    assert "try 2 of 6 failed, retrying in 1.0 s" in run.stderr  # Retry-After honoured
+    assert emulator.stock() == {("L1", "A"): 5}
+    assert len(run.states[0]["kibo_inventory"]["jobs"]) == 1
+
+
+def test_retries_are_bounded(emulator, tmp_path):
+    emulator.script(*[{"status": 502}] * 3)
+    run = run_target(emulator.config(max_retries=2), MESSAGES, tmp_path)
+    assert run.returncode != 0
+    assert "Gave up retrying (max_retries=2" in run.stderr
+    assert [r["status"] for r in emulator.api_requests()] == [502, 502, 502]
+    assert run.states == []
+
+
+def test_connection_refused_is_retried_then_fails(emulator, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = emulator.config(base_url=f"http://127.0.0.1:{port}", max_retries=1)
+    run = run_target(config, MESSAGES, tmp_path)
+    assert run.returncode != 0
+    assert "ConnectionError" in run.stderr
+    assert "try 1 of 2 failed" in run.stderr
+
+
+def test_oauth_client_credentials_json_token(emulator, tmp_path):
+    config = emulator.config(
+        api_secret=emulator.api_secret, auth_url=emulator.url + KIBO_TOKEN_PATH
+    )
+    messages = [*MESSAGES, record("stock", sku="B", location_name="L2", quantity=1)]
+    run = run_target(config, messages, tmp_path)
+    assert run.returncode == 0, run.stderr
+    seen = emulator.requests()
+    assert [(r["path"], r["status"]) for r in seen if "operation" not in r] == [
+        (KIBO_TOKEN_PATH, 200)
+    ]
+    assert [r["auth"] for r in seen if "operation" in r] == ["token", "token"]
+    _secret_free(run, emulator)
+
+
+def test_oauth_basic_token_for_the_legacy_form(emulator, tmp_path):
+    config = emulator.config(
+        api_secret=emulator.api_secret,
+        auth_url=emulator.url + LEGACY_TOKEN_PATH,
+        token_request="basic",
+    )
+    run = run_target(config, MESSAGES, tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert [r["path"] for r in emulator.requests()] == [
+        LEGACY_TOKEN_PATH,
+        "/inv/api/v5/inventory/refresh/",
+    ]
+    assert emulator.api_requests()[0]["auth"] == "token"
+
+
+def test_a_401_gets_a_new_token_once(emulator, tmp_path):
+    emulator.script({"status": 401, "message": "token expired"})
+    config = emulator.config(
+        api_secret=emulator.api_secret, auth_url=emulator.url + KIBO_TOKEN_PATH
+    )
+    run = run_target(config, MESSAGES, tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert [(r["path"], r["status"]) for r in emulator.requests()] == [
+        (KIBO_TOKEN_PATH, 200),
+        ("/inv/api/v5/inventory/refresh/", 401),
+        (KIBO_TOKEN_PATH, 200),
+        ("/inv/api/v5/inventory/refresh/", 200),
+    ]
+
+
+def test_a_second_401_after_a_new_token_fails(emulator, tmp_path):
+    emulator.script({"status": 401}, {"status": 401})
+    config = emulator.config(
+        api_secret=emulator.api_secret, auth_url=emulator.url + KIBO_TOKEN_PATH
+    )
+    run = run_target(config, MESSAGES, tmp_path)
+    assert run.returncode != 0
+    assert "refused the tenant or API key (HTTP 401)" in run.stderr
+    assert len(emulator.api_requests()) == 2
+    _secret_free(run, emulator)
+
+
+def test_wrong_client_secret_fails_at_the_token_endpoint(emulator, tmp_path):
+    config = emulator.config(api_secret="wrong-secret", auth_url=emulator.url + KIBO_TOKEN_PATH)
+    run = run_target(config, MESSAGES, tmp_path)
+    assert run.returncode != 0
+    assert "access token request" in run.stderr
+    assert "(HTTP 401)" in run.stderr
+    assert emulator.api_requests() == []
+    assert "wrong-secret" not in run.stderr

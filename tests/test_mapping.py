@@ -1,0 +1,116 @@
+"""Unit tests of the record mapper: lookups, coercion, rules and error messages."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from target_kibo_inventory.mapping import (
+    InvalidRecordError,
+    RecordMapper,
+    snake_case,
+    to_integer,
+    to_text,
+)
+
+
+def mapper(operation="refresh", field_map=None, location=None, properties=None, keys=()):
+    schema = {"properties": properties or {}}
+    return RecordMapper("s", schema, keys, operation, field_map or {}, location)
+
+
+def test_snake_case_forms():
+    assert [snake_case(n) for n in ("partNumber", "binID", "safetyStock", "upc", "currencyID")] == [
+        "part_number",
+        "bin_id",
+        "safety_stock",
+        "upc",
+        "currency_id",
+    ]
+
+
+def test_same_name_and_snake_case_properties_are_found():
+    mapped = mapper().map(
+        {"part_number": "P", "locationName": "L", "quantity": 2, "safety_stock": 1, "binID": 3},
+        1,
+    )
+    assert mapped.location == "L"
+    assert mapped.item == {"partNumber": "P", "quantity": 2, "binID": 3, "safetyStock": 1}
+
+
+def test_schema_declared_name_is_preferred_and_field_map_wins():
+    m = mapper(field_map={"quantity": "qty"}, properties={"sku": {}, "location_name": {}})
+    assert m.lookups[2] == ("sku", ("sku",), m.lookups[2][2])
+    assert dict((f, keys) for f, keys, _ in m.lookups)["quantity"] == ("qty",)
+    assert m.location_keys == ("location_name",)
+
+
+def test_missing_and_null_fields_are_left_out_never_sent_as_null():
+    mapped = mapper(location="D").map({"sku": "A", "quantity": 0, "upc": None, "floor": ""}, 1)
+    assert mapped.item == {"sku": "A", "quantity": 0}
+    assert mapped.location == "D"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(5, 5), (5.0, 5), ("101", 101), ("101.0", 101), (" 7 ", 7), (Decimal("3.00"), 3), ("-2", -2)],
+)
+def test_integer_coercion(value, expected):
+    assert to_integer(value) == expected
+
+
+@pytest.mark.parametrize("value", [1.5, "1.5", "abc", True, None, [], float("nan"), "inf"])
+def test_integer_coercion_refuses(value):
+    with pytest.raises(ValueError, match="must be an integer"):
+        to_integer(value)
+
+
+def test_numbers_become_identifier_strings():
+    assert to_text(101010) == "101010"
+    assert to_text(12.0) == "12"
+    assert to_text(Decimal("1.5")) == "1.5"
+    with pytest.raises(ValueError, match="non-empty string"):
+        to_text("")
+
+
+def test_number_location_becomes_text():
+    assert mapper().map({"sku": "A", "quantity": 1, "location_name": 42}, 1).location == "42"
+
+
+def test_refresh_refuses_negative_and_adjust_accepts_it():
+    with pytest.raises(InvalidRecordError, match="≥ 0 for refresh"):
+        mapper().map({"sku": "A", "quantity": -1, "locationName": "L"}, 1)
+    assert mapper("adjust").map({"sku": "A", "quantity": -1, "locationName": "L"}, 1).item == {
+        "sku": "A",
+        "quantity": -1,
+    }
+
+
+def test_adjust_items_hold_only_adjust_fields():
+    m = mapper("adjust", properties={"sku": {}, "floor": {}, "retail_price": {}})
+    assert m.ignored == ["floor", "retailPrice"]
+    item = m.map({"sku": "A", "quantity": 2, "floor": 1, "binID": 4, "locationName": "L"}, 1).item
+    assert item == {"sku": "A", "quantity": 2, "binID": 4}
+
+
+def test_error_carries_stream_position_identifier_field_and_rule():
+    m = mapper(keys=("id",))
+    with pytest.raises(InvalidRecordError) as caught:
+        m.map({"id": 7, "sku": "A", "quantity": "x", "locationName": "L"}, 12)
+    error = caught.value
+    assert (error.stream, error.position, error.identifier, error.field) == (
+        "s",
+        12,
+        "id=7",
+        "quantity",
+    )
+    assert str(error) == (
+        "Invalid record in stream 's', record #12 (id=7): field 'quantity' must be an integer; "
+        "got 'x'"
+    )
+
+
+def test_identifier_falls_back_to_the_item_identifiers():
+    with pytest.raises(InvalidRecordError, match=r"record #3 \(sku='A'\)"):
+        mapper().map({"sku": "A", "locationName": "L"}, 3)

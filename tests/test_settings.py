@@ -1,0 +1,109 @@
+"""Settings: start-up validation through the CLI, defaults, hosts and token URLs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from target_kibo_inventory.settings import Settings
+from target_kibo_inventory.target import TargetKiboInventory
+from tests.helpers import TARGET, run_target
+
+BASE = {"tenant_id": "t1", "api_key": "k"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"operation": "upsert"}, "'upsert' is not one of ['refresh', 'adjust']"),
+        ({"refresh_batch_items": 0}, "0 is less than the minimum of 1"),
+        ({"refresh_batch_items": 12001}, "12001 is greater than the maximum of 12000"),
+        ({"adjust_batch_items": 0}, "0 is less than the minimum of 1"),
+        (
+            {"stream_operations": {"moves": "delete"}},
+            "'delete' is not one of ['refresh', 'adjust'] in config['stream_operations']['moves']",
+        ),
+        ({"environment": "staging"}, "'staging' is not one of ['sandbox', 'production']"),
+        ({"api_package": "v4"}, "'v4' is not one of ['inventory_specific', 'inventory_v5']"),
+        ({"field_map": {"qty": "on_hand"}}, "field_map has unknown API field(s) qty"),
+        ({"base_url": "ftp://host"}, "base_url 'ftp://host' must start with https://"),
+        ({"tenant_id": " "}, "Setting 'tenant_id' is required and must not be empty"),
+        ({"request_timeout": 0}, "0 is less than or equal to the minimum of 0"),
+    ],
+)
+def test_invalid_settings_fail_at_start_up_with_a_clear_message(tmp_path, overrides, message):
+    run = run_target({**BASE, **overrides}, "", tmp_path)
+    assert run.returncode == 1
+    assert message in run.stderr
+
+
+def test_missing_required_setting(tmp_path):
+    run = run_target({"tenant_id": "t1"}, "", tmp_path)
+    assert run.returncode == 1
+    assert "'api_key' is a required property" in run.stderr
+
+
+def test_costly_batch_sizes_are_allowed_with_a_warning(tmp_path):
+    run = run_target(
+        {**BASE, "refresh_batch_items": 5000, "adjust_batch_items": 2000}, "", tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    assert "refresh_batch_items=5000 is not a multiple of 3000" in run.stderr
+    assert "costs as much as 6000 items" in run.stderr
+    assert "adjust_batch_items=2000 is above Kibo's documented maximum of 1000" in run.stderr
+
+
+def test_about_lists_the_settings_and_marks_secrets():
+    about = subprocess.run(
+        [TARGET, "--about", "--format=json"], capture_output=True, text=True, check=True
+    )
+    info = json.loads(about.stdout)
+    settings = info["settings"]["properties"]
+    assert settings["api_key"]["secret"] is True
+    assert settings["api_secret"]["secret"] is True
+    assert settings["operation"]["default"] == "refresh"
+    assert settings["environment"]["default"] == "sandbox"
+    for unused in ("load_method", "batch_size_rows", "add_record_metadata"):
+        assert unused not in settings
+
+
+def _settings(**config) -> Settings:
+    target = TargetKiboInventory(config={**BASE, **config}, validate_config=True)
+    return target.settings
+
+
+def test_default_host_is_the_sandbox_and_the_preferred_package():
+    settings = _settings()
+    assert settings.base_url == "https://t1-translation.sandbox.mozu.com"
+    assert settings.api_package == "inventory_specific"
+    assert settings.operation == "refresh"
+    assert (settings.refresh_batch_items, settings.adjust_batch_items) == (12000, 1000)
+    assert settings.request_timeout == 60
+    assert settings.auth_url == "https://home.mozu.com/api/platform/applications/authtickets/oauth"
+    assert settings.token_request == "json"
+
+
+def test_production_host():
+    assert _settings(environment="production").base_url == "https://t1-translation.mozu.com"
+
+
+def test_legacy_host_uses_the_legacy_token_url_with_basic_auth():
+    settings = _settings(base_url="https://integration.shopatron.com/")
+    assert settings.base_url == "https://integration.shopatron.com"
+    assert settings.auth_url == "https://auth.shopatron.com/oauthserver/oauth2/token"
+    assert settings.token_request == "basic"
+
+
+def test_explicit_token_settings_win():
+    settings = _settings(auth_url="https://sso.example.com/token", token_request="basic")
+    assert settings.auth_url == "https://sso.example.com/token"
+    assert settings.token_request == "basic"
+    assert _settings(auth_url="https://sso.example.com/token").token_request == "json"
+
+
+def test_stream_operations_override_operation():
+    settings = _settings(operation="adjust", stream_operations={"counts": "refresh"})
+    assert settings.operation_for("counts") == "refresh"
+    assert settings.operation_for("moves") == "adjust"

@@ -1,0 +1,93 @@
+"""End to end: STATE output carries the tap's bookmarks untouched plus the accepted job IDs."""
+
+from __future__ import annotations
+
+from tests.helpers import record, run_target, schema, state
+
+BOOKMARKS = {
+    "bookmarks": {"stock": {"replication_key": "updated_at", "replication_key_value": "2026-11-01"}}
+}
+
+
+def _records(n: int, location: str = "L1") -> list[dict]:
+    return [record("stock", sku=f"S{i}", location_name=location, quantity=i) for i in range(n)]
+
+
+def test_state_keeps_the_tap_bookmarks_and_adds_the_job_ids(emulator, tmp_path):
+    echoed = {**BOOKMARKS, "kibo_inventory": {"jobs": [{"jobID": 999}]}}
+    messages = [schema("stock"), *_records(3), *_records(2, "L2"), state(echoed)]
+    run = run_target(emulator.config(), messages, tmp_path)
+    assert run.returncode == 0, run.stderr
+
+    assert len(run.states) == 1
+    emitted = run.states[0]
+    assert emitted["bookmarks"] == BOOKMARKS["bookmarks"]
+    job_ids = [r["jobID"] for r in emulator.api_requests()]
+    assert emitted["kibo_inventory"] == {
+        "jobs": [
+            {
+                "jobID": job_ids[0],
+                "operation": "refresh",
+                "locationName": "L1",
+                "items": 3,
+                "stream": "stock",
+            },
+            {
+                "jobID": job_ids[1],
+                "operation": "refresh",
+                "locationName": "L2",
+                "items": 2,
+                "stream": "stock",
+            },
+        ]
+    }
+
+
+def test_state_is_written_with_job_ids_when_the_tap_sends_none(emulator, tmp_path):
+    run = run_target(emulator.config(), [schema("stock"), *_records(4)], tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert len(run.states) == 1
+    assert list(run.states[0]) == ["kibo_inventory"]
+    assert [j["items"] for j in run.states[0]["kibo_inventory"]["jobs"]] == [4]
+
+
+def test_state_without_records_passes_through_with_no_jobs(emulator, tmp_path):
+    run = run_target(emulator.config(), [schema("stock"), state(BOOKMARKS)], tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.states == [{**BOOKMARKS, "kibo_inventory": {"jobs": []}}]
+    assert emulator.api_requests() == []
+
+
+def test_full_requests_sent_before_a_state_are_reported_in_it(emulator, tmp_path):
+    messages = [schema("stock"), *_records(12000), *_records(5, "L2"), state(BOOKMARKS)]
+    run = run_target(emulator.config(), messages, tmp_path)
+    assert run.returncode == 0, run.stderr
+    jobs = run.states[-1]["kibo_inventory"]["jobs"]
+    assert [(j["locationName"], j["items"]) for j in jobs] == [("L1", 12000), ("L2", 5)]
+
+
+def test_no_state_is_written_when_a_request_is_refused(emulator, tmp_path):
+    emulator.script({"status": 422, "message": "location unknown"})
+    messages = [schema("stock"), *_records(2), state(BOOKMARKS)]
+    run = run_target(emulator.config(), messages, tmp_path)
+    assert run.returncode != 0
+    assert "HTTP 422" in run.stderr
+    assert "location unknown" in run.stderr
+    assert run.states == []
+    assert [r["status"] for r in emulator.api_requests()] == [422]
+
+
+def test_job_id_string_of_digits_is_kept_as_given(emulator, tmp_path):
+    emulator.script({"status": 200, "raw": '{ "jobID": 01234567 }'})
+    run = run_target(emulator.config(), [schema("stock"), *_records(1)], tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.states[0]["kibo_inventory"]["jobs"][0]["jobID"] == "01234567"
+
+
+def test_answer_without_job_id_is_an_error_that_shows_the_body(emulator, tmp_path):
+    emulator.script({"status": 200, "raw": '{"status": "queued"}'})
+    run = run_target(emulator.config(), [schema("stock"), *_records(1)], tmp_path)
+    assert run.returncode != 0
+    assert "has no jobID" in run.stderr
+    assert '{"status": "queued"}' in run.stderr
+    assert run.states == []
