@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from tests.helpers import record, run_target, schema, state
+import json
+import os
+import subprocess
+
+from tests.helpers import TARGET, lines, record, run_target, schema, state
 
 BOOKMARKS = {
     "bookmarks": {"stock": {"replication_key": "updated_at", "replication_key_value": "2026-11-01"}}
@@ -91,3 +95,26 @@ def test_answer_without_job_id_is_an_error_that_shows_the_body(emulator, tmp_pat
     assert "has no jobID" in run.stderr
     assert '{"status": "queued"}' in run.stderr
     assert run.states == []
+
+
+def test_config_from_environment_and_input_from_a_file(emulator, tmp_path):
+    """`--config ENV` and `--input FILE`, as every SDK target allows."""
+    messages = tmp_path / "messages.jsonl"
+    messages.write_text(lines([schema("stock"), *_records(2), state(BOOKMARKS)]))
+    env = {
+        **os.environ,
+        "TARGET_KIBO_INVENTORY_TENANT_ID": emulator.tenant,
+        "TARGET_KIBO_INVENTORY_API_KEY": emulator.api_key,
+        "TARGET_KIBO_INVENTORY_BASE_URL": emulator.url,
+        "TARGET_KIBO_INVENTORY_API_PACKAGE": "inventory_v5",
+    }
+    done = subprocess.run(
+        [TARGET, "--config", "ENV", "--input", str(messages)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["bookmarks"] == BOOKMARKS["bookmarks"]
+    assert [r["path"] for r in emulator.api_requests()] == ["/api/v5/inventory/refresh"]
