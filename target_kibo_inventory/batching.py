@@ -1,4 +1,4 @@
-"""Batching: per (operation, location) buffers of serialized items, and when they are sent."""
+"""Batching: compact per-location buffers of serialized items, and when they are sent."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Request:
-    """Items for one location and operation, ready to be sent as one API request."""
+    """Items for one location and operation, ready to be sent as one API request.
+
+    `items` holds the serialized items joined by commas (the inside of the JSON array).
+    """
 
     operation: str
     location: str
-    items: list[bytes]
+    items: bytes
+    count: int
     streams: list[str]
 
     @property
@@ -23,8 +27,12 @@ class Request:
 
 @dataclass
 class _Buffer:
+    """One location's pending items, as one byte string (about 40 bytes an item)."""
+
     operation: str
-    items: list[bytes] = field(default_factory=list)
+    data: bytearray = field(default_factory=bytearray)
+    count: int = 0
+    step_ends: list[int] = field(default_factory=list)  # where each whole step of items ends
     streams: dict[str, None] = field(default_factory=dict)
 
 
@@ -32,38 +40,86 @@ class Batcher:
     """Groups items by location and operation into requests of a full size.
 
     A location's buffer becomes a request as soon as it holds a full request's items; a drain
-    turns every non-empty buffer into a request. Requests for one location come out in the
-    order of their items: when a location switches operation (refresh ↔ adjust), its pending
-    buffer of the other operation is released first, so a later count never overtakes an
-    earlier one.
+    turns every non-empty buffer into a request. When a location switches operation (refresh
+    ↔ adjust), its pending buffer of the other operation is released first, so requests for a
+    location always come out in the order of their items.
+
+    When `max_buffered` items are held across all locations, the largest buffers are released
+    in whole `steps` (3000 refresh items: Kibo's cost step) until a tenth of the cap is free;
+    what does not fill a step stays buffered. Only when no buffer holds a whole step are whole
+    buffers released, largest first.
     """
 
-    def __init__(self, full_sizes: Mapping[str, int]) -> None:
+    def __init__(
+        self,
+        full_sizes: Mapping[str, int],
+        steps: Mapping[str, int],
+        max_buffered: int,
+    ) -> None:
         self.full_sizes = dict(full_sizes)
+        self.steps = {op: min(steps[op], size) for op, size in self.full_sizes.items()}
+        self.max_buffered = max_buffered
         self._buffers: dict[str, _Buffer] = {}
         self.buffered_items = 0
 
     def add(self, operation: str, location: str, item: bytes, stream: str) -> list[Request]:
-        """Buffer one item; return the requests that are now due, oldest first."""
+        """Buffer one serialized item; return the requests now due, in the order to send."""
         due: list[Request] = []
         buffer = self._buffers.get(location)
         if buffer is not None and buffer.operation != operation:
-            due.append(self._release(location))
+            due.append(self._release(location, buffer.count))
             buffer = None
         if buffer is None:
             buffer = self._buffers[location] = _Buffer(operation)
-        buffer.items.append(item)
+        if buffer.count:
+            buffer.data += b","
+        buffer.data += item
+        buffer.count += 1
         buffer.streams[stream] = None
+        if buffer.count % self.steps[operation] == 0:
+            buffer.step_ends.append(len(buffer.data))
         self.buffered_items += 1
-        if len(buffer.items) >= self.full_sizes[operation]:
-            due.append(self._release(location))
+        if buffer.count >= self.full_sizes[operation]:
+            due.append(self._release(location, buffer.count))
+        if self.buffered_items >= self.max_buffered:
+            due += self._relieve()
         return due
 
     def drain(self) -> list[Request]:
         """Release every non-empty buffer as a request."""
-        return [self._release(location) for location in list(self._buffers)]
+        return [self._release(loc, buf.count) for loc, buf in list(self._buffers.items())]
 
-    def _release(self, location: str) -> Request:
-        buffer = self._buffers.pop(location)
-        self.buffered_items -= len(buffer.items)
-        return Request(buffer.operation, location, buffer.items, list(buffer.streams))
+    def _relieve(self) -> list[Request]:
+        """Release the largest buffers, in whole steps, until a tenth of the cap is free."""
+        target = self.max_buffered - max(1, self.max_buffered // 10)
+        due: list[Request] = []
+        by_size = sorted(self._buffers.items(), key=lambda kv: kv[1].count, reverse=True)
+        for location, buffer in by_size:
+            if self.buffered_items <= target or not buffer.step_ends:
+                break
+            due.append(
+                self._release(location, len(buffer.step_ends) * self.steps[buffer.operation])
+            )
+        for location, buffer in by_size:
+            if self.buffered_items <= target:
+                break
+            if location in self._buffers and buffer.count:
+                due.append(self._release(location, buffer.count))
+        return due
+
+    def _release(self, location: str, count: int) -> Request:
+        """Take the first `count` items of a location's buffer as a request."""
+        buffer = self._buffers[location]
+        self.buffered_items -= count
+        if count == buffer.count:
+            del self._buffers[location]
+            return Request(
+                buffer.operation, location, bytes(buffer.data), count, list(buffer.streams)
+            )
+        step = self.steps[buffer.operation]
+        end = buffer.step_ends[count // step - 1]
+        items = bytes(buffer.data[:end])
+        del buffer.data[: end + 1]  # the items and the comma after them
+        buffer.step_ends = [e - end - 1 for e in buffer.step_ends[count // step :]]
+        buffer.count -= count
+        return Request(buffer.operation, location, items, count, list(buffer.streams))

@@ -13,10 +13,14 @@ from typing import Any
 
 import backoff
 import requests
+from urllib3.exceptions import NewConnectionError
 
 from target_kibo_inventory.settings import Settings
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+NOT_APPLIED_STATUSES = frozenset({429, 503})
+"""Retryable answers that say the request was surely not applied; 500, 502, 504 may hide one
+that was."""
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 30.0
 TOKEN_RENEW_MARGIN_SECONDS = 60.0
@@ -31,12 +35,23 @@ class AuthError(ApiError):
     """The API refused the tenant or the credentials."""
 
 
-class TransientError(Exception):
-    """A failure worth another try: 429, 5xx from a gateway, or a lost connection."""
+class AmbiguousRequestError(ApiError):
+    """A request that is not idempotent may or may not have been applied; it is not resent."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+
+class TransientError(Exception):
+    """A failure worth another try: 429, 5xx from a gateway, or a lost connection.
+
+    `maybe_applied` is True when the request may have reached the server and been applied
+    (read timeout, connection lost after sending, 500, 502, 504).
+    """
+
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, maybe_applied: bool = True
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.maybe_applied = maybe_applied
 
 
 def retry_waits(
@@ -78,6 +93,25 @@ def _user_agent() -> str:
         return f"target-kibo-inventory/{version('target-kibo-inventory')}"
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         return "target-kibo-inventory"
+
+
+def _never_connected(error: requests.RequestException) -> bool:
+    """Whether the request surely never reached the server (refused, or connect timeout)."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, NewConnectionError)
+
+
+def _describe(error: requests.RequestException) -> str:
+    """A short name for a connection failure (no URL, no headers)."""
+    if isinstance(error, requests.ConnectTimeout):
+        return "connect timeout"
+    if isinstance(error, requests.ReadTimeout):
+        return "read timeout (no answer in time)"
+    if _never_connected(error):
+        return "ConnectionError: connection refused"
+    return "ConnectionError: connection closed before an answer"
 
 
 def _server_message(response: requests.Response) -> str:
@@ -124,10 +158,14 @@ class KiboClient:
         self._post_with_retries = retrying(self._post_authorized)
         self._fetch_token = retrying(self._request_token)
 
-    def post(self, url: str, body: bytes, what: str) -> bytes:
-        """POST a JSON body with retries; return the answer's body. `what` names it in logs."""
+    def post(self, url: str, body: bytes, what: str, *, idempotent: bool = True) -> bytes:
+        """POST a JSON body with retries; return the answer's body. `what` names it in logs.
+
+        A request that is not idempotent is retried only after failures that surely did not
+        apply it, unless `adjust_retry_ambiguous` is set.
+        """
         try:
-            return self._post_with_retries(url, body, what)
+            return self._post_with_retries(url, body, what, idempotent)
         except TransientError as error:
             raise ApiError(
                 f"Gave up retrying (max_retries={self.settings.max_retries}, "
@@ -138,7 +176,20 @@ class KiboClient:
         """Close the keep-alive connections."""
         self.session.close()
 
-    def _post_authorized(self, url: str, body: bytes, what: str) -> bytes:
+    def _post_authorized(self, url: str, body: bytes, what: str, idempotent: bool) -> bytes:
+        try:
+            return self._post_renewing_token(url, body, what)
+        except TransientError as error:
+            if error.maybe_applied and not idempotent and not self.settings.adjust_retry_ambiguous:
+                raise AmbiguousRequestError(
+                    f"The {what} may or may not have been applied: {error}. It was not sent "
+                    "again, so that it cannot be applied twice. Check this location's stock "
+                    "(or Kibo's job queue) before running again, or set "
+                    "adjust_retry_ambiguous: true to retry such requests (at-least-once)."
+                ) from None
+            raise
+
+    def _post_renewing_token(self, url: str, body: bytes, what: str) -> bytes:
         token_renewed = False
         while True:
             response = self._post_once(url, body, what, self._bearer())
@@ -158,7 +209,9 @@ class KiboClient:
                 timeout=self.timeout,
             )
         except (requests.ConnectionError, requests.Timeout) as error:
-            raise TransientError(f"{type(error).__name__} for {what}") from None
+            raise TransientError(
+                f"{_describe(error)} for {what}", maybe_applied=not _never_connected(error)
+            ) from None
 
     def _read(self, response: requests.Response, what: str) -> bytes:
         status = response.status_code
@@ -169,6 +222,7 @@ class KiboClient:
             raise TransientError(
                 f"HTTP {status} for {what}: {message}",
                 parse_retry_after(response.headers.get("Retry-After")),
+                maybe_applied=status not in NOT_APPLIED_STATUSES,
             )
         if status in (401, 403):
             raise AuthError(

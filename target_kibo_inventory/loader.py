@@ -11,7 +11,9 @@ from target_kibo_inventory.batching import Batcher, Request
 from target_kibo_inventory.client import ApiError, KiboClient
 from target_kibo_inventory.destinations import KiboTranslationApi
 from target_kibo_inventory.destinations.kibo import MissingJobIdError
-from target_kibo_inventory.settings import Settings
+from target_kibo_inventory.dispatch import Dispatcher
+from target_kibo_inventory.limits import REFRESH_COST_STEP
+from target_kibo_inventory.settings import OPERATIONS, Settings
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -40,44 +42,54 @@ class JobLedger:
 
 
 class InventoryLoader:
-    """Buffers items by location and sends each request when it is due, in order."""
+    """Buffers items by location and sends each request when it is due, in order per location."""
 
     def __init__(self, settings: Settings, logger: logging.Logger) -> None:
         self.logger = logger
         self.batcher = Batcher(
-            {"refresh": settings.refresh_batch_items, "adjust": settings.adjust_batch_items}
+            full_sizes={op: settings.batch_items(op) for op in OPERATIONS},
+            steps={"refresh": REFRESH_COST_STEP, "adjust": settings.adjust_batch_items},
+            max_buffered=settings.max_buffered_items,
         )
         self.api = KiboTranslationApi(settings.base_url, settings.api_package)
         self.client = KiboClient(settings, logger)
         self.ledger = JobLedger()
+        self.dispatcher = Dispatcher(
+            self._send,
+            max_parallel=settings.max_parallel_requests,
+            max_queued=2 * settings.max_parallel_requests,
+        )
         self._lock = threading.Lock()
 
     def add(self, operation: str, location: str, item: dict[str, Any], stream: str) -> None:
-        """Buffer one item (serialized once, here) and send whatever request is now full."""
+        """Buffer one item (serialized once, here) and send whatever request is now due."""
         encoded = _encode(item).encode()
         with self._lock:
             for request in self.batcher.add(operation, location, encoded, stream):
-                self._send(request)
+                self.dispatcher.submit(request)
 
     def flush(self) -> None:
-        """Send every buffered item: the drain before a STATE message."""
+        """Send every buffered item and wait until all were accepted: the drain before STATE."""
         with self._lock:
             for request in self.batcher.drain():
-                self._send(request)
+                self.dispatcher.submit(request)
+            self.dispatcher.wait()
 
     def close(self) -> None:
-        """Release the HTTP connections."""
+        """Stop the request threads and release the HTTP connections."""
+        self.dispatcher.close()
         self.client.close()
 
     def _send(self, request: Request) -> None:
         what = (
-            f"{request.operation} of {len(request.items)} items at location "
+            f"{request.operation} of {request.count} items at location "
             f"'{request.location}' (stream {request.stream})"
         )
         content = self.client.post(
             self.api.url(request.operation),
             self.api.body(request.location, request.items),
             what,
+            idempotent=request.operation == "refresh",
         )
         try:
             job_id = self.api.job_id(content)
@@ -88,7 +100,7 @@ class InventoryLoader:
                 "jobID": job_id,
                 "operation": request.operation,
                 "locationName": request.location,
-                "items": len(request.items),
+                "items": request.count,
                 "stream": request.stream,
             }
         )

@@ -18,6 +18,8 @@ OPERATIONS = ("refresh", "adjust")
 ENVIRONMENTS = ("sandbox", "production")
 API_PACKAGES = ("inventory_specific", "inventory_v5")
 TOKEN_REQUESTS = ("json", "basic")
+DEFAULT_MAX_BUFFERED_ITEMS = 5_000_000
+DEFAULT_MAX_PARALLEL_REQUESTS = 4
 
 KIBO_AUTH_URL = "https://home.mozu.com/api/platform/applications/authtickets/oauth"
 LEGACY_BASE_URL = "https://integration.shopatron.com"
@@ -175,6 +177,27 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "max_buffered_items",
+        th.IntegerType(minimum=1),
+        default=DEFAULT_MAX_BUFFERED_ITEMS,
+        title="Buffered items cap",
+        description=(
+            "Most items held across all locations (about 40 bytes each). At the cap the "
+            f"largest buffers are sent in whole multiples of {REFRESH_COST_STEP} items and the "
+            "rest stays buffered."
+        ),
+    ),
+    th.Property(
+        "max_parallel_requests",
+        th.IntegerType(minimum=1, maximum=32),
+        default=DEFAULT_MAX_PARALLEL_REQUESTS,
+        title="Parallel requests",
+        description=(
+            "Requests in flight at once, for different locations; a location's requests are "
+            "always sent one after the other, in order."
+        ),
+    ),
+    th.Property(
         "max_retries",
         th.IntegerType(minimum=0),
         default=5,
@@ -190,6 +213,18 @@ CONFIG_SCHEMA = th.PropertiesList(
         default=300,
         title="Retry time limit",
         description="Seconds after a request's first try past which it is not tried again.",
+    ),
+    th.Property(
+        "adjust_retry_ambiguous",
+        th.BooleanType,
+        default=False,
+        title="Retry ambiguous adjusts",
+        description=(
+            "Retry an adjust request after a failure that may hide an applied request (read "
+            "timeout, connection lost after sending, 500, 502, 504): at-least-once, so a delta "
+            "may be applied twice. By default the run stops instead, naming the location and "
+            "items to check."
+        ),
     ),
     th.Property(
         "request_timeout",
@@ -222,8 +257,11 @@ class Settings:
     field_map: dict[str, str]
     refresh_batch_items: int
     adjust_batch_items: int
+    max_buffered_items: int
+    max_parallel_requests: int
     max_retries: int
     max_retry_seconds: float
+    adjust_retry_ambiguous: bool
     request_timeout: float
 
     @classmethod
@@ -253,8 +291,11 @@ class Settings:
             field_map=dict(config["field_map"]),
             refresh_batch_items=config["refresh_batch_items"],
             adjust_batch_items=config["adjust_batch_items"],
+            max_buffered_items=config["max_buffered_items"],
+            max_parallel_requests=config["max_parallel_requests"],
             max_retries=config["max_retries"],
             max_retry_seconds=float(config["max_retry_seconds"]),
+            adjust_retry_ambiguous=bool(config["adjust_retry_ambiguous"]),
             request_timeout=float(config["request_timeout"]),
         )
 

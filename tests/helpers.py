@@ -138,6 +138,10 @@ class EmulatorClient:
     def job(self, job_id: int, *, items: bool = False) -> dict:
         return self.get(f"/emulator/jobs/{job_id}", **({"items": 1} if items else {}))
 
+    def faults(self, **faults: Any) -> dict:
+        """Inject seeded faults from now on."""
+        return self.post("/emulator/faults", faults)
+
     def script(self, *answers: dict) -> None:
         """Answer the next inventory requests with these."""
         self.post("/emulator/script", {"responses": list(answers)})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 
 PATHS = {
     "inventory_specific": {
@@ -35,10 +34,10 @@ class KiboTranslationApi:
         return self.urls[operation]
 
     @staticmethod
-    def body(location: str, items: Sequence[bytes]) -> bytes:
-        """The JSON request body, joined from items that were serialized once on arrival."""
+    def body(location: str, items: bytes) -> bytes:
+        """The JSON request body around items serialized once on arrival, joined by commas."""
         head = b'{"locationName":' + json.dumps(location).encode() + b',"items":['
-        return head + b",".join(items) + b"]}"
+        return b"".join((head, items, b"]}"))
 
     @staticmethod
     def job_id(content: bytes) -> int | str:

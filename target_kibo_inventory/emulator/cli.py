@@ -7,7 +7,7 @@ import contextlib
 import logging
 import sys
 
-from target_kibo_inventory.emulator.server import Emulator
+from target_kibo_inventory.emulator.server import Emulator, Faults
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,13 +32,39 @@ def main(argv: list[str] | None = None) -> None:
         "--token-ttl", type=float, default=3600.0, help="lifetime of issued tokens in seconds"
     )
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    faults = parser.add_argument_group("fault injection (seeded, reproducible; rates 0..1)")
+    faults.add_argument("--fault-seed", type=int, default=0, help="seed of the fault sequence")
+    faults.add_argument("--error-rate", type=float, default=0.0, help="500/502/503/504 answers")
+    faults.add_argument("--rate-limit-rate", type=float, default=0.0, help="429 answers")
+    faults.add_argument("--retry-after", type=float, default=1.0, help="Retry-After of a 429")
+    faults.add_argument(
+        "--drop-before-rate", type=float, default=0.0, help="connections closed before any answer"
+    )
+    faults.add_argument(
+        "--drop-after-rate",
+        type=float,
+        default=0.0,
+        help="connections closed after the job was accepted (applied, never answered)",
+    )
+    faults.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s kibo-emulator %(message)s",
         stream=sys.stderr,
     )
-    emulator = Emulator(args.tenant, args.api_key, args.api_secret, args.db, args.token_ttl)
+    fault_settings = Faults(
+        seed=args.fault_seed,
+        error_rate=args.error_rate,
+        rate_limit_rate=args.rate_limit_rate,
+        retry_after=args.retry_after,
+        drop_before_rate=args.drop_before_rate,
+        drop_after_rate=args.drop_after_rate,
+        latency=args.latency,
+    )
+    emulator = Emulator(
+        args.tenant, args.api_key, args.api_secret, args.db, args.token_ttl, fault_settings
+    )
     logging.getLogger("kibo-emulator").info(
         "serving on http://%s:%d (tenant %s)", args.host, args.port, args.tenant
     )

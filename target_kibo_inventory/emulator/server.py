@@ -9,10 +9,12 @@ import base64
 import hmac
 import json
 import logging
+import random
 import secrets
 import threading
 import time
 from collections import deque
+from dataclasses import asdict, dataclass, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -32,8 +34,48 @@ KIBO_TOKEN_PATH = "/api/platform/applications/authtickets/oauth"
 LEGACY_TOKEN_PATH = "/oauthserver/oauth2/token"
 
 
+@dataclass
+class Faults:
+    """Seeded, reproducible faults of the inventory endpoints (rates are 0..1 per request)."""
+
+    seed: int = 0
+    error_rate: float = 0.0
+    """Answer one of `error_statuses`; the request is not applied."""
+    error_statuses: tuple[int, ...] = (500, 502, 503, 504)
+    rate_limit_rate: float = 0.0
+    """Answer 429 with a Retry-After of `retry_after` seconds; not applied."""
+    retry_after: float = 1.0
+    drop_before_rate: float = 0.0
+    """Close the connection before any answer; not applied."""
+    drop_after_rate: float = 0.0
+    """Accept the job (it is applied), then close the connection before the answer."""
+    latency: float = 0.0
+    """Seconds added to every inventory request."""
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Faults:
+        """Faults from JSON; unknown names are refused."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
+        faults = cls(**values)
+        faults.error_statuses = tuple(faults.error_statuses)
+        return faults
+
+    def draw(self, rng: random.Random) -> str | None:
+        """The fault for one request: 'error', 'rate_limit', 'drop_before', 'drop_after' or None."""
+        roll = rng.random()
+        for name in ("error", "rate_limit", "drop_before", "drop_after"):
+            rate = getattr(self, f"{name}_rate")
+            if roll < rate:
+                return name
+            roll -= rate
+        return None
+
+
 class Emulator:
-    """The emulated OMS: credentials, issued tokens, scripted answers and a request log."""
+    """The emulated OMS: credentials, issued tokens, faults, scripted answers and a request log."""
 
     def __init__(
         self,
@@ -42,6 +84,7 @@ class Emulator:
         api_secret: str | None = None,
         db: str = ":memory:",
         token_ttl: float = 3600.0,
+        faults: Faults | None = None,
     ) -> None:
         self.tenant = tenant
         self.api_key = api_key
@@ -52,6 +95,7 @@ class Emulator:
         self._script: deque[dict[str, Any]] = deque()
         self._log: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        self.set_faults(faults or Faults())
         self._server: ThreadingHTTPServer | None = None
 
     # Serving
@@ -97,6 +141,22 @@ class Emulator:
         """The next scripted answer, if any."""
         with self._lock:
             return self._script.popleft() if self._script else None
+
+    def set_faults(self, faults: Faults) -> None:
+        """Inject these faults from now on (the random sequence restarts from their seed)."""
+        with self._lock:
+            self.faults = faults
+            self._rng = random.Random(faults.seed)
+
+    def draw_fault(self) -> tuple[str | None, Faults]:
+        """The fault for the next inventory request, and the faults in force."""
+        with self._lock:
+            return self.faults.draw(self._rng), self.faults
+
+    def draw_status(self, statuses: tuple[int, ...]) -> int:
+        """One of these statuses, drawn from the seeded sequence."""
+        with self._lock:
+            return self._rng.choice(statuses)
 
     def reset(self) -> None:
         """Forget stock, jobs, the request log, scripted answers and tokens."""
@@ -170,6 +230,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, job) if job else self._error(404, "Job Not Found")
         elif path == "/emulator/requests":
             self._send(200, {"requests": self.emulator.requests()})
+        elif path == "/emulator/faults":
+            self._send(200, asdict(self.emulator.faults))
         else:
             self._error(404, f"no such path: {url.path}")
 
@@ -183,6 +245,13 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/emulator/script":
             self.emulator.script(json.loads(body or b"{}").get("responses", []))
             self._send(200, {"scripted": True})
+        elif path == "/emulator/faults":
+            try:
+                self.emulator.set_faults(Faults.from_dict(json.loads(body or b"{}")))
+            except (ValueError, TypeError) as error:
+                self._error(400, str(error))
+                return
+            self._send(200, asdict(self.emulator.faults))
         elif path == "/emulator/reset":
             self.emulator.reset()
             self._send(200, {"reset": True})
@@ -201,15 +270,28 @@ class _Handler(BaseHTTPRequestHandler):
             "operation": operation,
             "tenant": self.headers.get("x-vol-tenant"),
             "contentType": self.headers.get("Content-Type"),
+            "start": time.monotonic(),
         }
-        status, answer, headers = self._answer_inventory(operation, raw, entry)
-        entry["status"] = status
+        fault, faults = self.emulator.draw_fault()
+        if faults.latency:
+            time.sleep(faults.latency)
+        status, answer, headers = self._answer_inventory(operation, raw, entry, fault, faults)
+        entry.update(status=status, end=time.monotonic())
         self.emulator.log(entry)
+        if status == 0:  # a dropped connection: no answer at all
+            self.close_connection = True
+            return
         self._send(status, answer, headers)
 
     def _answer_inventory(
-        self, operation: str, raw: bytes, entry: dict[str, Any]
+        self,
+        operation: str,
+        raw: bytes,
+        entry: dict[str, Any],
+        fault: str | None,
+        faults: Faults,
     ) -> tuple[int, dict[str, Any] | bytes, dict[str, str]]:
+        """Status (0: drop the connection), answer and headers; queues the job when accepted."""
         auth = self.headers.get("Authorization", "")
         kind = self.emulator.bearer_kind(auth[7:]) if auth.startswith("Bearer ") else None
         entry["auth"] = kind or "refused"
@@ -226,6 +308,15 @@ class _Handler(BaseHTTPRequestHandler):
                 return int(scripted["status"]), scripted["raw"].encode(), headers
             message = scripted.get("message", "scripted answer")
             return int(scripted["status"]), _problem("Scripted", message), headers
+        entry["fault"] = fault
+        if fault == "error":
+            status = self.emulator.draw_status(faults.error_statuses)
+            return status, _problem("Injected fault", "the server failed"), {}
+        if fault == "rate_limit":
+            headers = {"Retry-After": f"{faults.retry_after:g}"}
+            return 429, _problem("Too Many Requests", "slow down"), headers
+        if fault == "drop_before":
+            return 0, b"", {}
         try:
             location, items = check_body(operation, json.loads(raw))
         except ValueError as error:
@@ -234,6 +325,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, _problem("Bad Request", message), {}
         job_id = self.emulator.store.add_job(operation, location, items, entry["path"])
         entry.update(locationName=location, items=len(items), jobID=job_id)
+        if fault == "drop_after":
+            return 0, b"", {}
         return 200, {"jobID": job_id}, {}
 
     # Tokens

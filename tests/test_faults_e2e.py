@@ -1,0 +1,181 @@
+"""End to end under injected faults: refresh always lands exactly; adjust never double-counts."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import Counter, defaultdict
+
+from tests.helpers import record, run_target, schema
+
+LOCATIONS = ["North", "South", "East", "West", "Depot"]
+FAULTS_30 = {  # 30% of requests fail, in every way the emulator knows
+    "seed": 11,
+    "error_rate": 0.15,
+    "rate_limit_rate": 0.05,
+    "retry_after": 0.2,
+    "drop_before_rate": 0.05,
+    "drop_after_rate": 0.05,
+}
+
+
+def _messages(stream: str, n: int, seed: int, adjust: bool) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        quantity = rng.randrange(-20, 21) if adjust else rng.randrange(0, 500)
+        rows.append(
+            record(
+                stream, sku=f"SKU-{i % 400}", location_name=rng.choice(LOCATIONS), quantity=quantity
+            )
+        )
+    return [schema(stream), *rows]
+
+
+def _report(name: str, emulator, run) -> Counter:
+    seen = emulator.api_requests()
+    faults = Counter(r.get("fault") or "none" for r in seen)
+    retries = run.stderr.count("retrying in")
+    print(
+        f"\n[{name}] exit {run.returncode}: {len(seen)} requests, {retries} retries, "
+        f"faults {dict(faults)}, {len(emulator.jobs())} jobs applied"
+    )
+    return faults
+
+
+def test_refresh_under_30_percent_faults_lands_the_last_counts_exactly(emulator, tmp_path):
+    emulator.faults(**FAULTS_30)
+    messages = _messages("stock", 30000, 1, adjust=False)
+    config = emulator.config(refresh_batch_items=1000, max_retries=8)
+    run = run_target(config, messages, tmp_path)
+    faults = _report("refresh, 30% faults", emulator, run)
+    assert run.returncode == 0, run.stderr[-3000:]
+
+    expected = {
+        (m["record"]["location_name"], m["record"]["sku"]): m["record"]["quantity"]
+        for m in messages[1:]
+    }
+    stock = emulator.stock()
+    print(
+        f"[refresh, 30% faults] final stock: {len(stock)} items, equal to the last counts: {stock == expected}"
+    )
+    assert stock == expected
+    assert sum(faults.values()) > faults["none"] > 0  # faults really happened
+
+
+def _applied_adjust_chunks(emulator) -> dict[str, list[list[dict]]]:
+    chunks: dict[str, list[list[dict]]] = defaultdict(list)
+    for job in emulator.jobs():
+        if job["type"] == "ADJUST":
+            chunks[job["locationCode"]].append(emulator.job(job["jobID"], items=True)["items"])
+    return chunks
+
+
+def _deltas_by_location(messages) -> dict[str, list[dict]]:
+    deltas: dict[str, list[dict]] = defaultdict(list)
+    for m in messages[1:]:
+        r = m["record"]
+        deltas[r["location_name"]].append({"sku": r["sku"], "quantity": r["quantity"]})
+    return deltas
+
+
+def test_adjust_under_30_percent_faults_is_exact_or_stops_without_double_count(emulator, tmp_path):
+    emulator.faults(**FAULTS_30)
+    messages = _messages("moves", 20000, 2, adjust=True)
+    config = emulator.config(operation="adjust", max_retries=8)
+    run = run_target(config, messages, tmp_path)
+    _report("adjust, 30% faults", emulator, run)
+
+    deltas = _deltas_by_location(messages)
+    for location, chunks in _applied_adjust_chunks(emulator).items():
+        applied = [item for chunk in chunks for item in chunk]
+        assert applied == deltas[location][: len(applied)], f"{location}: not a clean prefix"
+    if run.returncode == 0:
+        expected = Counter()
+        for location, items in deltas.items():
+            for item in items:
+                expected[(location, item["sku"])] += item["quantity"]
+        assert emulator.stock() == dict(expected)
+    else:
+        assert "may or may not have been applied" in run.stderr
+        assert "adjust_retry_ambiguous" in run.stderr
+        assert run.states == []
+    print(
+        f"[adjust, 30% faults] outcome: {'exact sums' if run.returncode == 0 else 'stopped with the ambiguity error, no double count'}"
+    )
+
+
+def test_adjust_retries_failures_that_surely_were_not_applied(emulator, tmp_path):
+    emulator.faults(
+        seed=5, error_rate=0.2, error_statuses=[503], rate_limit_rate=0.1, retry_after=0.1
+    )
+    messages = _messages("moves", 8000, 3, adjust=True)
+    run = run_target(emulator.config(operation="adjust", max_retries=10), messages, tmp_path)
+    faults = _report("adjust, 429/503 only", emulator, run)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert faults["error"] + faults["rate_limit"] > 0
+    expected = Counter()
+    for location, items in _deltas_by_location(messages).items():
+        for item in items:
+            expected[(location, item["sku"])] += item["quantity"]
+    assert emulator.stock() == dict(expected)
+
+
+def test_ambiguous_adjust_names_location_and_items(emulator, tmp_path):
+    emulator.script({"status": 504})
+    messages = [schema("moves"), record("moves", sku="A", location_name="Dock 4", quantity=-2)]
+    run = run_target(emulator.config(operation="adjust"), messages, tmp_path)
+    assert run.returncode != 0
+    assert (
+        "The adjust of 1 items at location 'Dock 4' (stream moves) may or may not have been applied"
+        in run.stderr
+    )
+    assert "HTTP 504" in run.stderr
+    assert len(emulator.api_requests()) == 1  # not sent again
+
+
+def test_adjust_retry_ambiguous_opts_into_at_least_once(emulator, tmp_path):
+    emulator.faults(seed=3, drop_after_rate=0.5)
+    messages = _messages("moves", 3000, 4, adjust=True)
+    config = emulator.config(operation="adjust", adjust_retry_ambiguous=True, max_retries=10)
+    run = run_target(config, messages, tmp_path)
+    faults = _report("adjust, at-least-once opt-in", emulator, run)
+    assert run.returncode == 0, run.stderr[-3000:]
+    applied = sum(len(c) for c in _applied_adjust_chunks(emulator).values())
+    assert faults["drop_after"] > 0
+    requests_needed = len(_deltas_by_location(messages))  # one request per location
+    assert applied == requests_needed + faults["drop_after"]  # each dropped answer: twice
+
+
+def test_requests_overlap_across_locations_but_never_within_one(emulator, tmp_path):
+    emulator.faults(latency=0.2)
+    rows = [(loc, i) for i in range(3000) for loc in LOCATIONS[:4]]
+    messages = [
+        schema("stock"),
+        *(record("stock", sku=f"S{i}", location_name=loc, quantity=i) for loc, i in rows),
+    ]
+    config = emulator.config(refresh_batch_items=1000, max_parallel_requests=4)
+    run = run_target(config, messages, tmp_path)
+    assert run.returncode == 0, run.stderr
+    seen = sorted(emulator.api_requests(), key=lambda r: r["start"])
+    by_location = defaultdict(list)
+    for r in seen:
+        by_location[r["locationName"]].append(r)
+    for location, requests in by_location.items():
+        assert len(requests) == 3
+        for earlier, later in itertools.pairwise(requests):
+            assert earlier["end"] <= later["start"], f"{location}: requests overlapped"
+        items = [
+            item["sku"] for r in requests for item in emulator.job(r["jobID"], items=True)["items"]
+        ]
+        assert items == [f"S{i}" for i in range(3000)]  # in the order of the records
+    overlapping = sum(
+        1
+        for a in seen
+        for b in seen
+        if a["locationName"] < b["locationName"] and a["start"] < b["end"] and b["start"] < a["end"]
+    )
+    print(
+        f"\n[latency 0.2 s, 4 parallel] {len(seen)} requests, {overlapping} overlapping pairs across locations"
+    )
+    assert overlapping > 0
