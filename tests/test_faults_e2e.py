@@ -56,8 +56,9 @@ def test_refresh_under_30_percent_faults_lands_the_last_counts_exactly(emulator,
         for m in messages[1:]
     }
     stock = emulator.stock()
+    same = stock == expected
     print(
-        f"[refresh, 30% faults] final stock: {len(stock)} items, equal to the last counts: {stock == expected}"
+        f"[refresh, 30% faults] final stock: {len(stock)} items, equal to the last counts: {same}"
     )
     assert stock == expected
     assert sum(faults.values()) > faults["none"] > 0  # faults really happened
@@ -100,9 +101,8 @@ def test_adjust_under_30_percent_faults_is_exact_or_stops_without_double_count(e
         assert "may or may not have been applied" in run.stderr
         assert "adjust_retry_ambiguous" in run.stderr
         assert run.states == []
-    print(
-        f"[adjust, 30% faults] outcome: {'exact sums' if run.returncode == 0 else 'stopped with the ambiguity error, no double count'}"
-    )
+    outcome = "exact sums" if run.returncode == 0 else "ambiguity error, no double count"
+    print(f"[adjust, 30% faults] outcome: {outcome}")
 
 
 def test_adjust_retries_failures_that_surely_were_not_applied(emulator, tmp_path):
@@ -176,6 +176,6 @@ def test_requests_overlap_across_locations_but_never_within_one(emulator, tmp_pa
         if a["locationName"] < b["locationName"] and a["start"] < b["end"] and b["start"] < a["end"]
     )
     print(
-        f"\n[latency 0.2 s, 4 parallel] {len(seen)} requests, {overlapping} overlapping pairs across locations"
+        f"\n[latency 0.2 s] {len(seen)} requests, {overlapping} overlapping pairs across locations"
     )
     assert overlapping > 0
