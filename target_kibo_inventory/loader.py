@@ -12,6 +12,7 @@ from target_kibo_inventory.client import ApiError, KiboClient
 from target_kibo_inventory.destinations import KiboTranslationApi
 from target_kibo_inventory.destinations.kibo import MissingJobIdError
 from target_kibo_inventory.dispatch import Dispatcher
+from target_kibo_inventory.journal import Journal
 from target_kibo_inventory.limits import REFRESH_COST_STEP
 from target_kibo_inventory.settings import OPERATIONS, Settings
 
@@ -54,6 +55,7 @@ class InventoryLoader:
         self.api = KiboTranslationApi(settings.base_url, settings.api_package)
         self.client = KiboClient(settings, logger)
         self.ledger = JobLedger()
+        self.journal = Journal(settings.journal_file, settings.adjust_retry_ambiguous)
         self.dispatcher = Dispatcher(
             self._send,
             max_parallel=settings.max_parallel_requests,
@@ -64,6 +66,8 @@ class InventoryLoader:
     def add(self, operation: str, location: str, item: dict[str, Any], stream: str) -> None:
         """Buffer one item (serialized once, here) and send whatever request is now due."""
         encoded = _encode(item).encode()
+        if self.journal.enabled and self.journal.received(location, encoded, operation):
+            return
         with self._lock:
             for request in self.batcher.add(operation, location, encoded, stream):
                 self.dispatcher.submit(request)
@@ -79,12 +83,14 @@ class InventoryLoader:
         """Stop the request threads and release the HTTP connections."""
         self.dispatcher.close()
         self.client.close()
+        self.journal.close()
 
     def _send(self, request: Request) -> None:
         what = (
             f"{request.operation} of {request.count} items at location "
             f"'{request.location}' (stream {request.stream})"
         )
+        self.journal.sending(request)
         content = self.client.post(
             self.api.url(request.operation),
             self.api.body(request.location, request.items),
@@ -95,6 +101,7 @@ class InventoryLoader:
             job_id = self.api.job_id(content)
         except MissingJobIdError as error:
             raise ApiError(f"The API accepted the {what} but {error}: {content[:500]!r}") from None
+        self.journal.accepted(request, job_id)
         self.ledger.record(
             {
                 "jobID": job_id,

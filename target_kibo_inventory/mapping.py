@@ -243,11 +243,11 @@ class RecordMapper:
         rule: str,
     ) -> InvalidRecordError:
         prop = None if key in (None, api_field) else key
-        return InvalidRecordError(
-            self.stream, position, self._identifier(record), api_field, rule, prop
-        )
+        identifier = self.identify(record)
+        return InvalidRecordError(self.stream, position, identifier, api_field, rule, prop)
 
-    def _identifier(self, record: Mapping[str, Any]) -> str | None:
+    def identify(self, record: Mapping[str, Any]) -> str | None:
+        """The record's key properties, else its item identifiers, as `name=value` text."""
         keys = [k for k in self.key_properties if record.get(k) is not None]
         if not keys:
             keys = [

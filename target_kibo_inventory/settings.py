@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from singer_sdk import typing as th
@@ -177,6 +178,46 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "on_invalid_record",
+        th.StringType(allowed_values=["fail", "dead_letter"]),
+        default="fail",
+        title="Invalid records",
+        description=(
+            "`fail`: stop at the first record that breaks a rule or the stream's schema. "
+            "`dead_letter`: write each such record, its stream, position and reason as a JSON "
+            "line to `dead_letter_path`, load the others, and exit 0 with a warning."
+        ),
+    ),
+    th.Property(
+        "dead_letter_path",
+        th.StringType,
+        default="kibo-inventory-dead-letter.jsonl",
+        title="Dead-letter file",
+        description="File that `on_invalid_record: dead_letter` appends invalid records to.",
+    ),
+    th.Property(
+        "drain_interval_seconds",
+        th.NumberType(exclusive_minimum=0),
+        default=300,
+        title="Drain interval",
+        description=(
+            "At most this long after the last drain, every buffered item is sent and STATE "
+            "is written (the SDK's record-age drain). Shorter gives more frequent resume "
+            "points, at the cost of more, smaller jobs."
+        ),
+    ),
+    th.Property(
+        "journal_path",
+        th.StringType,
+        title="Crash journal",
+        description=(
+            "Local file recording the requests accepted since the last STATE message, so that "
+            "a run resumed after a crash never applies an adjust twice. Default: "
+            "`kibo-inventory-journal-<tenant_id>.jsonl` in the working directory; an empty "
+            "string turns it off."
+        ),
+    ),
+    th.Property(
         "max_buffered_items",
         th.IntegerType(minimum=1),
         default=DEFAULT_MAX_BUFFERED_ITEMS,
@@ -255,6 +296,10 @@ class Settings:
     stream_operations: dict[str, str]
     location_name: str | None
     field_map: dict[str, str]
+    on_invalid_record: str
+    dead_letter_path: str
+    drain_interval_seconds: float
+    journal_file: Path | None
     refresh_batch_items: int
     adjust_batch_items: int
     max_buffered_items: int
@@ -289,6 +334,10 @@ class Settings:
             stream_operations=dict(config["stream_operations"]),
             location_name=config.get("location_name") or None,
             field_map=dict(config["field_map"]),
+            on_invalid_record=config["on_invalid_record"],
+            dead_letter_path=config["dead_letter_path"],
+            drain_interval_seconds=float(config["drain_interval_seconds"]),
+            journal_file=_journal_file(config),
             refresh_batch_items=config["refresh_batch_items"],
             adjust_batch_items=config["adjust_batch_items"],
             max_buffered_items=config["max_buffered_items"],
@@ -325,6 +374,17 @@ class Settings:
                 self.adjust_batch_items,
                 ADJUST_MAX_ITEMS,
             )
+
+
+def _journal_file(config: dict[str, Any]) -> Path | None:
+    """The journal, needed only when some stream is sent as adjust (refresh is idempotent)."""
+    operations = {config["operation"], *config["stream_operations"].values()}
+    if "adjust" not in operations:
+        return None
+    path = config.get("journal_path")
+    if path is None:
+        return Path(f"kibo-inventory-journal-{config['tenant_id']}.jsonl")
+    return Path(path) if path else None
 
 
 def _check(config: dict[str, Any]) -> None:

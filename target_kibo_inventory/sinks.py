@@ -1,4 +1,4 @@
-"""The SDK sink: maps each record onto an item and hands it to the run's loader."""
+"""The SDK sink: checks each record, maps it onto an item and hands it to the run's loader."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.sinks import Sink
+from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
-from target_kibo_inventory.mapping import RecordMapper
+from target_kibo_inventory.mapping import InvalidRecordError, RecordMapper
+from target_kibo_inventory.validation import SchemaViolationError, compile_validator
 
 if TYPE_CHECKING:
     from target_kibo_inventory.target import TargetKiboInventory
@@ -33,6 +35,8 @@ class InventorySink(Sink):
         settings = target.settings
         self.operation = settings.operation_for(stream_name)
         self.loader = target.loader
+        self.loader.journal.open()
+        self.dead_letters = target.dead_letters
         self.positions = target.record_positions
         self.mapper = RecordMapper(
             stream_name,
@@ -49,16 +53,42 @@ class InventorySink(Sink):
                 ", ".join(self.mapper.ignored),
             )
 
+    def get_validator(self) -> BaseJSONSchemaValidator | None:
+        """A validator compiled once for this schema (None when validate_records is off)."""
+        return compile_validator(self.schema) if self.validate_schema else None
+
     @property
     def is_full(self) -> bool:
         """Never: the loader sends each location's request as soon as it is full."""
         return False
 
     def process_record(self, record: dict, context: dict) -> None:
-        """Map the record (stopping the run at a bad one) and buffer its item."""
+        """Check and map one record, then buffer its item; a bad record fails or is set aside."""
         self.positions[self.stream_name] += 1
-        mapped = self.mapper.map(record, self.positions[self.stream_name])
+        position = self.positions[self.stream_name]
+        try:
+            self._check(record, position)
+            mapped = self.mapper.map(record, position)
+        except InvalidRecordError as error:
+            self.dead_letters.handle(error, record)
+            return
         self.loader.add(self.operation, mapped.location, mapped.item, self.stream_name)
+
+    def _check(self, record: dict, position: int) -> None:
+        """The stream's schema and key properties, as InvalidRecordError naming the field."""
+        if self._validator is not None:
+            try:
+                self._validator.validate(record)
+            except SchemaViolationError as error:
+                rule = f"breaks the stream's schema: {error.rule}"
+                raise self._invalid(record, position, error.field, rule) from None
+        for key in self.key_properties:
+            if key not in record:
+                raise self._invalid(record, position, key, "is a key property and is missing")
+
+    def _invalid(self, record: dict, position: int, field: str, rule: str) -> InvalidRecordError:
+        identifier = self.mapper.identify(record)
+        return InvalidRecordError(self.stream_name, position, identifier, field, rule)
 
     def process_batch(self, context: dict[str, Any]) -> None:
         """At a drain, send every buffered item of every location."""

@@ -1,13 +1,19 @@
-"""The Singer target: settings, sinks, and STATE messages that carry the accepted job IDs."""
+"""The Singer target: settings, the record path, and STATE messages with the accepted job IDs."""
 
 from __future__ import annotations
 
+import copy
+import signal
+import sys
 from collections import Counter
+from types import FrameType
 from typing import Any
 
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.mapper import SameRecordTransform
 
+from target_kibo_inventory.dead_letter import DeadLetters
 from target_kibo_inventory.loader import InventoryLoader
 from target_kibo_inventory.settings import CONFIG_SCHEMA, Settings, SettingsError
 from target_kibo_inventory.sinks import InventorySink
@@ -36,7 +42,13 @@ class TargetKiboInventory(Target):
                 "by refresh_batch_items and adjust_batch_items."
             )
         self.loader = InventoryLoader(self.settings, self.logger)
+        self.dead_letters = DeadLetters(
+            self.settings.on_invalid_record, self.settings.dead_letter_path, self.logger
+        )
+        self._MAX_RECORD_AGE_IN_MINUTES = self.settings.drain_interval_seconds / 60
         self.record_positions: Counter[str] = Counter()
+        self._busy = False
+        self._stop_signal: int | None = None
 
     @classmethod
     def append_builtin_config(cls, config_jsonschema: dict) -> None:
@@ -45,19 +57,104 @@ class TargetKiboInventory(Target):
         for name in UNUSED_BUILTIN_SETTINGS:
             config_jsonschema["properties"].pop(name, None)
 
+    def _process_record_message(self, message_dict: dict) -> None:
+        """The SDK's record path, lean: stream maps, then the sink's own checks and mapping.
+
+        Unlike the SDK's path it neither adds `_sdc_` metadata nor parses date-time strings
+        (items carry none), and schema validation happens in the sink, so that a record the
+        schema rejects can be set aside like any other invalid record.
+        """
+        self._busy = True
+        try:
+            if "stream" not in message_dict or "record" not in message_dict:
+                self._assert_line_requires(message_dict, requires={"stream", "record"})
+            stream_name, record = message_dict["stream"], message_dict["record"]
+            if stream_name not in self.mapper.stream_maps:
+                self._assert_sink_exists(stream_name)
+            for stream_map in self.mapper.stream_maps[stream_name]:
+                transformed = _transform(stream_map, record)
+                if transformed is None:
+                    continue
+                self._assert_sink_exists(stream_map.stream_alias)
+                sink = self._sinks_active[stream_map.stream_alias]
+                sink.tally_record_read()
+                sink.process_record(transformed, {})
+                sink.record_counter_metric.increment()
+            self._handle_max_record_age()
+        finally:
+            self._busy = False
+        if self._stop_signal is not None:
+            self._stop()
+
+    def _process_state_message(self, message_dict: dict) -> None:
+        """Keep the tap's latest state; items received after it are past the resume point."""
+        latest = self._latest_state
+        super()._process_state_message(message_dict)
+        if self._latest_state != latest:
+            self.loader.journal.state_received()
+
     def _write_state_message(self, state: dict) -> None:
         """Write the tap's state plus the jobs accepted since the previous STATE message.
 
         The SDK calls this at the end of each full drain, after every buffered item was
         accepted by the API, so the state is always a safe point to resume from.
         """
+        if self.loader.journal.replaying:
+            self.logger.info("STATE held back until the interrupted run's items are replayed.")
+            return
         state = {key: value for key, value in state.items() if key != STATE_KEY}
         state[STATE_KEY] = {"jobs": self.loader.ledger.take()}
+        if dead_letters := self.dead_letters.summary():
+            state[STATE_KEY]["dead_letter"] = dead_letters
         super()._write_state_message(state)
+        self.loader.journal.checkpoint()
 
     def process_endofpipe(self) -> None:
         """Drain everything; when the tap sent no STATE, still report the accepted jobs."""
-        super().process_endofpipe()
-        if len(self.loader.ledger):
-            self._write_state_message({})
+        self._busy = True
+        try:
+            super().process_endofpipe()
+            self.loader.journal.check_replayed()
+            if len(self.loader.ledger) or (self.dead_letters.count and not self._latest_state):
+                self._write_state_message({})
+        finally:
+            self._busy = False
+        self.dead_letters.close()
         self.loader.close()
+        if self._stop_signal is not None:
+            self._exit_after_signal()
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """On SIGTERM/SIGINT: send what is buffered, write the state, exit non-zero.
+
+        While a record is being processed the stop waits until it is done, so that no
+        buffer is read half-updated.
+        """
+        self._stop_signal = signum
+        if not self._busy:
+            self._stop()
+
+    def _stop(self) -> None:
+        name = signal.Signals(self._stop_signal or signal.SIGTERM).name
+        self.logger.warning("Received %s: sending the buffered items and writing the state.", name)
+        self._busy = True
+        self.drain_all(is_endofpipe=True)
+        self.dead_letters.close()
+        self.loader.close()
+        self._exit_after_signal()
+
+    def _exit_after_signal(self) -> None:
+        signum = self._stop_signal or signal.SIGTERM
+        self.logger.error(
+            "Stopped by %s before the end of the input: every record received was accepted and "
+            "the state was written; run again to load the rest.",
+            signal.Signals(signum).name,
+        )
+        sys.exit(128 + signum)
+
+
+def _transform(stream_map: Any, record: dict) -> dict | None:
+    """The record as the stream map makes it (the identity map costs no copy)."""
+    if type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled:
+        return record
+    return stream_map.transform(copy.copy(record))

@@ -68,7 +68,7 @@ class Run:
 def run_target(
     config: dict, messages: Iterable[dict] | str, tmp_path: Path, *args: str, timeout: float = 300
 ) -> Run:
-    """Run the real CLI with this config, feeding the messages on stdin."""
+    """Run the real CLI in tmp_path with this config, feeding the messages on stdin."""
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(config))
     text = messages if isinstance(messages, str) else lines(messages)
@@ -79,6 +79,7 @@ def run_target(
         text=True,
         timeout=timeout,
         check=False,
+        cwd=tmp_path,
     )
     return Run(done.returncode, done.stdout, done.stderr)
 

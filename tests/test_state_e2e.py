@@ -113,6 +113,7 @@ def test_config_from_environment_and_input_from_a_file(emulator, tmp_path):
         text=True,
         env=env,
         check=False,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["bookmarks"] == BOOKMARKS["bookmarks"]

@@ -11,6 +11,7 @@ import json
 import logging
 import random
 import secrets
+import sys
 import threading
 import time
 from collections import deque
@@ -95,23 +96,22 @@ class Emulator:
         self._script: deque[dict[str, Any]] = deque()
         self._log: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        self.in_flight = 0
         self.set_faults(faults or Faults())
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
 
     # Serving
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve in a background thread; return the base URL."""
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), _handler_for(self))
         threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True).start()
         bound_host, bound_port = self._server.server_address[:2]
         return f"http://{bound_host}:{bound_port}"
 
     def serve_forever(self, host: str, port: int) -> None:
         """Serve in this thread until interrupted."""
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), _handler_for(self))
         self._server.serve_forever()
 
     def stop(self) -> None:
@@ -126,6 +126,11 @@ class Emulator:
         """Remember one request."""
         with self._lock:
             self._log.append(entry)
+
+    def count_in_flight(self, change: int) -> None:
+        """Inventory requests being handled now (read by /emulator/health)."""
+        with self._lock:
+            self.in_flight += change
 
     def requests(self) -> list[dict[str, Any]]:
         """Every request seen, oldest first."""
@@ -197,6 +202,17 @@ class Emulator:
         )
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (killed, timed out) is routine here, not a traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            logger.debug("client %s went away before its answer", client_address)
+        else:
+            super().handle_error(request, client_address)
+
+
 def _handler_for(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
     return type("Handler", (_Handler,), {"emulator": emulator})
 
@@ -220,7 +236,7 @@ class _Handler(BaseHTTPRequestHandler):
         if query.get("wait") in ("1", "true"):
             store.wait_idle()
         if path == "/emulator/health":
-            self._send(200, {"status": "ok"})
+            self._send(200, {"status": "ok", "in_flight": self.emulator.in_flight})
         elif path == "/emulator/inventory":
             self._send(200, {"inventory": store.inventory(query.get("location"))})
         elif path == "/emulator/jobs":
@@ -273,11 +289,15 @@ class _Handler(BaseHTTPRequestHandler):
             "start": time.monotonic(),
         }
         fault, faults = self.emulator.draw_fault()
-        if faults.latency:
-            time.sleep(faults.latency)
-        status, answer, headers = self._answer_inventory(operation, raw, entry, fault, faults)
-        entry.update(status=status, end=time.monotonic())
-        self.emulator.log(entry)
+        self.emulator.count_in_flight(+1)
+        try:
+            if faults.latency:
+                time.sleep(faults.latency)
+            status, answer, headers = self._answer_inventory(operation, raw, entry, fault, faults)
+            entry.update(status=status, end=time.monotonic())
+            self.emulator.log(entry)
+        finally:
+            self.emulator.count_in_flight(-1)
         if status == 0:  # a dropped connection: no answer at all
             self.close_connection = True
             return

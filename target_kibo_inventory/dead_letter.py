@@ -1,0 +1,66 @@
+"""Bad records: stop the run at the first one, or set each aside in a dead-letter file."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from target_kibo_inventory.mapping import InvalidRecordError
+
+
+class DeadLetters:
+    """Where invalid records go: `fail` raises the error, `dead_letter` appends a JSON line."""
+
+    def __init__(self, policy: str, path: str, logger: logging.Logger) -> None:
+        self.policy = policy
+        self.path = Path(path)
+        self.logger = logger
+        self.count = 0
+        self._file: Any = None
+        self._lock = threading.Lock()
+
+    def handle(self, error: InvalidRecordError, record: dict[str, Any]) -> None:
+        """Raise the error (`fail`), or write the record and the reason to the file."""
+        if self.policy == "fail":
+            raise error
+        line = {
+            "stream": error.stream,
+            "position": error.position,
+            "identifier": error.identifier,
+            "field": error.field,
+            "reason": str(error),
+            "record": record,
+            "set_aside_at": datetime.now(timezone.utc).isoformat(),
+        }
+        with self._lock:
+            if self._file is None:
+                self._file = self.path.open("a", encoding="utf-8")
+            self._file.write(json.dumps(line, default=str) + "\n")
+            self._file.flush()
+            self.count += 1
+        if self.count == 1:
+            self.logger.warning("Invalid records are set aside in %s: %s", self.path, error)
+
+    def summary(self) -> dict[str, Any] | None:
+        """What was set aside in this run, for the state; None when nothing was."""
+        if not self.count:
+            return None
+        return {"path": str(self.path), "records": self.count}
+
+    def close(self) -> None:
+        """Close the file and warn with the count of records set aside."""
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+        if self.count:
+            self.logger.warning(
+                "%d invalid record(s) were set aside in %s (on_invalid_record: dead_letter); "
+                "every other record was loaded.",
+                self.count,
+                self.path,
+            )

@@ -1,0 +1,97 @@
+"""A small resumable tap for the crash tests: deterministic records after a given bookmark.
+
+    python tests/resumable_tap.py --records 12000 --mode adjust [--state state.json]
+        [--state-every 500] [--pause-at 3000,6000] [--pause-seconds 1.2] [--hang-at 7000]
+
+Record i (0-based) is the same in every run. The bookmark is the number of records emitted
+(`bookmarks.stock.position`); with --state the tap resumes after it and, like SDK taps, echoes
+the state's other keys. --pause-at sleeps at those positions (letting the target's drain
+interval pass); --hang-at stops emitting at that position (creating --hang-marker) and waits
+to be killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+LOCATIONS = ("North Store", "South Store", "Warehouse")
+SCHEMA = {
+    "type": "SCHEMA",
+    "stream": "stock",
+    "schema": {
+        "type": "object",
+        "properties": {
+            "sku": {"type": "string"},
+            "location_name": {"type": "string"},
+            "quantity": {"type": "integer"},
+        },
+    },
+    "key_properties": [],
+}
+
+
+def record(i: int, mode: str) -> dict[str, Any]:
+    """Record i: the same in every run."""
+    quantity = (i * 37) % 1000 if mode == "refresh" else (i * 13) % 21 - 10
+    return {
+        "sku": f"SKU-{(i * 31) % 400:04d}",
+        "location_name": LOCATIONS[(i * 7) % len(LOCATIONS)],
+        "quantity": quantity,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, required=True)
+    parser.add_argument("--mode", choices=("refresh", "adjust"), default="refresh")
+    parser.add_argument("--state")
+    parser.add_argument("--state-every", type=int, default=500)
+    parser.add_argument("--pause-at", default="")
+    parser.add_argument("--pause-seconds", type=float, default=1.2)
+    parser.add_argument("--hang-at", type=int)
+    parser.add_argument("--hang-marker", help="file created when the tap starts to hang")
+    args = parser.parse_args()
+
+    state: dict[str, Any] = {}
+    if args.state:
+        with open(args.state) as file:
+            state = json.load(file)
+    start = state.get("bookmarks", {}).get("stock", {}).get("position", 0)
+    pauses = {int(p) for p in args.pause_at.split(",") if p}
+    out = sys.stdout
+
+    def emit(message: dict[str, Any]) -> None:
+        out.write(json.dumps(message) + "\n")
+
+    def emit_state(position: int) -> None:
+        emit({"type": "STATE", "value": {**state, "bookmarks": {"stock": {"position": position}}}})
+        out.flush()
+
+    emit(SCHEMA)
+    for i in range(start, args.records):
+        if i == args.hang_at:
+            out.flush()
+            if args.hang_marker:
+                Path(args.hang_marker).touch()
+            time.sleep(3600)
+        if i in pauses:
+            out.flush()
+            time.sleep(args.pause_seconds)
+        emit({"type": "RECORD", "stream": "stock", "record": record(i, args.mode)})
+        if (i + 1) % args.state_every == 0:
+            emit_state(i + 1)
+    emit_state(args.records)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BrokenPipeError:  # the target was killed: stop quietly, as a tap would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

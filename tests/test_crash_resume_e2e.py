@@ -1,0 +1,205 @@
+"""End to end: killed at any point and resumed from its last state, the stock equals a clean run."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import TARGET
+from tests.resumable_tap import record
+
+TAP = [sys.executable, str(Path(__file__).with_name("resumable_tap.py"))]
+RECORDS = 12000
+PAUSES = "2000,4000,6000,8000,10000"  # each longer than the drain interval: a STATE follows
+
+
+def _expected(mode: str, n: int = RECORDS) -> dict[tuple[str, str], int]:
+    stock: dict[tuple[str, str], int] = {} if mode == "refresh" else Counter()
+    for i in range(n):
+        r = record(i, mode)
+        key = (r["location_name"], r["sku"])
+        stock[key] = r["quantity"] if mode == "refresh" else stock[key] + r["quantity"]
+    return dict(stock)
+
+
+class Pipeline:
+    """`resumable_tap.py | target-kibo-inventory`, run in one working directory."""
+
+    def __init__(self, workdir: Path, config: dict, mode: str, *tap_args: str) -> None:
+        (workdir / "config.json").write_text(json.dumps(config))
+        state = workdir / "state.json"
+        resume = ["--state", str(state)] if state.exists() else []
+        self.out = (workdir / "target.out").open("w")
+        self.err = (workdir / "target.err").open("w")
+        self.marker = workdir / "tap-hanging"
+        self.marker.unlink(missing_ok=True)
+        marker = ["--hang-marker", str(self.marker)]
+        self.tap = subprocess.Popen(
+            [*TAP, "--records", str(RECORDS), "--mode", mode, *resume, *marker, *tap_args],
+            stdout=subprocess.PIPE,
+            stderr=(workdir / "tap.err").open("a"),
+        )
+        self.target = subprocess.Popen(
+            [TARGET, "--config", "config.json"],
+            stdin=self.tap.stdout,
+            stdout=self.out,
+            stderr=self.err,
+            cwd=workdir,
+        )
+        self.tap.stdout.close()
+        self.workdir = workdir
+
+    def wait_until_idle(self, emulator) -> None:
+        """Until the tap hangs and the target has sent everything it will send before more."""
+        while not self.marker.exists():
+            assert self.target.poll() is None, "the target stopped early"
+            time.sleep(0.05)
+        _wait_until_quiet(emulator)
+
+    def kill(self, sig: int = signal.SIGKILL) -> int:
+        self.target.send_signal(sig)
+        code = self.target.wait(timeout=60)
+        self.tap.kill()
+        self.tap.wait()
+        return code
+
+    def wait(self) -> int:
+        code = self.target.wait(timeout=300)
+        self.tap.wait(timeout=30)
+        return code
+
+    def finish(self) -> tuple[list[dict], str]:
+        """The states the target wrote; the last one becomes the next run's tap state."""
+        self.out.close()
+        self.err.close()
+        lines = (self.workdir / "target.out").read_text().splitlines()
+        states = [json.loads(line) for line in lines if line.strip()]
+        if states:
+            (self.workdir / "state.json").write_text(json.dumps(states[-1]))
+        return states, (self.workdir / "target.err").read_text()
+
+
+def _bookmark(workdir: Path) -> int:
+    """The position the next run resumes from (0: from the start)."""
+    state = workdir / "state.json"
+    return json.loads(state.read_text())["bookmarks"]["stock"]["position"] if state.exists() else 0
+
+
+def _wait_until_quiet(emulator, seconds: float = 1.0) -> None:
+    """Until no request is in flight and none started for `seconds`."""
+    seen = -1
+    while True:
+        time.sleep(seconds)
+        count = len(emulator.requests())
+        if count == seen and emulator.get("/emulator/health")["in_flight"] == 0:
+            return
+        seen = count
+
+
+def _config(emulator, mode: str) -> dict:
+    return emulator.config(
+        operation=mode,
+        refresh_batch_items=1000,
+        drain_interval_seconds=1,
+        max_parallel_requests=2,
+    )
+
+
+@pytest.mark.parametrize("kill_after", [[0.3], [1.5, 2.8], [0.9, 3.1, 4.2]])
+def test_refresh_killed_at_any_moment_and_resumed_lands_the_clean_stock(
+    emulator, tmp_path, kill_after
+):
+    config = _config(emulator, "refresh")
+    resumed_from = []
+    for seconds in kill_after:
+        run = Pipeline(tmp_path, config, "refresh", "--pause-at", PAUSES)
+        time.sleep(seconds)
+        run.kill()
+        run.finish()
+        resumed_from.append(_bookmark(tmp_path))
+    last = Pipeline(tmp_path, config, "refresh")
+    assert last.wait() == 0, last.finish()[1][-3000:]
+    last.finish()
+    stock = emulator.stock()
+    same = stock == _expected("refresh")
+    print(
+        f"\n[refresh crash] killed after {kill_after} s, resumed from positions {resumed_from}; "
+        f"{len(emulator.api_requests())} requests; stock equals a clean run: {same}"
+    )
+    assert stock == _expected("refresh")
+
+
+@pytest.mark.parametrize("hang_at", [[1500], [3500, 7100], [2999, 6000, 9001, 11999]])
+def test_adjust_killed_between_requests_and_resumed_applies_every_delta_once(
+    emulator, tmp_path, hang_at
+):
+    config = _config(emulator, "adjust")
+    resumed_from = []
+    for position in hang_at:
+        hang = ("--hang-at", str(position))
+        run = Pipeline(tmp_path, config, "adjust", "--pause-at", PAUSES, *hang)
+        run.wait_until_idle(emulator)
+        run.kill()
+        run.finish()
+        resumed_from.append(_bookmark(tmp_path))
+    last = Pipeline(tmp_path, config, "adjust")
+    code = last.wait()
+    _, stderr = last.finish()
+    assert code == 0, stderr[-3000:]
+    stock = emulator.stock()
+    applied = sum(j["itemCount"] for j in emulator.jobs())
+    print(
+        f"\n[adjust crash] killed at records {hang_at}, resumed from {resumed_from}; "
+        f"{applied} deltas applied for {RECORDS} records; exact: {stock == _expected('adjust')}"
+    )
+    assert applied == RECORDS
+    assert stock == _expected("adjust")
+    assert not (tmp_path / f"kibo-inventory-journal-{emulator.tenant}.jsonl").read_bytes()
+
+
+def test_adjust_killed_while_a_request_is_in_flight_stops_at_resume(emulator, tmp_path):
+    config = {**_config(emulator, "adjust"), "max_parallel_requests": 1}
+    emulator.faults(latency=3)
+    run = Pipeline(tmp_path, config, "adjust")
+    while emulator.get("/emulator/health")["in_flight"] == 0:
+        time.sleep(0.05)
+    run.kill()
+    run.finish()
+    emulator.faults(latency=0)
+
+    resumed = Pipeline(tmp_path, config, "adjust")
+    assert resumed.wait() != 0
+    _, stderr = resumed.finish()
+    assert "The interrupted run was sending an adjust of 1000 item(s) at location" in stderr
+    assert "may or may not have been applied" in stderr
+    _wait_until_quiet(emulator)
+    assert len(emulator.jobs()) == 1  # the in-flight one, applied after the crash; nothing more
+
+    at_least_once = Pipeline(tmp_path, {**config, "adjust_retry_ambiguous": True}, "adjust")
+    assert at_least_once.wait() == 0, at_least_once.finish()[1][-3000:]
+    at_least_once.finish()
+
+
+def test_sigterm_sends_the_buffer_writes_the_state_and_exits_non_zero(emulator, tmp_path):
+    config = _config(emulator, "refresh")
+    run = Pipeline(tmp_path, config, "refresh", "--hang-at", "4321")
+    run.wait_until_idle(emulator)
+    code = run.kill(signal.SIGTERM)
+    states, stderr = run.finish()
+    assert code == 128 + signal.SIGTERM
+    assert "Received SIGTERM: sending the buffered items and writing the state." in stderr
+    assert "Stopped by SIGTERM before the end of the input" in stderr
+    assert states[-1]["bookmarks"]["stock"]["position"] == 4000
+    assert sum(j["itemCount"] for j in emulator.jobs()) == 4321  # the buffer was sent
+
+    last = Pipeline(tmp_path, config, "refresh")
+    assert last.wait() == 0
+    last.finish()
+    assert emulator.stock() == _expected("refresh")
