@@ -142,6 +142,7 @@ class KiboClient:
                 "User-Agent": _user_agent(),
             }
         )
+        self.session.verify = settings.ca_bundle or True
         self.timeout = settings.request_timeout
         self.max_tries = settings.max_retries + 1
         self._token: str | None = None
@@ -265,7 +266,9 @@ class KiboClient:
                 }
             }
         try:
-            response = requests.post(settings.auth_url, timeout=self.timeout, **kwargs)
+            response = requests.post(
+                settings.auth_url, timeout=self.timeout, verify=self.session.verify, **kwargs
+            )
         except (requests.ConnectionError, requests.Timeout) as error:
             raise TransientError(f"{type(error).__name__} for {what}") from None
         self._read(response, what)

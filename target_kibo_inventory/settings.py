@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 
@@ -268,6 +270,15 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "ca_bundle",
+        th.StringType,
+        title="CA bundle",
+        description=(
+            "PEM file of certificate authorities to trust instead of the default ones (e.g. a "
+            "corporate TLS-inspecting proxy). TLS certificates are always verified."
+        ),
+    ),
+    th.Property(
         "request_timeout",
         th.NumberType(exclusive_minimum=0),
         default=60,
@@ -307,6 +318,7 @@ class Settings:
     max_retries: int
     max_retry_seconds: float
     adjust_retry_ambiguous: bool
+    ca_bundle: str | None
     request_timeout: float
 
     @classmethod
@@ -345,6 +357,7 @@ class Settings:
             max_retries=config["max_retries"],
             max_retry_seconds=float(config["max_retry_seconds"]),
             adjust_retry_ambiguous=bool(config["adjust_retry_ambiguous"]),
+            ca_bundle=config.get("ca_bundle") or None,
             request_timeout=float(config["request_timeout"]),
         )
 
@@ -398,6 +411,31 @@ def _check(config: dict[str, Any]) -> None:
             f"field_map has unknown API field(s) {', '.join(unknown)}; the API fields are "
             f"{', '.join(API_FIELDS)}."
         )
-    base_url = config.get("base_url")
-    if base_url and not base_url.startswith(("https://", "http://")):
-        raise SettingsError(f"base_url '{base_url}' must start with https:// or http://.")
+    for name in ("base_url", "auth_url"):
+        _check_transport(name, config.get(name))
+    ca_bundle = config.get("ca_bundle")
+    if ca_bundle and not Path(ca_bundle).is_file():
+        raise SettingsError(f"ca_bundle '{ca_bundle}' is not a file.")
+
+
+def _check_transport(name: str, url: str | None) -> None:
+    """https is required, except for plain http to this machine (e.g. the emulator)."""
+    if not url:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise SettingsError(f"{name} '{url}' must be an https:// URL with a host.")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise SettingsError(
+            f"{name} '{url}' uses plain http: https is required for any host but this machine "
+            "(127.0.0.0/8, ::1, localhost), so that the API key never crosses a network in clear."
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

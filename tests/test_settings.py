@@ -28,7 +28,16 @@ BASE = {"tenant_id": "t1", "api_key": "k"}
         ({"environment": "staging"}, "'staging' is not one of ['sandbox', 'production']"),
         ({"api_package": "v4"}, "'v4' is not one of ['inventory_specific', 'inventory_v5']"),
         ({"field_map": {"qty": "on_hand"}}, "field_map has unknown API field(s) qty"),
-        ({"base_url": "ftp://host"}, "base_url 'ftp://host' must start with https://"),
+        ({"base_url": "ftp://host"}, "base_url 'ftp://host' must be an https:// URL with a host"),
+        (
+            {"base_url": "http://kibo.example.com"},
+            "base_url 'http://kibo.example.com' uses plain http: https is required",
+        ),
+        (
+            {"auth_url": "http://10.0.0.5/token"},
+            "auth_url 'http://10.0.0.5/token' uses plain http: https is required",
+        ),
+        ({"ca_bundle": "/nonexistent/ca.pem"}, "ca_bundle '/nonexistent/ca.pem' is not a file"),
         ({"tenant_id": " "}, "Setting 'tenant_id' is required and must not be empty"),
         ({"request_timeout": 0}, "0 is less than or equal to the minimum of 0"),
     ],
@@ -107,3 +116,23 @@ def test_stream_operations_override_operation():
     settings = _settings(operation="adjust", stream_operations={"counts": "refresh"})
     assert settings.operation_for("counts") == "refresh"
     assert settings.operation_for("moves") == "adjust"
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["http://127.0.0.1:8700", "http://127.8.9.10", "http://[::1]:8700", "http://localhost"],
+)
+def test_plain_http_is_allowed_only_to_this_machine(base_url):
+    assert _settings(base_url=base_url).base_url == base_url
+
+
+def test_tls_is_verified_with_the_default_or_the_given_ca_bundle(tmp_path):
+    import logging
+
+    from target_kibo_inventory.client import KiboClient
+
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert KiboClient(_settings(), logging.getLogger()).session.verify is True
+    client = KiboClient(_settings(ca_bundle=str(bundle)), logging.getLogger())
+    assert client.session.verify == str(bundle)
