@@ -1,0 +1,76 @@
+"""Property tests of mapping + batching + dead letters, without HTTP.
+
+For random streams of valid and invalid records over random locations: every valid item is
+sent exactly once, in order per location, in ⌈n/max⌉ requests per location, and every
+invalid record is in the dead-letter file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from target_kibo_inventory.batching import Batcher
+from target_kibo_inventory.dead_letter import DeadLetters
+from target_kibo_inventory.mapping import InvalidRecordError, RecordMapper
+
+valid = st.fixed_dictionaries(
+    {
+        "sku": st.text("ABCXYZ0123", min_size=1, max_size=6),
+        "location_name": st.sampled_from(["North", "South", "East", "Dock 7"]),
+        "quantity": st.one_of(st.integers(0, 10_000), st.integers(0, 99).map(str)),
+    }
+)
+invalid = st.one_of(
+    valid.map(lambda r: {**r, "quantity": -1}),
+    valid.map(lambda r: {**r, "quantity": "1.5"}),
+    valid.map(lambda r: {k: v for k, v in r.items() if k != "sku"}),
+    valid.map(lambda r: {**r, "bin_id": 0}),
+    valid.map(lambda r: {**r, "attributes": ["a"] * 64}),
+)
+records = st.lists(st.tuples(st.booleans(), valid, invalid), max_size=300)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=records, full=st.integers(1, 25))
+def test_valid_items_once_in_order_and_every_invalid_record_set_aside(rows, full):
+    mapper = RecordMapper("s", {"properties": {}}, (), "refresh", {}, None)
+    batcher = Batcher({"refresh": full, "adjust": full}, {"refresh": 3, "adjust": full}, 10**9)
+    with tempfile.TemporaryDirectory() as tmp:
+        dead = DeadLetters("dead_letter", str(Path(tmp) / "dead.jsonl"), logging.getLogger())
+        sent, expected, rejected = [], defaultdict(list), []
+        for position, (is_valid, good, bad) in enumerate(rows, start=1):
+            record = good if is_valid else bad
+            try:
+                mapped = mapper.map(record, position)
+            except InvalidRecordError as error:
+                dead.handle(error, record)
+                rejected.append(position)
+                continue
+            item = json.dumps({"n": position, **mapped.item}).encode()
+            expected[mapped.location].append(position)
+            sent += batcher.add("refresh", mapped.location, item, "s")
+        sent += batcher.drain()
+        dead.close()
+        lines = (Path(tmp) / "dead.jsonl").read_text().splitlines() if rejected else []
+
+    assert [json.loads(line)["position"] for line in lines] == rejected
+    assert rejected == [p for p, (ok, _, _) in enumerate(rows, start=1) if not ok]
+    by_location = defaultdict(list)
+    for request in sent:
+        by_location[request.location].append(request.count)
+        items = json.loads(b"[" + request.items + b"]")
+        assert len(items) == request.count
+        expected_here = expected[request.location]
+        taken = sum(by_location[request.location][:-1])
+        assert [i["n"] for i in items] == expected_here[taken : taken + request.count]
+    for location, positions in expected.items():
+        assert len(by_location[location]) == math.ceil(len(positions) / full)
+        assert sum(by_location[location]) == len(positions)
