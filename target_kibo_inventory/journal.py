@@ -127,10 +127,14 @@ class Journal:
 
     def sending(self, request: Request) -> None:
         """Note that a request is about to be sent."""
+        if not self.enabled:
+            return
         self._write([{"l": request.location, "op": request.operation, "send": request.count}])
 
     def accepted(self, request: Request, job_id: int | str) -> None:
         """Note that a request was accepted: the location's applied items grow."""
+        if not self.enabled:
+            return
         with self._lock:
             progress = self._applied.setdefault(request.location, _Progress())
             progress.add(request.items, request.count, request.operation)

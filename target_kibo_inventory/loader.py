@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from typing import Any
+
+import msgspec
 
 from target_kibo_inventory.batching import Batcher, Request
 from target_kibo_inventory.client import ApiError, KiboClient
@@ -16,7 +17,7 @@ from target_kibo_inventory.journal import Journal
 from target_kibo_inventory.limits import REFRESH_COST_STEP
 from target_kibo_inventory.settings import OPERATIONS, Settings
 
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_encode = msgspec.json.Encoder().encode
 
 
 class JobLedger:
@@ -65,7 +66,7 @@ class InventoryLoader:
 
     def add(self, operation: str, location: str, item: dict[str, Any], stream: str) -> None:
         """Buffer one item (serialized once, here) and send whatever request is now due."""
-        encoded = _encode(item).encode()
+        encoded = _encode(item)
         if self.journal.enabled and self.journal.received(location, encoded, operation):
             return
         with self._lock:

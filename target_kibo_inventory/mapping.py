@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from target_kibo_inventory.limits import (
     MAX_ATTRIBUTES,
@@ -84,6 +83,10 @@ def _parse_number(value: Any) -> int | float | Decimal:
 
 def to_integer(value: Any) -> int:
     """An integer, from an int, an integral float, or a numeric string like '101' or '101.0'."""
+    if type(value) is int:
+        return value
+    if type(value) is str and value.isascii() and value.isdigit():
+        return int(value)
     try:
         number = _parse_number(value)
     except RuleError:
@@ -101,6 +104,8 @@ def to_number(value: Any) -> float | int:
 
 def to_text(value: Any) -> str:
     """A non-empty string; numbers are turned into their decimal text."""
+    if type(value) is str and value and not value.isspace():
+        return value
     if _is_number(value):
         return str(to_integer(value)) if value == int(value) else str(value)
     if not isinstance(value, str) or not value.strip():
@@ -131,6 +136,8 @@ def _attributes(value: Any) -> list[str]:
 
 
 def _refresh_quantity(value: Any) -> int:
+    if type(value) is int and value >= 0:
+        return value
     number = to_integer(value)
     if number < 0:
         raise RuleError(f"must be an integer ≥ 0 for refresh (an absolute count); got {value!r}")
@@ -152,8 +159,7 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-@dataclass(frozen=True)
-class MappedItem:
+class MappedItem(NamedTuple):
     """One record as an inventory item, with the location it belongs to."""
 
     location: str
@@ -180,8 +186,9 @@ class RecordMapper:
         fields = REFRESH_FIELDS if operation == "refresh" else ADJUST_FIELDS
         self.location_keys = _lookup(LOCATION_FIELD, field_map, properties)
         self.lookups = tuple(
-            (api_field, _lookup(api_field, field_map, properties), self._converter(api_field))
+            (api_field, key, self._converter(api_field))
             for api_field in fields
+            for key in _lookup(api_field, field_map, properties)
         )
         self.ignored = [
             f
@@ -197,15 +204,16 @@ class RecordMapper:
     def map(self, record: Mapping[str, Any], position: int) -> MappedItem:
         """Turn a record into an item; raise InvalidRecordError naming the broken rule."""
         item: dict[str, Any] = {}
-        for api_field, keys, convert in self.lookups:
-            key, value = _find(record, keys)
-            if value is None or value == "":
+        get = record.get
+        for api_field, key, convert in self.lookups:
+            value = get(key)
+            if value is None or value == "" or api_field in item:
                 continue
             try:
                 item[api_field] = convert(value)
             except RuleError as error:
                 raise self._error(record, position, api_field, key, str(error)) from None
-        if not any(f in item for f in IDENTIFIER_FIELDS):
+        if "sku" not in item and "partNumber" not in item and "upc" not in item:
             raise self._error(
                 record,
                 position,
@@ -219,6 +227,8 @@ class RecordMapper:
 
     def _location(self, record: Mapping[str, Any], position: int) -> str:
         key, value = _find(record, self.location_keys)
+        if type(value) is str and value and not value.isspace():
+            return value
         if value is None or value == "":
             if self.default_location:
                 return self.default_location
@@ -252,10 +262,8 @@ class RecordMapper:
         if not keys:
             keys = [
                 key
-                for api_field, lookup, _ in self.lookups
-                if api_field in IDENTIFIER_FIELDS
-                for key in lookup[:1]
-                if record.get(key) not in (None, "")
+                for api_field, key, _ in self.lookups
+                if api_field in IDENTIFIER_FIELDS and record.get(key) not in (None, "")
             ]
         return ", ".join(f"{k}={record[k]!r}" for k in keys) or None
 
@@ -268,12 +276,18 @@ def _candidates(api_field: str) -> tuple[str, ...]:
 def _lookup(
     api_field: str, field_map: Mapping[str, str], properties: Mapping[str, Any]
 ) -> tuple[str, ...]:
-    """The record properties to read an API field from, in order of preference."""
+    """The record properties to read an API field from, in order of preference.
+
+    Resolved once per schema: when the schema declares properties, only declared ones are
+    read (a record's undeclared fields are not mapped); a schema without properties reads
+    every candidate.
+    """
     if api_field in field_map:
         return (field_map[api_field],)
     candidates = _candidates(api_field)
-    declared = tuple(c for c in candidates if c in properties)
-    return declared or candidates
+    if not properties:
+        return candidates
+    return tuple(c for c in candidates if c in properties)
 
 
 def _find(record: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:

@@ -14,6 +14,9 @@ from target_kibo_inventory.validation import SchemaViolationError, compile_valid
 if TYPE_CHECKING:
     from target_kibo_inventory.target import TargetKiboInventory
 
+METRIC_EVERY = 1000
+"""Records are added to the SDK's record_count metric in bunches of this many."""
+
 
 class InventorySink(Sink):
     """One stream's records, as items for the shared loader.
@@ -38,6 +41,7 @@ class InventorySink(Sink):
         self.loader.journal.open()
         self.dead_letters = target.dead_letters
         self.positions = target.record_positions
+        self._uncounted = 0
         self.mapper = RecordMapper(
             stream_name,
             self.schema,
@@ -64,6 +68,9 @@ class InventorySink(Sink):
 
     def process_record(self, record: dict, context: dict) -> None:
         """Check and map one record, then buffer its item; a bad record fails or is set aside."""
+        self._uncounted += 1
+        if self._uncounted >= METRIC_EVERY:
+            self._count_records()
         self.positions[self.stream_name] += 1
         position = self.positions[self.stream_name]
         try:
@@ -90,6 +97,17 @@ class InventorySink(Sink):
         identifier = self.mapper.identify(record)
         return InvalidRecordError(self.stream_name, position, identifier, field, rule)
 
+    def _count_records(self) -> None:
+        """Add the records processed since the last call to the SDK's record_count metric."""
+        self.record_counter_metric.increment(self._uncounted)
+        self._uncounted = 0
+
     def process_batch(self, context: dict[str, Any]) -> None:
         """At a drain, send every buffered item of every location."""
+        self._count_records()
         self.loader.flush()
+
+    def clean_up(self) -> None:
+        """Report the last records to the metric before the SDK closes it."""
+        self._count_records()
+        super().clean_up()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import signal
 import sys
+import time
 from collections import Counter
 from types import FrameType
 from typing import Any
@@ -15,6 +16,7 @@ from singer_sdk.mapper import SameRecordTransform
 
 from target_kibo_inventory.dead_letter import DeadLetters
 from target_kibo_inventory.loader import InventoryLoader
+from target_kibo_inventory.reader import RecordReader
 from target_kibo_inventory.settings import CONFIG_SCHEMA, Settings, SettingsError
 from target_kibo_inventory.sinks import InventorySink
 
@@ -28,6 +30,7 @@ class TargetKiboInventory(Target):
     name = "target-kibo-inventory"
     config_jsonschema = CONFIG_SCHEMA
     default_sink_class = InventorySink
+    message_reader_class = RecordReader
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -47,6 +50,8 @@ class TargetKiboInventory(Target):
         )
         self._MAX_RECORD_AGE_IN_MINUTES = self.settings.drain_interval_seconds / 60
         self.record_positions: Counter[str] = Counter()
+        self._routes: dict[str, list[tuple[Any, bool, InventorySink]]] = {}
+        self._next_age_check = 0.0
         self._busy = False
         self._stop_signal: int | None = None
 
@@ -61,30 +66,47 @@ class TargetKiboInventory(Target):
         """The SDK's record path, lean: stream maps, then the sink's own checks and mapping.
 
         Unlike the SDK's path it neither adds `_sdc_` metadata nor parses date-time strings
-        (items carry none), and schema validation happens in the sink, so that a record the
-        schema rejects can be set aside like any other invalid record.
+        (items carry none), resolves each stream's maps and sinks once, checks the record
+        age for the periodic drain once a second, and validates in the sink, so that a
+        record the schema rejects can be set aside like any other invalid record.
         """
         self._busy = True
         try:
-            if "stream" not in message_dict or "record" not in message_dict:
-                self._assert_line_requires(message_dict, requires={"stream", "record"})
-            stream_name, record = message_dict["stream"], message_dict["record"]
-            if stream_name not in self.mapper.stream_maps:
-                self._assert_sink_exists(stream_name)
-            for stream_map in self.mapper.stream_maps[stream_name]:
-                transformed = _transform(stream_map, record)
-                if transformed is None:
-                    continue
-                self._assert_sink_exists(stream_map.stream_alias)
-                sink = self._sinks_active[stream_map.stream_alias]
-                sink.tally_record_read()
-                sink.process_record(transformed, {})
-                sink.record_counter_metric.increment()
-            self._handle_max_record_age()
+            routes = self._routes.get(message_dict.get("stream"))
+            if routes is None:
+                routes = self._route(message_dict)
+            record = message_dict["record"]
+            for stream_map, identity, sink in routes:
+                transformed = record if identity else stream_map.transform(copy.copy(record))
+                if transformed is not None:
+                    sink.tally_record_read()
+                    sink.process_record(transformed, {})
+            if time.monotonic() >= self._next_age_check:
+                self._next_age_check = time.monotonic() + 1
+                self._handle_max_record_age()
         finally:
             self._busy = False
         if self._stop_signal is not None:
             self._stop()
+
+    def _route(self, message_dict: dict) -> list[tuple[Any, bool, InventorySink]]:
+        """A stream's maps, each with whether it is the identity, and its sink."""
+        self._assert_line_requires(message_dict, requires={"stream", "record"})
+        stream_name = message_dict["stream"]
+        if stream_name not in self.mapper.stream_maps:
+            self._assert_sink_exists(stream_name)
+        routes = []
+        for stream_map in self.mapper.stream_maps[stream_name]:
+            self._assert_sink_exists(stream_map.stream_alias)
+            identity = type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled
+            routes.append((stream_map, identity, self._sinks_active[stream_map.stream_alias]))
+        self._routes[stream_name] = routes
+        return routes
+
+    def _process_schema_message(self, message_dict: dict) -> None:
+        """Register the schema; stream maps and sinks may have changed."""
+        super()._process_schema_message(message_dict)
+        self._routes.clear()
 
     def _process_state_message(self, message_dict: dict) -> None:
         """Keep the tap's latest state; items received after it are past the resume point."""
@@ -151,10 +173,3 @@ class TargetKiboInventory(Target):
             signal.Signals(signum).name,
         )
         sys.exit(128 + signum)
-
-
-def _transform(stream_map: Any, record: dict) -> dict | None:
-    """The record as the stream map makes it (the identity map costs no copy)."""
-    if type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled:
-        return record
-    return stream_map.transform(copy.copy(record))

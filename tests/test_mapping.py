@@ -39,11 +39,17 @@ def test_same_name_and_snake_case_properties_are_found():
     assert mapped.item == {"partNumber": "P", "quantity": 2, "binID": 3, "safetyStock": 1}
 
 
-def test_schema_declared_name_is_preferred_and_field_map_wins():
+def test_lookups_are_resolved_once_from_the_schema_and_field_map_wins():
     m = mapper(field_map={"quantity": "qty"}, properties={"sku": {}, "location_name": {}})
-    assert m.lookups[2] == ("sku", ("sku",), m.lookups[2][2])
-    assert dict((f, keys) for f, keys, _ in m.lookups)["quantity"] == ("qty",)
+    assert [(field, key) for field, key, _ in m.lookups] == [("sku", "sku"), ("quantity", "qty")]
     assert m.location_keys == ("location_name",)
+    everything = mapper()  # a schema without properties: every candidate is read
+    assert ("partNumber", "part_number") in [(f, k) for f, k, _ in everything.lookups]
+
+
+def test_undeclared_properties_are_not_read():
+    m = mapper(location="L", properties={"sku": {}, "quantity": {}})
+    assert m.map({"sku": "A", "quantity": 1, "floor": 3}, 1).item == {"sku": "A", "quantity": 1}
 
 
 def test_missing_and_null_fields_are_left_out_never_sent_as_null():
@@ -88,7 +94,8 @@ def test_refresh_refuses_negative_and_adjust_accepts_it():
 
 
 def test_adjust_items_hold_only_adjust_fields():
-    m = mapper("adjust", properties={"sku": {}, "floor": {}, "retail_price": {}})
+    declared = ("sku", "quantity", "binID", "locationName", "floor", "retail_price")
+    m = mapper("adjust", properties={name: {} for name in declared})
     assert m.ignored == ["floor", "retailPrice"]
     item = m.map({"sku": "A", "quantity": 2, "floor": 1, "binID": 4, "locationName": "L"}, 1).item
     assert item == {"sku": "A", "quantity": 2, "binID": 4}

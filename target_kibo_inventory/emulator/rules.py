@@ -91,7 +91,27 @@ def check_body(operation: str, body: Any) -> tuple[str, list[dict[str, Any]]]:
 
 def check_item(operation: str, index: int, item: Any) -> None:
     """Raise BadRequestError naming `items[index].field` when the item breaks a rule."""
-    where = f"items[{index}]"
+    if type(item) is dict and _plain(operation, item):
+        return
+    _check_fields(operation, f"items[{index}]", item)
+
+
+def _plain(operation: str, item: dict[str, Any]) -> bool:
+    """The common item, {identifier(s), quantity}, checked quickly; False: look closer."""
+    quantity = item.get("quantity")
+    if type(quantity) is not int or (operation == "refresh" and quantity < 0):
+        return False
+    identifiers = 0
+    for name in IDENTIFIERS:
+        value = item.get(name)
+        if value is not None:
+            if type(value) is not str or not value:
+                return False
+            identifiers += 1
+    return identifiers > 0 and len(item) == identifiers + 1
+
+
+def _check_fields(operation: str, where: str, item: Any) -> None:
     if not isinstance(item, dict):
         raise BadRequestError(f"{where}: must be an object")
     fields = ITEM_FIELDS[operation]

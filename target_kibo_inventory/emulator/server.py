@@ -343,7 +343,7 @@ class _Handler(BaseHTTPRequestHandler):
             message = str(error) if isinstance(error, BadRequestError) else "the body is not JSON"
             entry["error"] = message
             return 400, _problem("Bad Request", message), {}
-        job_id = self.emulator.store.add_job(operation, location, items, entry["path"])
+        job_id = self.emulator.store.add_job(operation, location, len(items), raw, entry["path"])
         entry.update(locationName=location, items=len(items), jobID=job_id)
         if fault == "drop_after":
             return 0, b"", {}

@@ -1,0 +1,248 @@
+"""Benchmark suite: throughput, CPU, peak memory and requests, as ratios measured in one run.
+
+    .venv/bin/pip install -e '.[bench]'
+    .venv/bin/python benchmarks/run.py            # 1M and 5M records, under 10 minutes
+    .venv/bin/python benchmarks/run.py --quick    # 100k records, under a minute
+
+It generates the inputs (string quantities; one location, and 2,000 locations in random
+order), starts the bundled emulator, and runs in one go: an orjson parse loop (the floor), a
+do-nothing SDK target with the default reader and validator (the baseline, validation on and
+off), and this target end to end into the emulator (validation on and off). Each run is a
+child process: wall time from the parent, CPU seconds and peak RSS from os.wait4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+SCHEMA = {
+    "type": "SCHEMA",
+    "stream": "stock",
+    "schema": {
+        "type": "object",
+        "properties": {
+            "sku": {"type": "string"},
+            "location_name": {"type": "string"},
+            "quantity": {"type": ["integer", "string"]},
+        },
+    },
+    "key_properties": ["sku", "location_name"],
+}
+FLOOR = """
+import sys, orjson
+loads = orjson.loads
+for line in sys.stdin.buffer:
+    loads(line)
+"""
+
+
+@dataclass
+class Result:
+    """One measured run."""
+
+    name: str
+    records: int
+    wall: float
+    cpu: float
+    peak_mb: float
+    requests: int | None = None
+    optimum: int | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.wall
+
+
+def generate(path: Path, records: int, locations: int, seed: int) -> dict[str, int]:
+    """Write a tap's output; return items per location."""
+    rng = random.Random(seed)
+    names = [f"Store {n:04d}" for n in range(locations)]
+    per_location = records // locations
+    order = [n for n in range(locations) for _ in range(per_location)]
+    rng.shuffle(order)
+    counts = dict.fromkeys(names, per_location)
+    with path.open("w") as out:
+        out.write(json.dumps(SCHEMA) + "\n")
+        for i, n in enumerate(order):
+            out.write(
+                f'{{"type":"RECORD","stream":"stock","record":{{"sku":"SKU-{i:08d}",'
+                f'"location_name":"{names[n]}","quantity":"{rng.randrange(1000)}"}}}}\n'
+            )
+            if i % 10000 == 9999:
+                out.write(f'{{"type":"STATE","value":{{"bookmarks":{{"stock":{i + 1}}}}}}}\n')
+    return counts
+
+
+def measure(name: str, args: list[str], stdin: Path, records: int, cwd: Path) -> Result:
+    """Run a child process on an input file: wall time, CPU seconds and peak RSS (wait4)."""
+    with stdin.open("rb") as source:
+        start = time.perf_counter()
+        child = subprocess.Popen(
+            args, stdin=source, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd
+        )
+        stderr = child.stderr.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        sys.exit(f"{name} failed:\n{stderr.decode()[-3000:]}")
+    return Result(name, records, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+class Emulator:
+    """The bundled emulator, in its own process."""
+
+    def __init__(self) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [
+                str(BIN / "kibo-emulator"),
+                "--port",
+                str(port),
+                "--tenant",
+                "bench",
+                "--api-key",
+                "bench-key",
+            ],
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(100):
+            try:
+                self.call("GET", "/emulator/health")
+                return
+            except OSError:
+                time.sleep(0.1)
+        sys.exit("the emulator did not start")
+
+    def call(self, method: str, path: str) -> dict:
+        body = b"{}" if method == "POST" else None
+        request = urllib.request.Request(self.url + path, method=method, data=body)
+        with urllib.request.urlopen(request, timeout=600) as answer:
+            return json.load(answer)
+
+    def accepted(self) -> int:
+        """Requests accepted since the last reset (then reset)."""
+        seen = self.call("GET", "/emulator/requests")["requests"]
+        self.call("POST", "/emulator/reset")
+        return sum(1 for r in seen if r.get("status") == 200)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="100k records, under a minute")
+    args = parser.parse_args()
+    small, large = (100_000, 200_000) if args.quick else (1_000_000, 5_000_000)
+    work = Path(tempfile.mkdtemp(prefix="kibo-bench-"))
+    emulator = Emulator()
+    try:
+        results = run_all(work, emulator, small, large)
+    finally:
+        emulator.stop()
+    print_table(results, small)
+
+
+def run_all(work: Path, emulator: Emulator, small: int, large: int) -> list[Result]:
+    print(f"Generating inputs in {work} ...", file=sys.stderr)
+    inputs = {
+        "one": (work / "one.jsonl", generate(work / "one.jsonl", small, 1, 1)),
+        "one_large": (work / "one_large.jsonl", generate(work / "one_large.jsonl", large, 1, 2)),
+        "many": (work / "many.jsonl", generate(work / "many.jsonl", small, 2000, 3)),
+        "many_large": (
+            work / "many_large.jsonl",
+            generate(work / "many_large.jsonl", large, 2000, 4),
+        ),
+    }
+    configs = {
+        "base_on": {},
+        "base_off": {"validate_records": False},
+        "ours_on": {"tenant_id": "bench", "api_key": "bench-key", "base_url": emulator.url},
+    }
+    configs["ours_off"] = {**configs["ours_on"], "validate_records": False}
+    for name, config in configs.items():
+        (work / f"{name}.json").write_text(json.dumps(config))
+    python, target = sys.executable, str(BIN / "target-kibo-inventory")
+    baseline = [python, str(HERE / "baseline_target.py")]
+    results = []
+
+    def ours(label: str, config: str, key: str, records: int) -> None:
+        print(f"  {label} ...", file=sys.stderr)
+        result = measure(
+            label, [target, "--config", f"{config}.json"], inputs[key][0], records, work
+        )
+        result.requests = emulator.accepted()
+        result.optimum = sum(math.ceil(n / 12000) for n in inputs[key][1].values())
+        results.append(result)
+
+    def other(label: str, args: list[str], key: str, records: int) -> None:
+        print(f"  {label} ...", file=sys.stderr)
+        results.append(measure(label, args, inputs[key][0], records, work))
+
+    other("orjson parse loop (floor)", [python, "-c", FLOOR], "one", small)
+    other(
+        "SDK do-nothing, validation on (baseline)",
+        [*baseline, "--config", "base_on.json"],
+        "one",
+        small,
+    )
+    other("SDK do-nothing, validation off", [*baseline, "--config", "base_off.json"], "one", small)
+    ours("this target, validation on", "ours_on", "one", small)
+    ours("this target, validation off", "ours_off", "one", small)
+    ours(f"this target, {large:,} records", "ours_on", "one_large", large)
+    ours("this target, 2,000 locations", "ours_on", "many", small)
+    ours(f"this target, 2,000 locations, {large:,} records", "ours_on", "many_large", large)
+    return results
+
+
+def print_table(results: list[Result], small: int) -> None:
+    baseline = next(r for r in results if "(baseline)" in r.name)
+    print(
+        "\n| run | records | records/s | vs baseline | CPU s | peak RSS MB "
+        "| requests (optimum; one per record) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for r in results:
+        requests = (
+            f"{r.requests:,} ({r.optimum:,}; {r.records:,})" if r.requests is not None else ""
+        )
+        print(
+            f"| {r.name} | {r.records:,} | {r.rate:,.0f} | {r.rate / baseline.rate:.2f} | "
+            f"{r.cpu:.1f} | {r.peak_mb:.0f} | {requests} |"
+        )
+    on = next(r for r in results if r.name == "this target, validation on")
+    off_base = next(r for r in results if r.name == "SDK do-nothing, validation off")
+    large = next(
+        r
+        for r in results
+        if r.name.startswith("this target, ") and r.records > small and "locations" not in r.name
+    )
+    print(
+        f"\nGoals: validation on at {on.rate / baseline.rate:.2f}x the baseline (goal ≥ 4.5), "
+        f"{on.rate / off_base.rate:.2f}x the unvalidated SDK (goal > 1); peak RSS "
+        f"{on.peak_mb:.0f} MB at {on.records:,} records (goal ≤ 100) and {large.peak_mb:.0f} MB "
+        f"at {large.records:,} ({large.peak_mb / on.peak_mb - 1:+.0%}, goal within 10%)."
+    )
+
+
+if __name__ == "__main__":
+    main()
