@@ -88,18 +88,22 @@ def _catalog(tap: str, config: Path, tmp_path: Path) -> Path:
 
 
 def _sync(tap: str, tap_config: Path, catalog: Path, target_config: Path, state: dict | None):
-    """tap-postgres | target-kibo-inventory; return the last STATE, the tap's log and seconds."""
+    """tap-postgres | target-kibo-inventory; return the last STATE and the seconds taken."""
     state_args: list[str] = []
     if state is not None:
         state_path = target_config.parent / "state.json"
         state_path.write_text(json.dumps(state))
         state_args = ["--state", str(state_path)]
+    tap_log = target_config.parent / "tap.log"
     started = time.monotonic()
-    with subprocess.Popen(
-        [tap, "--config", str(tap_config), "--catalog", str(catalog), *state_args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    ) as tap_process:
+    with (
+        tap_log.open("w") as log,
+        subprocess.Popen(
+            [tap, "--config", str(tap_config), "--catalog", str(catalog), *state_args],
+            stdout=subprocess.PIPE,
+            stderr=log,
+        ) as tap_process,
+    ):
         target = subprocess.run(
             [TARGET, "--config", str(target_config)],
             stdin=tap_process.stdout,
@@ -108,12 +112,11 @@ def _sync(tap: str, tap_config: Path, catalog: Path, target_config: Path, state:
             timeout=600,
             check=False,
         )
-        tap_log = tap_process.stderr.read().decode()
     seconds = time.monotonic() - started
-    assert tap_process.returncode == 0, tap_log
+    assert tap_process.returncode == 0, tap_log.read_text()
     assert target.returncode == 0, target.stderr
     states = [json.loads(line) for line in target.stdout.splitlines()]
-    return states[-1], tap_log, seconds
+    return states[-1], seconds
 
 
 def _sent(emulator, requests: list[dict]) -> dict[tuple[str, str], int]:
@@ -135,7 +138,7 @@ def test_postgres_table_incrementally_into_kibo(database, emulator, tmp_path, ca
     table = _table(database)
     assert len(table) == STORES * SKUS
 
-    first_state, _, first_seconds = _sync(tap, tap_config, catalog, target_config, None)
+    first_state, first_seconds = _sync(tap, tap_config, catalog, target_config, None)
     first_requests = emulator.api_requests()
     assert emulator.stock() == table
     assert sorted(r["items"] for r in first_requests) == [SKUS] * STORES
@@ -160,7 +163,7 @@ def test_postgres_table_incrementally_into_kibo(database, emulator, tmp_path, ca
         )
     }
     assert len(at_bookmark) == 1  # every row was loaded with its own updated_at
-    second_state, _, second_seconds = _sync(tap, tap_config, catalog, target_config, first_state)
+    second_state, second_seconds = _sync(tap, tap_config, catalog, target_config, first_state)
     second_requests = emulator.api_requests()[len(first_requests) :]
     sent = _sent(emulator, second_requests)
     assert sent == {**changed, **at_bookmark}
