@@ -123,17 +123,25 @@ def _bookmark(path: Path) -> str:
     return mtime.replace(microsecond=0).isoformat()
 
 
+def _by_id(jobs: list[dict]) -> list[dict]:
+    """Jobs by job ID: locations are sent in parallel, so they are accepted in any order."""
+    return sorted(jobs, key=lambda job: job["jobID"])
+
+
 def _jobs(requests: list[dict]) -> list[dict]:
-    return [
-        {
-            "jobID": r["jobID"],
-            "operation": "refresh",
-            "locationName": r["locationName"],
-            "items": r["items"],
-            "stream": "inventory",
-        }
-        for r in requests
-    ]
+    """The state's job entries for these requests, by job ID."""
+    return _by_id(
+        [
+            {
+                "jobID": r["jobID"],
+                "operation": "refresh",
+                "locationName": r["locationName"],
+                "items": r["items"],
+                "stream": "inventory",
+            }
+            for r in requests
+        ]
+    )
 
 
 def _change_counts(path: Path) -> int:
@@ -171,7 +179,8 @@ def test_meltano_run_three_times(tmp_path, dev_emulator, capsys):
         "replication_key": "_sdc_last_modified",
         "replication_key_value": _bookmark(csv_path),
     }
-    assert state == {"bookmarks": {"inventory": bookmark}, "kibo_inventory": {"jobs": _jobs(first)}}
+    assert state["bookmarks"] == {"inventory": bookmark}
+    assert _by_id(state["kibo_inventory"]["jobs"]) == _jobs(first)
     # structured-logging: Meltano parsed the target's JSON log lines (the SDK parser's fields)
     accepted = [e for e in events if str(e.get("event", "")).startswith("Job ")]
     assert len(accepted) == len(first)
@@ -192,7 +201,7 @@ def test_meltano_run_three_times(tmp_path, dev_emulator, capsys):
     assert _stock(dev_emulator) == _expected(csv_path)
     third_state = meltano.state()
     assert third_state["bookmarks"]["inventory"]["replication_key_value"] == _bookmark(csv_path)
-    assert third_state["kibo_inventory"] == {"jobs": _jobs(third)}
+    assert _by_id(third_state["kibo_inventory"]["jobs"]) == _jobs(third)
 
     rows = len(_expected(csv_path))
     report(
@@ -210,14 +219,26 @@ def test_meltano_run_three_times(tmp_path, dev_emulator, capsys):
     )
 
 
+PLUGIN_YML = ROOT / "meltano-plugin.yml"
+PLUGIN_YML_HEADER = """\
+# This loader's Meltano plugin definition for your own project: clone this repository into the
+# project's extract/ folder and `meltano add --plugin-type loader target-kibo-inventory --from-ref`
+# this file (README, "Running it with Meltano"). It is the `plugins.loaders` entry of meltano.yml
+# but for `pip_url`; after changing that entry, regenerate this file with
+# .venv/bin/python -m tests.test_meltano_e2e
+"""
+
+
 def _loader_definition() -> dict:
-    """The plugin definition the README's `meltano add --from-ref` line reads."""
-    return yaml.safe_load((ROOT / "meltano-plugin.yml").read_text())
+    """The loader of meltano.yml, installed from the clone in the project's extract/ folder."""
+    [loader] = yaml.safe_load((ROOT / "meltano.yml").read_text())["plugins"]["loaders"]
+    return {**loader, "pip_url": "-e extract/target-kibo-inventory"}
 
 
 def test_plugin_definition_is_the_loader_of_meltano_yml():
-    [loader] = yaml.safe_load((ROOT / "meltano.yml").read_text())["plugins"]["loaders"]
-    assert _loader_definition() == {**loader, "pip_url": "-e extract/target-kibo-inventory"}
+    assert yaml.safe_load(PLUGIN_YML.read_text()) == _loader_definition(), (
+        "meltano-plugin.yml is stale: .venv/bin/python -m tests.test_meltano_e2e"
+    )
 
 
 @pytest.mark.meltano
@@ -253,3 +274,8 @@ def test_readme_lines_add_the_loader_to_a_new_project(tmp_path, capsys):
         f"README lines in a new project: `meltano add` (with install) {add_seconds:.1f}s; "
         f"meltano.yml config {loader['config']}, api_key in .env",
     )
+
+
+if __name__ == "__main__":
+    text = yaml.safe_dump(_loader_definition(), sort_keys=False, allow_unicode=True, width=100)
+    PLUGIN_YML.write_text(PLUGIN_YML_HEADER + text)
