@@ -51,8 +51,14 @@ def test_stream_map_renames_a_column_into_sku(emulator, tmp_path):
     run = run_target(config, messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert emulator.stock() == {("Boston", "CAP-RED"): 4, ("Denver", "CAP-BLK"): 9}
-    items = [emulator.job(r["jobID"], items=True)["items"] for r in emulator.api_requests()]
-    assert items == [[{"sku": "CAP-RED", "quantity": 4}], [{"sku": "CAP-BLK", "quantity": 9}]]
+    items = {
+        r["locationName"]: emulator.job(r["jobID"], items=True)["items"]
+        for r in emulator.api_requests()
+    }
+    assert items == {
+        "Boston": [{"sku": "CAP-RED", "quantity": 4}],
+        "Denver": [{"sku": "CAP-BLK", "quantity": 9}],
+    }
 
 
 def test_nested_record_is_flattened_and_mapped(emulator, tmp_path):
