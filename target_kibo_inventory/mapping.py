@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from singer_sdk.exceptions import MissingKeyPropertiesError
+
 from target_kibo_inventory.limits import (
     MAX_ATTRIBUTES,
     MAX_LOCATOR_NAME_LENGTH,
@@ -58,6 +60,10 @@ class InvalidRecordError(ValueError):
             f"Invalid record in stream '{stream}', record #{position}{ident}: "
             f"field '{field}'{prop} {rule}"
         )
+
+
+class MissingKeyPropertyError(InvalidRecordError, MissingKeyPropertiesError):
+    """A record lacks one of its stream's key properties (the SDK's error type, too)."""
 
 
 def snake_case(name: str) -> str:

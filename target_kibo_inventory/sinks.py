@@ -8,7 +8,11 @@ from typing import TYPE_CHECKING, Any
 from singer_sdk.sinks import Sink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
-from target_kibo_inventory.mapping import InvalidRecordError, RecordMapper
+from target_kibo_inventory.mapping import (
+    InvalidRecordError,
+    MissingKeyPropertyError,
+    RecordMapper,
+)
 from target_kibo_inventory.validation import SchemaViolationError, compile_validator
 
 if TYPE_CHECKING:
@@ -91,7 +95,9 @@ class InventorySink(Sink):
                 raise self._invalid(record, position, error.field, rule) from None
         for key in self.key_properties:
             if key not in record:
-                raise self._invalid(record, position, key, "is a key property and is missing")
+                rule = "is a key property and is missing"
+                identifier = self.mapper.identify(record)
+                raise MissingKeyPropertyError(self.stream_name, position, identifier, key, rule)
 
     def _invalid(self, record: dict, position: int, field: str, rule: str) -> InvalidRecordError:
         identifier = self.mapper.identify(record)

@@ -104,7 +104,7 @@ def test_validate_records_checks_records_against_their_schema(emulator, tmp_path
 
     run = run_target(config, messages, tmp_path)
     assert run.returncode != 0
-    assert "'12' is not of type 'integer'" in run.stderr
+    assert "field 'quantity' breaks the stream's schema: must be integer" in run.stderr
     assert emulator.api_requests() == []
 
     run = run_target({**config, "validate_records": False}, messages, tmp_path)
