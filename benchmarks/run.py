@@ -125,22 +125,25 @@ class Emulator:
         )
         for _ in range(100):
             try:
-                self.call("GET", "/emulator/health")
+                self.get("/emulator/health")
                 return
             except OSError:
                 time.sleep(0.1)
         sys.exit("the emulator did not start")
 
-    def call(self, method: str, path: str) -> dict:
-        body = b"{}" if method == "POST" else None
-        request = urllib.request.Request(self.url + path, method=method, data=body)
+    def get(self, path: str) -> dict:
+        with urllib.request.urlopen(self.url + path, timeout=600) as answer:
+            return json.load(answer)
+
+    def post(self, path: str, body: bytes = b"{}") -> dict:
+        request = urllib.request.Request(self.url + path, method="POST", data=body)
         with urllib.request.urlopen(request, timeout=600) as answer:
             return json.load(answer)
 
     def accepted(self) -> int:
         """Requests accepted since the last reset (then reset)."""
-        seen = self.call("GET", "/emulator/requests")["requests"]
-        self.call("POST", "/emulator/reset")
+        seen = self.get("/emulator/requests")["requests"]
+        self.post("/emulator/reset")
         return sum(1 for r in seen if r.get("status") == 200)
 
     def stop(self) -> None:

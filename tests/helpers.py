@@ -15,6 +15,26 @@ import requests
 BIN = Path(sys.executable).parent
 TARGET = str(BIN / "target-kibo-inventory")
 
+ALL_FIELDS = {
+    name: {}
+    for name in (
+        "sku",
+        "upc",
+        "part_number",
+        "location_name",
+        "quantity",
+        "bin_id",
+        "ltd",
+        "floor",
+        "safety_stock",
+        "currency_id",
+        "retail_price",
+        "inventory_locator_name",
+        "attributes",
+    )
+}
+"""Schema properties for every API field (snake_case), of any type."""
+
 STOCK_SCHEMA = {
     "type": "object",
     "properties": {

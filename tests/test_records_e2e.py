@@ -4,27 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import record, run_target, schema, state
+from tests.helpers import ALL_FIELDS, record, run_target, schema, state
 
 ANY = {}
-PROPERTIES = {
-    name: ANY
-    for name in (
-        "sku",
-        "upc",
-        "part_number",
-        "location_name",
-        "quantity",
-        "bin_id",
-        "ltd",
-        "floor",
-        "safety_stock",
-        "currency_id",
-        "retail_price",
-        "inventory_locator_name",
-        "attributes",
-    )
-}
+PROPERTIES = ALL_FIELDS
 GOOD = {"sku": "GOOD-1", "location_name": "L1", "quantity": 1}
 
 CASES = {

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from target_kibo_inventory.limits import ADJUST_MAX_ITEMS, REFRESH_COST_STEP, REFRESH_MAX_ITEMS
-from tests.helpers import record, run_target, schema
+from tests.helpers import ALL_FIELDS, record, run_target, schema
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "api" / "kibo-openapi-inventory.json"
 
@@ -53,24 +53,7 @@ def _check_items(items: list[dict], name: str, item_schema: dict) -> None:
 
 def test_refresh_and_adjust_bodies_match_the_spec_schemas(spec, emulator, tmp_path):
     schemas = spec["components"]["schemas"]
-    properties = {
-        n: {}
-        for n in (
-            "sku",
-            "upc",
-            "part_number",
-            "location_name",
-            "quantity",
-            "bin_id",
-            "ltd",
-            "floor",
-            "safety_stock",
-            "currency_id",
-            "retail_price",
-            "inventory_locator_name",
-            "attributes",
-        )
-    }
+    properties = ALL_FIELDS
     full = {
         "sku": "S1",
         "upc": 12345,
