@@ -68,13 +68,30 @@ class Result:
 
 
 def generate(path: Path, records: int, locations: int, seed: int) -> dict[str, int]:
-    """Write a tap's output; return items per location."""
+    """Write a tap's output (in a child process, so that this one stays small: a child's peak
+    RSS as Linux reports it starts from its parent's); return items per location."""
+    subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--generate",
+            str(path),
+            str(records),
+            str(locations),
+            str(seed),
+        ],
+        check=True,
+    )
+    names = [f"Store {n:04d}" for n in range(locations)]
+    return dict.fromkeys(names, records // locations)
+
+
+def write_input(path: Path, records: int, locations: int, seed: int) -> None:
+    """`records` records spread evenly over `locations` locations, in random order."""
     rng = random.Random(seed)
     names = [f"Store {n:04d}" for n in range(locations)]
-    per_location = records // locations
-    order = [n for n in range(locations) for _ in range(per_location)]
+    order = [n for n in range(locations) for _ in range(records // locations)]
     rng.shuffle(order)
-    counts = dict.fromkeys(names, per_location)
     with path.open("w") as out:
         out.write(json.dumps(SCHEMA) + "\n")
         for i, n in enumerate(order):
@@ -84,7 +101,6 @@ def generate(path: Path, records: int, locations: int, seed: int) -> dict[str, i
             )
             if i % 10000 == 9999:
                 out.write(f'{{"type":"STATE","value":{{"bookmarks":{{"stock":{i + 1}}}}}}}\n')
-    return counts
 
 
 def measure(name: str, args: list[str], stdin: Path, records: int, cwd: Path) -> Result:
@@ -152,6 +168,10 @@ class Emulator:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--generate"]:
+        path, records, locations, seed = sys.argv[2:]
+        write_input(Path(path), int(records), int(locations), int(seed))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="100k records, under a minute")
     args = parser.parse_args()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 
@@ -10,14 +10,20 @@ from dataclasses import dataclass, field
 class Request:
     """Items for one location and operation, ready to be sent as one API request.
 
-    `items` holds the serialized items joined by commas (the inside of the JSON array).
+    `parts`, joined, are the serialized items separated by commas (the inside of the JSON
+    array); the body is built from them with a single copy.
     """
 
     operation: str
     location: str
-    items: bytes
+    parts: list[bytes | bytearray]
     count: int
     streams: list[str]
+
+    @property
+    def items(self) -> bytes:
+        """The items joined by commas."""
+        return b"".join(self.parts)
 
     @property
     def stream(self) -> str:
@@ -25,15 +31,42 @@ class Request:
         return ", ".join(self.streams)
 
 
+CHUNK_BYTES = 8192
+"""A buffer grows in a bytearray of up to this many bytes, then keeps it as exact-size bytes:
+growing thousands of buffers at once fragments memory far less that way."""
+
+
 @dataclass
 class _Buffer:
-    """One location's pending items, as one byte string (about 40 bytes an item)."""
+    """One location's pending items as bytes, comma-separated (about 40 bytes an item)."""
 
     operation: str
+    chunks: list[bytes] = field(default_factory=list)
+    chunked: int = 0  # bytes in chunks
     data: bytearray = field(default_factory=bytearray)
     count: int = 0
     step_ends: list[int] = field(default_factory=list)  # where each whole step of items ends
     streams: dict[str, None] = field(default_factory=dict)
+
+    def append(self, item: bytes) -> None:
+        if self.count:
+            self.data += b","
+        self.data += item
+        self.count += 1
+        if len(self.data) >= CHUNK_BYTES:
+            self.chunks.append(bytes(self.data))
+            self.chunked += len(self.data)
+            self.data = bytearray()
+
+    @property
+    def size(self) -> int:
+        return self.chunked + len(self.data)
+
+    def take(self, end: int) -> bytes:
+        """The first `end` bytes, removed with the comma after them."""
+        whole = b"".join([*self.chunks, self.data])
+        self.chunks, self.chunked, self.data = [], 0, bytearray(whole[end + 1 :])
+        return whole[:end]
 
 
 class Batcher:
@@ -71,13 +104,10 @@ class Batcher:
             buffer = None
         if buffer is None:
             buffer = self._buffers[location] = _Buffer(operation)
-        if buffer.count:
-            buffer.data += b","
-        buffer.data += item
-        buffer.count += 1
+        buffer.append(item)
         buffer.streams[stream] = None
         if buffer.count % self.steps[operation] == 0:
-            buffer.step_ends.append(len(buffer.data))
+            buffer.step_ends.append(buffer.size)
         self.buffered_items += 1
         if buffer.count >= self.full_sizes[operation]:
             due.append(self._release(location, buffer.count))
@@ -85,9 +115,11 @@ class Batcher:
             due += self._relieve()
         return due
 
-    def drain(self) -> list[Request]:
-        """Release every non-empty buffer as a request."""
-        return [self._release(loc, buf.count) for loc, buf in list(self._buffers.items())]
+    def drain(self) -> Iterator[Request]:
+        """Release every non-empty buffer as a request, one at a time (memory is freed as the
+        requests go)."""
+        for location in list(self._buffers):
+            yield self._release(location, self._buffers[location].count)
 
     def _relieve(self) -> list[Request]:
         """Release the largest buffers, in whole steps, until a tenth of the cap is free."""
@@ -113,13 +145,11 @@ class Batcher:
         self.buffered_items -= count
         if count == buffer.count:
             del self._buffers[location]
-            return Request(
-                buffer.operation, location, bytes(buffer.data), count, list(buffer.streams)
-            )
+            parts = [*buffer.chunks, buffer.data]
+            return Request(buffer.operation, location, parts, count, list(buffer.streams))
         step = self.steps[buffer.operation]
         end = buffer.step_ends[count // step - 1]
-        items = bytes(buffer.data[:end])
-        del buffer.data[: end + 1]  # the items and the comma after them
+        items = buffer.take(end)
         buffer.step_ends = [e - end - 1 for e in buffer.step_ends[count // step :]]
         buffer.count -= count
-        return Request(buffer.operation, location, items, count, list(buffer.streams))
+        return Request(buffer.operation, location, [items], count, list(buffer.streams))

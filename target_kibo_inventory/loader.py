@@ -94,7 +94,7 @@ class InventoryLoader:
         self.journal.sending(request)
         content = self.client.post(
             self.api.url(request.operation),
-            self.api.body(request.location, request.items),
+            self.api.body(request.location, request.parts),
             what,
             idempotent=request.operation == "refresh",
         )

@@ -22,7 +22,7 @@ ENVIRONMENTS = ("sandbox", "production")
 API_PACKAGES = ("inventory_specific", "inventory_v5")
 TOKEN_REQUESTS = ("json", "basic")
 DEFAULT_MAX_BUFFERED_ITEMS = 5_000_000
-DEFAULT_MAX_PARALLEL_REQUESTS = 4
+DEFAULT_MAX_PARALLEL_REQUESTS = 8
 
 KIBO_AUTH_URL = "https://home.mozu.com/api/platform/applications/authtickets/oauth"
 LEGACY_BASE_URL = "https://integration.shopatron.com"

@@ -36,7 +36,7 @@ def test_a_full_request_is_released_at_once():
     assert batcher.add("refresh", "L", b"2", "s") == []
     [request] = batcher.add("refresh", "L", b"3", "t")
     assert (request.items, request.count, request.stream) == (b"1,2,3", 3, "s, t")
-    assert batcher.drain() == []
+    assert list(batcher.drain()) == []
 
 
 def test_switching_operation_at_a_location_releases_the_other_first():

@@ -23,7 +23,7 @@ def test_urls_per_package():
 
 def test_body_is_joined_from_serialized_items():
     body = KiboTranslationApi.body(
-        'Store "1"', b'{"sku":"A","quantity":1},{"sku":"B","quantity":2}'
+        'Store "1"', [b'{"sku":"A","quantity":1},', b'{"sku":"B","quantity":2}']
     )
     assert json.loads(body) == {
         "locationName": 'Store "1"',

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 
 PATHS = {
     "inventory_specific": {
@@ -34,10 +35,11 @@ class KiboTranslationApi:
         return self.urls[operation]
 
     @staticmethod
-    def body(location: str, items: bytes) -> bytes:
-        """The JSON request body around items serialized once on arrival, joined by commas."""
+    def body(location: str, items: Sequence[bytes | bytearray]) -> bytes:
+        """The JSON request body around items serialized once on arrival (comma-separated
+        parts), built with one copy."""
         head = b'{"locationName":' + json.dumps(location).encode() + b',"items":['
-        return b"".join((head, items, b"]}"))
+        return b"".join((head, *items, b"]}"))
 
     @staticmethod
     def job_id(content: bytes) -> int | str:
