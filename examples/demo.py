@@ -62,6 +62,7 @@ def run_target(url: str) -> list[dict]:
             capture_output=True,
             text=True,
             check=False,
+            cwd=tempfile.gettempdir(),  # where a crash journal would go
         )
     Path(file.name).unlink()
     if done.returncode:

@@ -153,10 +153,13 @@ class Journal:
         self._write(lines)
 
     def close(self) -> None:
-        """Release the file."""
+        """Release the file; remove it when it holds nothing to replay."""
         if self._file is not None:
+            empty = self._file.tell() == 0
             self._file.close()
             self._file = None
+            if empty and self.path is not None:
+                self.path.unlink(missing_ok=True)
 
     def _write(self, lines: list[dict[str, Any]]) -> None:
         if self._file is None:
