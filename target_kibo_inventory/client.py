@@ -66,7 +66,7 @@ def retry_waits(
     while True:
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
-            wait = min(retry_after, cap)
+            wait = retry_after  # as asked; backoff still ends the wait at max_retry_seconds
         else:
             wait = random.uniform(0, min(cap, base * 2**attempt))
         attempt += 1
@@ -93,6 +93,31 @@ def _user_agent() -> str:
         return f"target-kibo-inventory/{version('target-kibo-inventory')}"
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         return "target-kibo-inventory"
+
+
+def _classify(error: requests.RequestException, what: str) -> Exception:
+    """A failed request as a final ApiError, or a TransientError that says if it may have
+    been applied."""
+    if isinstance(error, requests.exceptions.SSLError):
+        return ApiError(
+            f"TLS failed for {what} ({_reason(error)}): the server's certificate could not be "
+            "verified; behind a TLS-inspecting proxy, set ca_bundle to its CA certificate."
+        )
+    if isinstance(error, requests.exceptions.ProxyError):
+        return TransientError(f"proxy error for {what}: {_reason(error)}", maybe_applied=False)
+    if isinstance(error, requests.ConnectionError | requests.Timeout):
+        return TransientError(
+            f"{_describe(error)} for {what}", maybe_applied=not _never_connected(error)
+        )
+    return TransientError(
+        f"{type(error).__name__}: the answer to {what} broke off", maybe_applied=True
+    )
+
+
+def _reason(error: requests.RequestException) -> str:
+    """The innermost reason of a connection failure, without the URL."""
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return str(reason or type(error).__name__)
 
 
 def _never_connected(error: requests.RequestException) -> bool:
@@ -193,10 +218,11 @@ class KiboClient:
     def _post_renewing_token(self, url: str, body: bytes, what: str) -> bytes:
         token_renewed = False
         while True:
-            response = self._post_once(url, body, what, self._bearer())
+            bearer = self._bearer()
+            response = self._post_once(url, body, what, bearer)
             if response.status_code == 401 and self.settings.api_secret and not token_renewed:
                 self.logger.info("Access token refused for %s; getting a new one.", what)
-                self._forget_token()
+                self._forget_token(bearer)
                 token_renewed = True
                 continue
             return self._read(response, what)
@@ -209,10 +235,8 @@ class KiboClient:
                 headers={"Authorization": f"Bearer {bearer}"},
                 timeout=self.timeout,
             )
-        except (requests.ConnectionError, requests.Timeout) as error:
-            raise TransientError(
-                f"{_describe(error)} for {what}", maybe_applied=not _never_connected(error)
-            ) from None
+        except requests.RequestException as error:
+            raise _classify(error, what) from None
 
     def _read(self, response: requests.Response, what: str) -> bytes:
         status = response.status_code
@@ -235,18 +259,25 @@ class KiboClient:
         raise ApiError(f"HTTP {status} for {what}: {message}")
 
     def _bearer(self) -> str:
+        """The API key, or a cached access token (a failure to get one is final here: the
+        request was not sent)."""
         if not self.settings.api_secret:
             return self.settings.api_key
         with self._token_lock:
             if self._token is None or time.monotonic() >= self._token_expires_at:
-                self._token, lifetime = self._fetch_token()
+                try:
+                    self._token, lifetime = self._fetch_token()
+                except TransientError as error:
+                    raise ApiError(f"Could not get an access token: {error}") from None
                 margin = min(TOKEN_RENEW_MARGIN_SECONDS, lifetime / 10)
                 self._token_expires_at = time.monotonic() + lifetime - margin
             return self._token
 
-    def _forget_token(self) -> None:
+    def _forget_token(self, refused: str) -> None:
+        """Drop the refused token, unless another thread already replaced it."""
         with self._token_lock:
-            self._token = None
+            if self._token == refused:
+                self._token = None
 
     def _request_token(self) -> tuple[str, float]:
         settings = self.settings
@@ -269,8 +300,8 @@ class KiboClient:
             response = requests.post(
                 settings.auth_url, timeout=self.timeout, verify=self.session.verify, **kwargs
             )
-        except (requests.ConnectionError, requests.Timeout) as error:
-            raise TransientError(f"{type(error).__name__} for {what}") from None
+        except requests.RequestException as error:
+            raise _classify(error, what) from None
         self._read(response, what)
         try:
             answer = response.json()

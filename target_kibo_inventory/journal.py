@@ -19,8 +19,10 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -64,10 +66,16 @@ class _Replay:
 class Journal:
     """The journal file of a run (a no-op when `path` is None); thread-safe."""
 
-    def __init__(self, path: Path | None, retry_ambiguous: bool) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        retry_ambiguous: bool,
+        resolve: Mapping[str, str] | None = None,
+    ) -> None:
         self.path = path
         self.enabled = path is not None
         self.retry_ambiguous = retry_ambiguous
+        self.resolve = dict(resolve or {})
         self._applied: dict[str, _Progress] = {}  # since the last STATE written
         self._received: dict[str, _Progress] = {}  # since the tap's latest STATE message
         self._replay: dict[str, _Replay] = {}
@@ -78,7 +86,7 @@ class Journal:
         """Open and lock the file, and read what an interrupted run left in it (once)."""
         if self.path is not None and self._file is None:
             self._file = _open_locked(self.path)
-            self._replay = _read_replay(self._file, self.path, self.retry_ambiguous)
+            self._replay = _read_replay(self._file, self.path, self.retry_ambiguous, self.resolve)
 
     @property
     def replaying(self) -> bool:
@@ -103,8 +111,9 @@ class Journal:
                 raise JournalError(
                     f"The records for location '{location}' differ from those the interrupted "
                     f"run sent: it had applied {replay.count} item(s) there, which are not "
-                    f"the first {replay.count} now received. Check that location's stock, "
-                    f"then remove {self.path} and run again."
+                    f"the first {replay.count} now received, so this is not the input it was "
+                    f"resumed from. Run again with the tap resumed from the last state the "
+                    f"target wrote. {self._removal_warning()}"
                 )
         return True
 
@@ -121,15 +130,32 @@ class Journal:
             )
             raise JournalError(
                 f"The input ended before it repeated what the interrupted run had applied at "
-                f"{left}: it is not the input that run was resumed from. Check those "
-                f"locations' stock, then remove {self.path} and run again."
+                f"{left}: it is not the input that run was resumed from. Run again with the "
+                f"tap resumed from the last state the target wrote. {self._removal_warning()}"
             )
 
+    def _removal_warning(self) -> str:
+        replays = self._replay.values()
+        return (
+            f"Only if the stock was checked and set right by hand, remove {self.path}: the "
+            f"next run then sends again every item it recorded as applied "
+            f"({sum(r.count for r in replays)} at {len(self._replay)} location(s))."
+        )
+
     def sending(self, request: Request) -> None:
-        """Note that a request is about to be sent."""
+        """Note that a request is about to be sent, and what is applied if it is."""
         if not self.enabled:
             return
-        self._write([{"l": request.location, "op": request.operation, "send": request.count}])
+        with self._lock:
+            progress = self._applied.get(request.location, _Progress()).copy()
+        progress.add(request.items, request.count, request.operation)
+        line = {"l": request.location, "op": request.operation, "send": request.count}
+        self._write([{**line, "if_applied": _applied_line(request.location, progress)}])
+
+    def not_applied(self, request: Request) -> None:
+        """Note that a request surely was not applied (refused, or never sent)."""
+        if self.enabled:
+            self._write([{"l": request.location, "not_applied": request.count}])
 
     def accepted(self, request: Request, job_id: int | str) -> None:
         """Note that a request was accepted: the location's applied items grow."""
@@ -151,6 +177,21 @@ class Journal:
                 self._file.truncate(0)
                 self._file.seek(0)
         self._write(lines)
+
+    def finish(self, logger: logging.Logger) -> None:
+        """The input was read to its end and all of it accepted: nothing is left to replay."""
+        after = sum(p.count for p in self._received.values() if p.has_adjust)
+        if after:
+            logger.warning(
+                "%d item(s) at locations with adjusts came after the tap's last STATE message: "
+                "a run resumed from that state would send them again.",
+                after,
+            )
+        with self._lock:
+            self._applied.clear()
+            if self._file is not None:
+                self._file.truncate(0)
+                self._file.seek(0)
 
     def close(self) -> None:
         """Release the file; remove it when it holds nothing to replay."""
@@ -196,30 +237,48 @@ def _open_locked(path: Path) -> BinaryIO:
     return file
 
 
-def _read_replay(file: BinaryIO, path: Path, retry_ambiguous: bool) -> dict[str, _Replay]:
-    """The interrupted run's applied items per location (only where adjusts were applied)."""
+def _read_replay(
+    file: BinaryIO, path: Path, retry_ambiguous: bool, resolve: Mapping[str, str]
+) -> dict[str, _Replay]:
+    """The interrupted run's applied items per location (only where adjusts were applied).
+
+    An adjust that was being sent when the run stopped is counted as applied or not as
+    `resolve` (journal_resolve) says for its location; not applied with retry_ambiguous;
+    otherwise the run stops, naming every such location.
+    """
     file.seek(0)
+    content = file.read()
+    if content and not content.endswith(b"\n"):  # a line cut short by the crash
+        file.write(b"\n")
     applied: dict[str, dict[str, Any]] = {}
     in_flight: dict[str, dict[str, Any]] = {}
-    for raw in file:
+    for raw in content.splitlines():
         try:
             line = json.loads(raw)
-        except ValueError:  # a line cut short by the crash: nothing it says was relied on
+        except ValueError:  # cut short by the crash: nothing it says was relied on
             continue
         if "send" in line:
             in_flight[line["l"]] = line
+        elif "not_applied" in line:
+            in_flight.pop(line["l"], None)
         else:
             applied[line["l"]] = line
             in_flight.pop(line["l"], None)
-    file.seek(0, os.SEEK_END)
+    unresolved = []
     for location, line in in_flight.items():
-        if line["op"] == "adjust" and not retry_ambiguous:
-            raise AmbiguousResumeError(
-                f"The interrupted run was sending an adjust of {line['send']} item(s) at "
-                f"location '{location}' when it stopped: it may or may not have been applied. "
-                f"Check that location's stock (or Kibo's job queue), then remove {path} and "
-                "run again, or set adjust_retry_ambiguous: true to send it again."
-            )
+        choice = resolve.get(location)
+        if choice == "applied":
+            applied[location] = line["if_applied"]
+        elif line["op"] == "adjust" and choice != "not_applied" and not retry_ambiguous:
+            unresolved.append(f"'{location}' ({line['send']} item(s))")
+    if unresolved:
+        raise AmbiguousResumeError(
+            f"The interrupted run was sending adjusts at {', '.join(unresolved)} when it "
+            "stopped: they may or may not have been applied. Check each location's stock (or "
+            "Kibo's job queue), then run again with journal_resolve set for each, e.g. "
+            '{"Location 1": "applied"} or {"Location 1": "not_applied"} '
+            "(adjust_retry_ambiguous: true counts them all as not applied)."
+        )
     return {
         location: _Replay(line["n"], line["d"])
         for location, line in applied.items()

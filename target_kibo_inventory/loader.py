@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from target_kibo_inventory.batching import Batcher, Request
-from target_kibo_inventory.client import ApiError, KiboClient
+from target_kibo_inventory.client import AmbiguousRequestError, ApiError, KiboClient
 from target_kibo_inventory.destinations import KiboTranslationApi
 from target_kibo_inventory.destinations.kibo import MissingJobIdError
 from target_kibo_inventory.dispatch import Dispatcher
@@ -56,7 +56,9 @@ class InventoryLoader:
         self.api = KiboTranslationApi(settings.base_url, settings.api_package)
         self.client = KiboClient(settings, logger)
         self.ledger = JobLedger()
-        self.journal = Journal(settings.journal_file, settings.adjust_retry_ambiguous)
+        self.journal = Journal(
+            settings.journal_file, settings.adjust_retry_ambiguous, settings.journal_resolve
+        )
         self.dispatcher = Dispatcher(
             self._send,
             max_parallel=settings.max_parallel_requests,
@@ -92,12 +94,18 @@ class InventoryLoader:
             f"'{request.location}' (stream {request.stream})"
         )
         self.journal.sending(request)
-        content = self.client.post(
-            self.api.url(request.operation),
-            self.api.body(request.location, request.parts),
-            what,
-            idempotent=request.operation == "refresh",
-        )
+        try:
+            content = self.client.post(
+                self.api.url(request.operation),
+                self.api.body(request.location, request.parts),
+                what,
+                idempotent=request.operation == "refresh",
+            )
+        except AmbiguousRequestError:
+            raise
+        except ApiError:
+            self.journal.not_applied(request)
+            raise
         try:
             job_id = self.api.job_id(content)
         except MissingJobIdError as error:

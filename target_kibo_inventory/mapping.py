@@ -82,8 +82,11 @@ def _parse_number(value: Any) -> int | float | Decimal:
             value = Decimal(value.strip())
         except ArithmeticError:
             raise RuleError(f"must be a number; got {value!r}") from None
-    if not _is_number(value) or not math.isfinite(value):
+    if not _is_number(value):
         raise RuleError(f"must be a number; got {value!r}")
+    finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
+    if not finite:
+        raise RuleError(f"must be a finite number; got {value!r}")
     return value
 
 
@@ -190,17 +193,25 @@ class RecordMapper:
         self.default_location = default_location
         properties = schema.get("properties") or {}
         fields = REFRESH_FIELDS if operation == "refresh" else ADJUST_FIELDS
+        self.declared = frozenset(properties) if properties else None
         self.location_keys = _lookup(LOCATION_FIELD, field_map, properties)
-        self.lookups = tuple(
-            (api_field, key, self._converter(api_field))
-            for api_field in fields
-            for key in _lookup(api_field, field_map, properties)
-        )
+        self.lookups = self._lookups(fields, field_map, properties)
+        self.all_location_keys = _lookup(LOCATION_FIELD, field_map, {})
+        self.all_lookups = self._lookups(fields, field_map, {})
         self.ignored = [
             f
             for f in REFRESH_FIELDS
             if f not in fields and (f in field_map or any(k in properties for k in _candidates(f)))
         ]
+
+    def _lookups(
+        self, fields: Sequence[str], field_map: Mapping[str, str], properties: Mapping[str, Any]
+    ) -> tuple[tuple[str, str, Callable[[Any], Any]], ...]:
+        return tuple(
+            (api_field, key, self._converter(api_field))
+            for api_field in fields
+            for key in _lookup(api_field, field_map, properties)
+        )
 
     def _converter(self, api_field: str) -> Callable[[Any], Any]:
         if api_field == "quantity":
@@ -208,10 +219,17 @@ class RecordMapper:
         return CONVERTERS[api_field]
 
     def map(self, record: Mapping[str, Any], position: int) -> MappedItem:
-        """Turn a record into an item; raise InvalidRecordError naming the broken rule."""
+        """Turn a record into an item; raise InvalidRecordError naming the broken rule.
+
+        Properties are looked up among those the schema declares, resolved once; a record
+        that carries undeclared properties too is looked up among every candidate.
+        """
+        lookups, location_keys = self.lookups, self.location_keys
+        if self.declared is not None and not record.keys() <= self.declared:
+            lookups, location_keys = self.all_lookups, self.all_location_keys
         item: dict[str, Any] = {}
         get = record.get
-        for api_field, key, convert in self.lookups:
+        for api_field, key, convert in lookups:
             value = get(key)
             if value is None or value == "" or api_field in item:
                 continue
@@ -229,10 +247,12 @@ class RecordMapper:
             )
         if "quantity" not in item:
             raise self._error(record, position, "quantity", None, "is required")
-        return MappedItem(self._location(record, position), item)
+        return MappedItem(self._location(record, position, location_keys), item)
 
-    def _location(self, record: Mapping[str, Any], position: int) -> str:
-        key, value = _find(record, self.location_keys)
+    def _location(
+        self, record: Mapping[str, Any], position: int, location_keys: tuple[str, ...]
+    ) -> str:
+        key, value = _find(record, location_keys)
         if type(value) is str and value and not value.isspace():
             return value
         if value is None or value == "":
@@ -282,12 +302,9 @@ def _candidates(api_field: str) -> tuple[str, ...]:
 def _lookup(
     api_field: str, field_map: Mapping[str, str], properties: Mapping[str, Any]
 ) -> tuple[str, ...]:
-    """The record properties to read an API field from, in order of preference.
-
-    Resolved once per schema: when the schema declares properties, only declared ones are
-    read (a record's undeclared fields are not mapped); a schema without properties reads
-    every candidate.
-    """
+    """The record properties to read an API field from, in order of preference: the mapped
+    one, else the API name and its snake_case form (only those declared, when `properties`
+    is given)."""
     if api_field in field_map:
         return (field_map[api_field],)
     candidates = _candidates(api_field)
@@ -297,8 +314,9 @@ def _lookup(
 
 
 def _find(record: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
+    """The first of these properties that holds a value (null and "" hold none)."""
     for key in keys:
         value = record.get(key)
-        if value is not None:
+        if value is not None and value != "":
             return key, value
     return None, None

@@ -220,6 +220,18 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "journal_resolve",
+        th.ObjectType(
+            additional_properties=th.StringType(allowed_values=["applied", "not_applied"])
+        ),
+        default={},
+        title="Resolve in-flight adjusts",
+        description=(
+            "After a crash while adjusts were being sent: location → `applied` or "
+            "`not_applied`, as checked in Kibo, so that the resumed run skips or sends them."
+        ),
+    ),
+    th.Property(
         "max_buffered_items",
         th.IntegerType(minimum=1),
         default=DEFAULT_MAX_BUFFERED_ITEMS,
@@ -311,6 +323,7 @@ class Settings:
     dead_letter_path: str
     drain_interval_seconds: float
     journal_file: Path | None
+    journal_resolve: dict[str, str]
     refresh_batch_items: int
     adjust_batch_items: int
     max_buffered_items: int
@@ -350,6 +363,7 @@ class Settings:
             dead_letter_path=config["dead_letter_path"],
             drain_interval_seconds=float(config["drain_interval_seconds"]),
             journal_file=_journal_file(config),
+            journal_resolve=dict(config["journal_resolve"]),
             refresh_batch_items=config["refresh_batch_items"],
             adjust_batch_items=config["adjust_batch_items"],
             max_buffered_items=config["max_buffered_items"],

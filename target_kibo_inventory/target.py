@@ -110,10 +110,24 @@ class TargetKiboInventory(Target):
 
     def _process_state_message(self, message_dict: dict) -> None:
         """Keep the tap's latest state; items received after it are past the resume point."""
-        latest = self._latest_state
-        super()._process_state_message(message_dict)
-        if self._latest_state != latest:
-            self.loader.journal.state_received()
+        self._busy = True
+        try:
+            latest = self._latest_state
+            super()._process_state_message(message_dict)
+            if self._latest_state != latest:
+                self.loader.journal.state_received()
+        finally:
+            self._busy = False
+        if self._stop_signal is not None:
+            self._stop()
+
+    def _process_batch_message(self, message_dict: dict) -> None:
+        """BATCH messages (files of records) are not supported: refuse them, never drop them."""
+        raise RuntimeError(
+            f"Stream '{message_dict.get('stream')}' sent a BATCH message (records in files), "
+            "which target-kibo-inventory does not read: run the tap without batch_config so "
+            "that it sends RECORD messages."
+        )
 
     def _write_state_message(self, state: dict) -> None:
         """Write the tap's state plus the jobs accepted since the previous STATE message.
@@ -132,19 +146,25 @@ class TargetKiboInventory(Target):
         self.loader.journal.checkpoint()
 
     def process_endofpipe(self) -> None:
-        """Drain everything; when the tap sent no STATE, still report the accepted jobs."""
+        """Drain everything; when the tap sent no STATE, still report the accepted jobs.
+
+        The input was read to its end and every item accepted: this was no crash, so the
+        crash journal is cleared (a warning says if adjusts came after the tap's last STATE,
+        since a run resumed from that state would send them again).
+        """
         self._busy = True
-        try:
-            super().process_endofpipe()
-            self.loader.journal.check_replayed()
-            if len(self.loader.ledger) or (self.dead_letters.count and not self._latest_state):
-                self._write_state_message({})
-        finally:
-            self._busy = False
+        super().process_endofpipe()
+        self.loader.journal.check_replayed()
+        if len(self.loader.ledger) or (self.dead_letters.count and not self._latest_state):
+            self._write_state_message({})
+        self.loader.journal.finish(self.logger)
         self.dead_letters.close()
         self.loader.close()
         if self._stop_signal is not None:
-            self._exit_after_signal()
+            self.logger.warning(
+                "Received %s after the input was fully loaded and the state written.",
+                signal.Signals(self._stop_signal).name,
+            )
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """On SIGTERM/SIGINT: send what is buffered, write the state, exit non-zero.

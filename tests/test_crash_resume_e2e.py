@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -177,14 +178,36 @@ def test_adjust_killed_while_a_request_is_in_flight_stops_at_resume(emulator, tm
     resumed = Pipeline(tmp_path, config, "adjust")
     assert resumed.wait() != 0
     _, stderr = resumed.finish()
-    assert "The interrupted run was sending an adjust of 1000 item(s) at location" in stderr
-    assert "may or may not have been applied" in stderr
+    assert "The interrupted run was sending adjusts at '" in stderr
+    assert "(1000 item(s)) when it stopped: they may or may not have been applied" in stderr
     _wait_until_quiet(emulator)
-    assert len(emulator.jobs()) == 1  # the in-flight one, applied after the crash; nothing more
+    [job] = emulator.jobs()  # the in-flight one, applied after the crash; nothing more
+    assert job["status"] == "SUCCESS"
 
+    # The operator checks Kibo, finds the job applied, and says so for that location.
+    location = re.search(r"adjusts at '([^']+)'", stderr).group(1)
+    assert location == job["locationCode"]
+    resolved = Pipeline(tmp_path, {**config, "journal_resolve": {location: "applied"}}, "adjust")
+    assert resolved.wait() == 0, resolved.finish()[1][-3000:]
+    resolved.finish()
+    assert sum(j["itemCount"] for j in emulator.jobs()) == RECORDS  # each delta once
+    assert emulator.stock() == _expected("adjust")
+
+
+def test_at_least_once_resume_after_an_in_flight_adjust(emulator, tmp_path):
+    config = {**_config(emulator, "adjust"), "max_parallel_requests": 1}
+    emulator.faults(latency=3)
+    run = Pipeline(tmp_path, config, "adjust")
+    while emulator.get("/emulator/health")["in_flight"] == 0:
+        time.sleep(0.05)
+    run.kill()
+    run.finish()
+    emulator.faults(latency=0)
     at_least_once = Pipeline(tmp_path, {**config, "adjust_retry_ambiguous": True}, "adjust")
     assert at_least_once.wait() == 0, at_least_once.finish()[1][-3000:]
     at_least_once.finish()
+    _wait_until_quiet(emulator)  # the interrupted run's request lands, late
+    assert sum(j["itemCount"] for j in emulator.jobs()) == RECORDS + 1000  # sent twice
 
 
 def test_sigterm_sends_the_buffer_writes_the_state_and_exits_non_zero(emulator, tmp_path):

@@ -74,3 +74,19 @@ def test_validation_can_be_turned_off(emulator, tmp_path):
     run = run_target(emulator.config(validate_records=False), messages, tmp_path)
     assert run.returncode != 0
     assert "field 'quantity' must be an integer; got Decimal('2.5')" in run.stderr
+
+
+def test_batch_messages_are_refused_not_dropped(emulator, tmp_path):
+    batch = {
+        "type": "BATCH",
+        "stream": "stock",
+        "encoding": {"format": "jsonl", "compression": "none"},
+        "manifest": [str(tmp_path / "records.jsonl")],
+    }
+    (tmp_path / "records.jsonl").write_text('{"sku": "A", "location_name": "L", "quantity": 1}\n')
+    run = run_target(emulator.config(), [_messages()[0], batch], tmp_path)
+    assert run.returncode != 0
+    assert "sent a BATCH message (records in files), which target-kibo-inventory does not" in (
+        run.stderr
+    )
+    assert run.states == []

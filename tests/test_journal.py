@@ -58,11 +58,50 @@ def test_input_ending_before_the_replay_is_done_stops_the_run(tmp_path):
 def test_an_adjust_in_flight_at_the_crash_is_ambiguous(tmp_path):
     path = tmp_path / "journal.jsonl"
     _interrupted_run(path, "A", in_flight=True)
-    with pytest.raises(AmbiguousResumeError, match="adjust of 1 item"):
+    with pytest.raises(AmbiguousResumeError, match=r"adjusts at 'L' \(1 item\(s\)\)"):
         Journal(path, retry_ambiguous=False).open()
     journal = Journal(path, retry_ambiguous=True)  # at-least-once: send it again
     journal.open()
     assert not journal.replaying
+    journal.close()
+    journal = Journal(path, retry_ambiguous=False, resolve={"L": "not_applied"})
+    journal.open()
+    assert not journal.replaying
+    journal.close()
+    journal = Journal(path, retry_ambiguous=False, resolve={"L": "applied"})  # checked: it was
+    journal.open()
+    assert [journal.received("L", item, "adjust") for item in _items("A", "B")] == [True, False]
+
+
+def _refused_run(path) -> None:
+    """A run whose adjust surely failed (a 400, or 503s until the retries ran out), then died."""
+    journal = Journal(path, retry_ambiguous=False)
+    journal.open()
+    request = Request("adjust", "L", _items("A"), 1, ["s"])
+    journal.sending(request)
+    journal.not_applied(request)
+
+
+def _run_sending_after_a_torn_line(path) -> None:
+    path.write_bytes(b'{"l": "L", "op": "adj')
+    journal = Journal(path, retry_ambiguous=False)
+    journal.open()
+    journal.sending(Request("adjust", "M", _items("A"), 1, ["s"]))
+
+
+def test_a_request_that_surely_failed_is_not_in_flight(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    _refused_run(path)
+    resumed = Journal(path, retry_ambiguous=False)
+    resumed.open()
+    assert not resumed.replaying
+
+
+def test_a_line_cut_short_by_the_crash_does_not_hide_the_next_one(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    _run_sending_after_a_torn_line(path)
+    with pytest.raises(AmbiguousResumeError, match="'M'"):
+        Journal(path, retry_ambiguous=False).open()
 
 
 def test_the_file_is_emptied_at_a_state_and_removed_when_empty(tmp_path):

@@ -47,9 +47,16 @@ def test_lookups_are_resolved_once_from_the_schema_and_field_map_wins():
     assert ("partNumber", "part_number") in [(f, k) for f, k, _ in everything.lookups]
 
 
-def test_undeclared_properties_are_not_read():
-    m = mapper(location="L", properties={"sku": {}, "quantity": {}})
-    assert m.map({"sku": "A", "quantity": 1, "floor": 3}, 1).item == {"sku": "A", "quantity": 1}
+def test_undeclared_properties_are_read_too():
+    m = mapper(location="Main Warehouse", properties={"sku": {}, "quantity": {}})
+    mapped = m.map({"sku": "A", "quantity": 1, "floor": 3, "location_name": "Boston"}, 1)
+    assert mapped == ("Boston", {"sku": "A", "quantity": 1, "floor": 3})
+    assert m.map({"sku": "A", "quantity": 1}, 2).location == "Main Warehouse"
+
+
+def test_an_empty_location_property_gives_way_to_another():
+    m = mapper()
+    assert m.map({"sku": "A", "quantity": 1, "locationName": "", "location_name": "B"}, 1)[0] == "B"
 
 
 def test_missing_and_null_fields_are_left_out_never_sent_as_null():
@@ -66,7 +73,9 @@ def test_integer_coercion(value, expected):
     assert to_integer(value) == expected
 
 
-@pytest.mark.parametrize("value", [1.5, "1.5", "abc", True, None, [], float("nan"), "inf"])
+@pytest.mark.parametrize(
+    "value", [1.5, "1.5", "abc", True, None, [], float("nan"), "inf", "sNaN", "NaN", "1e400x"]
+)
 def test_integer_coercion_refuses(value):
     with pytest.raises(ValueError, match="must be an integer"):
         to_integer(value)

@@ -118,3 +118,16 @@ def test_config_from_environment_and_input_from_a_file(emulator, tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["bookmarks"] == BOOKMARKS["bookmarks"]
     assert [r["path"] for r in emulator.api_requests()] == ["/api/v5/inventory/refresh"]
+
+
+def test_a_clean_adjust_run_leaves_nothing_that_skips_the_next_run(emulator, tmp_path):
+    """Two days of the same sales, from a tap without state: both are applied."""
+    config = emulator.config(operation="adjust")
+    sales = [schema("stock"), record("stock", sku="A", location_name="L", quantity=-1)] * 1
+    sales += [record("stock", sku="A", location_name="L", quantity=-1)]
+    for day in (1, 2):
+        run = run_target(config, sales, tmp_path)
+        assert run.returncode == 0, run.stderr
+        assert "came after the tap's last STATE message" in run.stderr
+        assert emulator.stock() == {("L", "A"): -2 * day}
+    assert not list(tmp_path.glob("kibo-inventory-journal-*"))
