@@ -165,16 +165,21 @@ def test_adjust_killed_between_requests_and_resumed_applies_every_delta_once(
     assert not (tmp_path / f"kibo-inventory-journal-{emulator.tenant}.jsonl").exists()
 
 
-def test_adjust_killed_while_a_request_is_in_flight_stops_at_resume(emulator, tmp_path):
+def _kill_while_an_adjust_is_in_flight(emulator, workdir: Path) -> dict:
+    """Run adjusts one request at a time, slowed by the emulator; kill during the first."""
     config = {**_config(emulator, "adjust"), "max_parallel_requests": 1}
     emulator.faults(latency=3)
-    run = Pipeline(tmp_path, config, "adjust")
+    run = Pipeline(workdir, config, "adjust")
     while emulator.get("/emulator/health")["in_flight"] == 0:
         time.sleep(0.05)
     run.kill()
     run.finish()
     emulator.faults(latency=0)
+    return config
 
+
+def test_adjust_killed_while_a_request_is_in_flight_stops_at_resume(emulator, tmp_path):
+    config = _kill_while_an_adjust_is_in_flight(emulator, tmp_path)
     resumed = Pipeline(tmp_path, config, "adjust")
     assert resumed.wait() != 0
     _, stderr = resumed.finish()
@@ -195,14 +200,7 @@ def test_adjust_killed_while_a_request_is_in_flight_stops_at_resume(emulator, tm
 
 
 def test_at_least_once_resume_after_an_in_flight_adjust(emulator, tmp_path):
-    config = {**_config(emulator, "adjust"), "max_parallel_requests": 1}
-    emulator.faults(latency=3)
-    run = Pipeline(tmp_path, config, "adjust")
-    while emulator.get("/emulator/health")["in_flight"] == 0:
-        time.sleep(0.05)
-    run.kill()
-    run.finish()
-    emulator.faults(latency=0)
+    config = _kill_while_an_adjust_is_in_flight(emulator, tmp_path)
     at_least_once = Pipeline(tmp_path, {**config, "adjust_retry_ambiguous": True}, "adjust")
     assert at_least_once.wait() == 0, at_least_once.finish()[1][-3000:]
     at_least_once.finish()
