@@ -19,6 +19,8 @@ class Request:
     parts: list[bytes | bytearray]
     count: int
     streams: list[str]
+    incident: str | None = None
+    """The crash journal's ID for this request while it may be in flight."""
 
     @property
     def items(self) -> bytes:

@@ -7,7 +7,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -21,6 +21,9 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 NOT_APPLIED_STATUSES = frozenset({429, 503})
 """Retryable answers that say the request was surely not applied; 500, 502, 504 may hide one
 that was."""
+GATEWAY_STATUSES = frozenset({502, 504})
+"""Answers from a gateway: the API behind it may still be working on the request, so it may
+be applied late (a 500 is the API's own answer: it is done with the request)."""
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 30.0
 TOKEN_RENEW_MARGIN_SECONDS = 60.0
@@ -43,15 +46,23 @@ class TransientError(Exception):
     """A failure worth another try: 429, 5xx from a gateway, or a lost connection.
 
     `maybe_applied` is True when the request may have reached the server and been applied
-    (read timeout, connection lost after sending, 500, 502, 504).
+    (read timeout, connection lost after sending, 500, 502, 504); `late` when it may still be
+    applied after this failure (no answer from the API itself: a timeout, a lost connection,
+    502, 504).
     """
 
     def __init__(
-        self, message: str, retry_after: float | None = None, *, maybe_applied: bool = True
+        self,
+        message: str,
+        retry_after: float | None = None,
+        *,
+        maybe_applied: bool = True,
+        late: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.maybe_applied = maybe_applied
+        self.late = maybe_applied if late is None else late
 
 
 def retry_waits(
@@ -184,14 +195,23 @@ class KiboClient:
         self._post_with_retries = retrying(self._post_authorized)
         self._fetch_token = retrying(self._request_token)
 
-    def post(self, url: str, body: bytes, what: str, *, idempotent: bool = True) -> bytes:
+    def post(
+        self,
+        url: str,
+        body: bytes,
+        what: str,
+        *,
+        idempotent: bool = True,
+        on_late_copy: Callable[[float], None] | None = None,
+    ) -> bytes:
         """POST a JSON body with retries; return the answer's body. `what` names it in logs.
 
         A request that is not idempotent is retried only after failures that surely did not
-        apply it, unless `adjust_retry_ambiguous` is set.
+        apply it, unless `adjust_retry_ambiguous` is set. `on_late_copy` is told when a failed
+        try that may still be applied, late, began (it may land after newer requests).
         """
         try:
-            return self._post_with_retries(url, body, what, idempotent)
+            return self._post_with_retries(url, body, what, idempotent, on_late_copy)
         except TransientError as error:
             raise ApiError(
                 f"Gave up retrying (max_retries={self.settings.max_retries}, "
@@ -202,10 +222,20 @@ class KiboClient:
         """Close the keep-alive connections."""
         self.session.close()
 
-    def _post_authorized(self, url: str, body: bytes, what: str, idempotent: bool) -> bytes:
+    def _post_authorized(
+        self,
+        url: str,
+        body: bytes,
+        what: str,
+        idempotent: bool,
+        on_late_copy: Callable[[float], None] | None,
+    ) -> bytes:
+        started = time.monotonic()
         try:
             return self._post_renewing_token(url, body, what)
         except TransientError as error:
+            if error.late and on_late_copy is not None:
+                on_late_copy(started)
             if error.maybe_applied and not idempotent and not self.settings.adjust_retry_ambiguous:
                 raise AmbiguousRequestError(
                     f"The {what} may or may not have been applied: {error}. It was not sent "
@@ -248,6 +278,7 @@ class KiboClient:
                 f"HTTP {status} for {what}: {message}",
                 parse_retry_after(response.headers.get("Retry-After")),
                 maybe_applied=status not in NOT_APPLIED_STATUSES,
+                late=status in GATEWAY_STATUSES,
             )
         if status in (401, 403):
             raise AuthError(

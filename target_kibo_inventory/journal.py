@@ -2,32 +2,49 @@
 
 A STATE message is a safe resume point, but items applied after it arrive again from a
 resumed tap. That is harmless for refresh (absolute counts, same order) and wrong for adjust
-(deltas), so when any stream is sent as adjust the journal keeps, in a local file (fsync'd),
-for each location the number of its items applied since the last STATE written and a digest
-of them, and marks each request as being sent before it goes out. Items received after the
-tap's latest STATE message and sent at a drain count too: they are after the resume point.
+(deltas), so when any stream is sent as adjust the journal keeps, in one local file per
+location (fsync'd), the number of the location's items applied since the last STATE written
+and a digest of them, and marks each request as being sent before it goes out. Items received
+after the tap's latest STATE message and sent at a drain count too: they are after the
+resume point. One file per location lets runs with disjoint locations (partitions of one
+feed) share a working directory; a lock file per location keeps two runs off one location.
 
-A run that finds such lines replays the interrupted one: at each location whose applied
-items include adjusts it skips that many items (they come again from the resumed tap, in the
-same order) and checks their digest before sending anything more there; no STATE is written
-until the replay is done. A location whose last adjust may or may not have been applied
-stops the run, naming what to check.
+A run that finds such a file replays the interrupted run at that location: it skips as many
+items as were applied (they come again from the resumed tap, in the same order) and checks
+their digest before sending anything more there; no STATE is written while a location is
+part-way through its replay. An adjust that may or may not have been applied is an incident,
+named by an ID, that stops the run at that location until `journal_resolve` settles it.
+
+At a STATE, each file is rewritten atomically (temp file, rename) with the items applied after
+that state, keeping the previous entry until the STATE is known to be written, so a kill
+between the two leaves a journal that fits whichever state the tap resumes from.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import logging
 import os
+import re
+import secrets
+import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from target_kibo_inventory.batching import Request
+
+VERSION = 2
+"""The journal file format; files of another version are refused with a clear message."""
+RESOLUTIONS = ("applied", "not_applied")
+CRASH_POINT_ENV = "TARGET_KIBO_INVENTORY_CRASH_POINT"
+"""Fault injection for crash tests: `after_state:N` kills the process with SIGKILL right
+after the N-th STATE message is written, before the journal records that it was."""
 
 
 class JournalError(RuntimeError):
@@ -38,249 +55,605 @@ class AmbiguousResumeError(JournalError):
     """The interrupted run was sending an adjust that may or may not have been applied."""
 
 
+def digest(data: bytes) -> str:
+    """The SHA-256 of some bytes, as hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
 @dataclass
-class _Progress:
-    """Items of one location accepted since the last STATE (or being replayed)."""
+class Progress:
+    """A location's items in order: how many, their digest, and the digest of the first."""
 
     count: int = 0
-    digest: Any = field(default_factory=hashlib.sha256)
+    hasher: Any = field(default_factory=hashlib.sha256)
+    first: str | None = None
     has_adjust: bool = False
 
-    def add(self, items: bytes, count: int, operation: str) -> None:
-        self.digest.update(b"," + items if self.count else items)
+    def add(self, items: bytes, count: int, operation: str, first: str | None) -> None:
+        """Add `count` serialized items (comma-separated); `first` is the first one's digest."""
+        if not self.count:
+            self.first = first
+        self.hasher.update(b"," + items if self.count else items)
         self.count += count
         self.has_adjust = self.has_adjust or operation == "adjust"
 
-    def copy(self) -> _Progress:
-        return _Progress(self.count, self.digest.copy(), self.has_adjust)
+    def copy(self) -> Progress:
+        return Progress(self.count, self.hasher.copy(), self.first, self.has_adjust)
+
+    def entry(self) -> dict[str, Any]:
+        """As written in the file."""
+        return {
+            "items": self.count,
+            "digest": self.hasher.hexdigest(),
+            "first": self.first,
+            "adjust": self.has_adjust,
+        }
 
 
 @dataclass
-class _Replay:
-    """What the interrupted run applied at one location: its item count and their digest."""
+class Entry:
+    """Items applied at a location after some state, as read from a file."""
 
-    count: int
+    items: int
     digest: str
+    first: str | None
+
+    @classmethod
+    def read(cls, value: Mapping[str, Any] | None) -> Entry | None:
+        """An entry worth replaying: it holds adjusts (refresh items are harmless to resend)."""
+        if not value or not value.get("adjust") or not value.get("items"):
+            return None
+        return cls(int(value["items"]), str(value["digest"]), value.get("first"))
+
+
+@dataclass
+class Incident:
+    """A request that was being sent when a run stopped: applied or not, nobody knows."""
+
+    id: str
+    location: str
+    operation: str
+    items: int
+    if_applied: dict[str, Any]
+
+    def describe(self) -> str:
+        return f"incident {self.id}: {self.operation} of {self.items} item(s) at '{self.location}'"
+
+
+@dataclass
+class Replay:
+    """What an interrupted run applied at one location, and how far this run has replayed it.
+
+    `candidates` holds one entry, or two when the run stopped between writing a STATE and
+    recording that it did (the entry after the new state, then the one after the older;
+    None: nothing to skip). With one left, its items are skipped as they come and checked at
+    its end (`chosen`); with two, the items are held until they show which state the tap
+    resumed from (`held`): the longest entry whose digest they match.
+    """
+
+    candidates: list[Entry | None]
+    tail: bool
+    chosen: Entry | None = None
+    seen: Progress = field(default_factory=Progress)
+    held: list[tuple[bytes, str]] | None = None
+    held_digest: Any = field(default_factory=hashlib.sha256)
+
+    @property
+    def started(self) -> bool:
+        return self.chosen is not None or self.held is not None
+
+
+@dataclass
+class LocationJournal:
+    """One location's file, lock and progress."""
+
+    name: str
+    path: Path
+    lock: int | None = None
+    applied: Progress = field(default_factory=Progress)  # since the last STATE written
+    received: Progress = field(default_factory=Progress)  # since the tap's latest STATE
+    next_first: str | None = None  # digest of the first item received since the checkpoint
+    replay: Replay | None = None
+    has_file: bool = False
+    written_at_checkpoint: bool = False
 
 
 class Journal:
-    """The journal file of a run (a no-op when `path` is None); thread-safe."""
+    """The journal of a run, a folder of per-location files (a no-op when `folder` is None).
+
+    Thread-safe: the main thread receives items, the request threads record their sending.
+    """
 
     def __init__(
         self,
-        path: Path | None,
+        folder: Path | None,
         retry_ambiguous: bool,
         resolve: Mapping[str, str] | None = None,
+        logger: logging.Logger | None = None,
     ) -> None:
-        self.path = path
-        self.enabled = path is not None
+        self.folder = folder
+        self.enabled = folder is not None
         self.retry_ambiguous = retry_ambiguous
         self.resolve = dict(resolve or {})
-        self._applied: dict[str, _Progress] = {}  # since the last STATE written
-        self._received: dict[str, _Progress] = {}  # since the tap's latest STATE message
-        self._replay: dict[str, _Replay] = {}
+        self.logger = logger or logging.getLogger(__name__)
+        self.tail = False
+        self.released: list[tuple[str, bytes, str]] = []
+        """Held items found not to be replayed: (location, item, operation), to be sent."""
+        self._locations: dict[str, LocationJournal] = {}
+        self._found: set[str] = set()  # file names present at start
+        self._state: str | None = None  # digest of the last STATE written
         self._lock = threading.Lock()
-        self._file: BinaryIO | None = None
+        self._states_written = 0
+        self._crash_after_state = _crash_point("after_state")
+
+    # Start and end
 
     def open(self) -> None:
-        """Open and lock the file, and read what an interrupted run left in it (once)."""
-        if self.path is not None and self._file is None:
-            self._file = _open_locked(self.path)
-            self._replay = _read_replay(self._file, self.path, self.retry_ambiguous, self.resolve)
+        """Look at what interrupted runs left; refuse a `journal_resolve` that fits nothing."""
+        if self.folder is None:
+            return
+        if self.folder.is_file():
+            raise JournalError(
+                f"{self.folder} is a journal file of an earlier version of "
+                "target-kibo-inventory, which kept one file per run: finish the interrupted run "
+                "with that version, or remove the file after checking the stock of the "
+                "locations it names."
+            )
+        if self.folder.is_dir():
+            self._found = {p.name for p in self.folder.glob("*.jsonl")}
+        open_incidents = {i.id: i for i in self._incidents_on_disk()}
+        unknown = sorted(set(self.resolve) - set(open_incidents))
+        if unknown:
+            listed = "; ".join(i.describe() for i in open_incidents.values()) or "none"
+            raise JournalError(
+                f"journal_resolve names {', '.join(repr(u) for u in unknown)}, which match no "
+                f"open incident in {self.folder} (open incidents: {listed}). Resolve only the "
+                "incident IDs that the error of the interrupted run printed, and remove "
+                "resolutions once they were used."
+            )
+
+    def _incidents_on_disk(self) -> Iterator[Incident]:
+        for name in sorted(self._found):
+            assert self.folder is not None
+            with contextlib.suppress(OSError, JournalError):
+                yield from _read_file(self.folder / name).incidents
+
+    def close(self) -> None:
+        """Release every location's lock; remove files that hold nothing, and the folder."""
+        with self._lock:
+            for location in self._locations.values():
+                if location.lock is not None:
+                    _unlock(location.path.with_suffix(".lock"), location.lock)
+                    location.lock = None
+        if self.folder is not None:
+            with contextlib.suppress(OSError):
+                self.folder.rmdir()  # only when empty: other partitions may have files
+
+    # The record path (main thread)
 
     @property
     def replaying(self) -> bool:
-        """Whether items that the interrupted run applied are still to come."""
-        return bool(self._replay)
+        """Whether a location is part-way through its replay (STATE is held back meanwhile)."""
+        return any(
+            loc.replay is not None and loc.replay.started for loc in self._locations.values()
+        )
 
     def received(self, location: str, item: bytes, operation: str) -> bool:
         """Note an item received; return True when the interrupted run applied it (skip it)."""
-        progress = self._received.get(location)
-        if progress is None:
-            progress = self._received[location] = _Progress()
-        progress.add(item, 1, operation)
-        replay = self._replay.get(location)
-        if replay is None:
+        loc = self._locations.get(location) or self._start_location(location)
+        first = None
+        if not loc.received.count or (loc.next_first is None and not loc.applied.count):
+            first = digest(item)
+            if loc.next_first is None and not loc.applied.count:
+                loc.next_first = first
+        loc.received.add(item, 1, operation, first)
+        if loc.replay is None:
             return False
-        with self._lock:
-            applied = self._applied.setdefault(location, _Progress())
-            applied.add(item, 1, operation)
-        if applied.count == replay.count:
-            del self._replay[location]
-            if applied.digest.hexdigest() != replay.digest:
-                raise JournalError(
-                    f"The records for location '{location}' differ from those the interrupted "
-                    f"run sent: it had applied {replay.count} item(s) there, which are not "
-                    f"the first {replay.count} now received, so this is not the input it was "
-                    f"resumed from. Run again with the tap resumed from the last state the "
-                    f"target wrote. {self._removal_warning()}"
-                )
-        return True
+        return self._replayed(loc, item, operation)
 
     def state_received(self) -> None:
         """The tap sent a new STATE message: the items before it are behind the resume point."""
-        self._received.clear()
+        for loc in self._locations.values():
+            loc.received = Progress()
 
-    def check_replayed(self) -> None:
-        """At the end of input: every replayed location must have received its applied items."""
-        if self._replay:
-            left = ", ".join(
-                f"'{loc}' ({replay.count - self._applied.get(loc, _Progress()).count} more)"
-                for loc, replay in self._replay.items()
-            )
+    def _start_location(self, location: str) -> LocationJournal:
+        """The first item of a location in this run: lock and read its file, if there is one."""
+        assert self.folder is not None
+        path = self.folder / _file_name(location)
+        loc = self._locations[location] = LocationJournal(location, path)
+        if path.name in self._found:
+            self._lock_location(loc)
+            self._load(loc)
+        return loc
+
+    def _load(self, loc: LocationJournal) -> None:
+        found = _read_file(loc.path)
+        if found.location != loc.name:
             raise JournalError(
-                f"The input ended before it repeated what the interrupted run had applied at "
-                f"{left}: it is not the input that run was resumed from. Run again with the "
-                f"tap resumed from the last state the target wrote. {self._removal_warning()}"
+                f"{loc.path} belongs to location '{found.location}', not '{loc.name}'"
             )
+        loc.has_file = True
+        candidates = list(found.candidates)
+        for incident in found.incidents:
+            choice = self.resolve.get(incident.id)
+            if choice == "applied":
+                candidates = [Entry.read(incident.if_applied)]
+            elif choice is None and incident.operation == "adjust" and not self.retry_ambiguous:
+                raise AmbiguousResumeError(_ambiguous_message(incident, loc.path))
+        if any(c is not None for c in candidates):
+            loc.replay = Replay(candidates, found.tail)
+        else:
+            self._forget(loc)
 
-    def _removal_warning(self) -> str:
-        replays = self._replay.values()
-        return (
-            f"Only if the stock was checked and set right by hand, remove {self.path}: the "
-            f"next run then sends again every item it recorded as applied "
-            f"({sum(r.count for r in replays)} at {len(self._replay)} location(s))."
+    def _replayed(self, loc: LocationJournal, item: bytes, operation: str) -> bool:
+        replay = loc.replay
+        assert replay is not None
+        if not replay.started:
+            self._start_replay(loc, replay, item)
+            if loc.replay is None:
+                return False
+        if replay.held is not None:
+            self._hold(loc, replay, item, operation)
+            return True
+        assert replay.chosen is not None
+        first = None if replay.seen.count else digest(item)
+        replay.seen.add(item, 1, operation, first)
+        with self._lock:
+            loc.applied.add(item, 1, operation, first)
+        if replay.seen.count == replay.chosen.items:
+            loc.replay = None
+            if replay.seen.hasher.hexdigest() != replay.chosen.digest:
+                raise JournalError(_mismatch_message(loc, replay.chosen.items))
+        return True
+
+    def _start_replay(self, loc: LocationJournal, replay: Replay, item: bytes) -> None:
+        """At the location's first item: keep the candidates that begin with it."""
+        first = digest(item)
+        live = [c for c in replay.candidates if c is None or c.first == first]
+        if len(live) == 2:
+            replay.candidates, replay.held = live, []
+        elif live and live[0] is not None:
+            replay.chosen = live[0]
+        elif live:
+            self._forget(loc)  # resumed from the newer state, which left nothing to skip here
+        else:
+            self._moved_on(loc, replay)
+
+    def _hold(self, loc: LocationJournal, replay: Replay, item: bytes, operation: str) -> None:
+        """Hold an item until the held ones rule out all candidates but one (or all)."""
+        assert replay.held is not None
+        replay.held.append((item, operation))
+        count = len(replay.held)
+        replay.held_digest.update(b"," + item if count > 1 else item)
+        held = replay.held_digest.hexdigest()
+        replay.candidates = [
+            c for c in replay.candidates if c is None or c.items != count or c.digest == held
+        ]
+        if count < max((c.items for c in replay.candidates if c is not None), default=0):
+            return
+        loc.replay = None
+        if not replay.candidates:
+            self._moved_on(loc, replay)
+            self.released.extend((loc.name, i, op) for i, op in replay.held)
+            return
+        chosen = max(replay.candidates, key=lambda c: c.items if c is not None else 0)
+        skip = chosen.items if chosen is not None else 0
+        for i, op in replay.held[:skip]:
+            with self._lock:
+                loc.applied.add(i, 1, op, None if loc.applied.count else digest(i))
+        self.released.extend((loc.name, i, op) for i, op in replay.held[skip:])
+        if chosen is None:
+            self._forget(loc)
+
+    def _moved_on(self, loc: LocationJournal, replay: Replay) -> None:
+        """No entry fits the items received: an error, unless they are a failed tap's tail."""
+        count = max(c.items for c in replay.candidates if c is not None) if replay.candidates else 0
+        if not replay.tail:
+            raise JournalError(_mismatch_message(loc, count))
+        self.logger.warning(
+            "The journal kept %d item(s) at location '%s' that came after the tap's last STATE "
+            "in an earlier run, but this run's items there differ: the input moved on, so "
+            "they are not skipped.",
+            count,
+            loc.name,
         )
+        self._forget(loc)
+
+    def _forget(self, loc: LocationJournal) -> None:
+        """Nothing of this location's file is to be replayed: remove it."""
+        loc.replay = None
+        if loc.has_file:
+            loc.path.unlink(missing_ok=True)
+            loc.has_file = False
+
+    def check_replayed(self) -> list[str]:
+        """At the end of input: the locations whose replay did not finish (kept for later)."""
+        left = []
+        for loc in self._locations.values():
+            replay = loc.replay
+            if replay is not None and replay.chosen is not None:
+                left.append(f"'{loc.name}' ({replay.chosen.items - replay.seen.count} more)")
+            elif replay is not None and replay.held is not None:
+                left.append(f"'{loc.name}' (undecided after {len(replay.held)} item(s))")
+        return left
+
+    # The request threads
 
     def sending(self, request: Request) -> None:
         """Note that a request is about to be sent, and what is applied if it is."""
         if not self.enabled:
             return
+        loc = self._locations[request.location]
         with self._lock:
-            progress = self._applied.get(request.location, _Progress()).copy()
-        progress.add(request.items, request.count, request.operation)
-        line = {"l": request.location, "op": request.operation, "send": request.count}
-        self._write([{**line, "if_applied": _applied_line(request.location, progress)}])
+            progress = loc.applied.copy()
+        progress.add(request.items, request.count, request.operation, loc.next_first)
+        if not (progress.has_adjust or loc.has_file):
+            return  # refresh only: resending it is harmless, nothing to record
+        incident = secrets.token_hex(5)  # unique: a resolution never fits a later incident
+        request.incident = incident
+        self._append(
+            loc,
+            {
+                "event": "sending",
+                "incident": incident,
+                "operation": request.operation,
+                "items": request.count,
+                "if_applied": progress.entry(),
+            },
+        )
 
     def not_applied(self, request: Request) -> None:
         """Note that a request surely was not applied (refused, or never sent)."""
-        if self.enabled:
-            self._write([{"l": request.location, "not_applied": request.count}])
+        if not self.enabled:
+            return
+        loc = self._locations[request.location]
+        if loc.has_file and request.incident:
+            self._append(loc, {"event": "not_applied", "incident": request.incident})
 
     def accepted(self, request: Request, job_id: int | str) -> None:
         """Note that a request was accepted: the location's applied items grow."""
         if not self.enabled:
             return
+        loc = self._locations[request.location]
         with self._lock:
-            progress = self._applied.setdefault(request.location, _Progress())
-            progress.add(request.items, request.count, request.operation)
-            line = _applied_line(request.location, progress)
-        self._write([{**line, "job": job_id}])
-
-    def checkpoint(self) -> None:
-        """A STATE was written after a drain: what is applied past it is what came after the
-        tap's latest STATE message."""
-        with self._lock:
-            self._applied = {loc: p.copy() for loc, p in self._received.items()}
-            lines = [_applied_line(loc, p) for loc, p in self._applied.items() if p.has_adjust]
-            if self._file is not None:
-                self._file.truncate(0)
-                self._file.seek(0)
-        self._write(lines)
-
-    def finish(self, logger: logging.Logger) -> None:
-        """The input was read to its end and all of it accepted: nothing is left to replay."""
-        after = sum(p.count for p in self._received.values() if p.has_adjust)
-        if after:
-            logger.warning(
-                "%d item(s) at locations with adjusts came after the tap's last STATE message: "
-                "a run resumed from that state would send them again.",
-                after,
+            loc.applied.add(request.items, request.count, request.operation, loc.next_first)
+            applied = loc.applied.entry()
+        if loc.has_file:
+            self._append(
+                loc,
+                {
+                    "event": "accepted",
+                    "incident": request.incident,
+                    "job": job_id,
+                    "applied": applied,
+                },
             )
+
+    # STATE messages
+
+    @contextlib.contextmanager
+    def checkpoint(self, state: Mapping[str, Any]) -> Iterator[None]:
+        """Around writing a STATE: what is applied past it is what came after the tap's latest
+        STATE message.
+
+        Before the STATE is written each touched file is replaced (atomically) by one that
+        holds the entry after the new state and, until the STATE is known written, the entry
+        after the older one; after it, the file records that it was written, or is removed.
+        """
+        state_digest = digest(json.dumps(state, sort_keys=True, default=str).encode())
+        written = [self._prepare(loc, state_digest) for loc in self._touched()]
+        yield
+        self._states_written += 1
+        if self._states_written == self._crash_after_state:
+            os.kill(os.getpid(), signal.SIGKILL)
+        self._state = state_digest
+        for loc in (loc for loc in written if loc is not None):
+            if loc.applied.has_adjust:
+                self._append(loc, {"event": "state_written"}, sync=False)
+            else:
+                self._forget(loc)
+
+    def _touched(self) -> list[LocationJournal]:
+        """Locations that items came to in this run, except those still to be replayed."""
+        return [loc for loc in self._locations.values() if loc.replay is None]
+
+    def _prepare(self, loc: LocationJournal, state_digest: str) -> LocationJournal | None:
         with self._lock:
-            self._applied.clear()
-            if self._file is not None:
-                self._file.truncate(0)
-                self._file.seek(0)
+            previous, loc.applied = loc.applied, loc.received.copy()
+            loc.next_first = None
+        if not (loc.has_file or loc.applied.has_adjust):
+            return None
+        self._lock_location(loc)
+        header = {
+            "version": VERSION,
+            "location": loc.name,
+            "state": state_digest,
+            "tail": self.tail,
+            "applied": loc.applied.entry(),
+            "previous": previous.entry(),
+        }
+        _replace(loc.path, header)
+        loc.has_file = True
+        return loc
 
-    def close(self) -> None:
-        """Release the file; remove it when it holds nothing to replay."""
-        if self._file is not None:
-            empty = self._file.tell() == 0
-            self._file.close()
-            self._file = None
-            if empty and self.path is not None:
-                self.path.unlink(missing_ok=True)
+    def finish(self, tap_sent_state: bool) -> None:
+        """The input ended and everything was accepted; the last STATE was written.
 
-    def _write(self, lines: list[dict[str, Any]]) -> None:
-        if self._file is None:
+        When the tap sent STATE messages, the items after its last one stay in the journal
+        (a tap that failed part-way is resumed from that state and sends them again). A tap
+        that sent none has no resume point: nothing is kept.
+        """
+        left = self.check_replayed()
+        if left:
+            self.logger.warning(
+                "The input ended before it repeated everything an interrupted run had applied "
+                "at %s, so no STATE was written: the journal keeps those items for the next "
+                "resume.",
+                ", ".join(left),
+            )
             return
-        data = "".join(json.dumps(line) + "\n" for line in lines).encode()
-        with self._lock:
-            self._file.write(data)
-            self._file.flush()
-            os.fsync(self._file.fileno())
-
-
-def _applied_line(location: str, progress: _Progress) -> dict[str, Any]:
-    return {
-        "l": location,
-        "n": progress.count,
-        "d": progress.digest.hexdigest(),
-        "adjust": progress.has_adjust,
-    }
-
-
-def _open_locked(path: Path) -> BinaryIO:
-    try:
-        file = path.open("a+b")
-    except OSError as error:
-        raise JournalError(f"Cannot open the journal {path}: {error.strerror}") from None
-    try:
-        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        file.close()
-        raise JournalError(
-            f"Another target-kibo-inventory run is using the journal {path}; give each "
-            "concurrent run its own journal_path."
-        ) from None
-    return file
-
-
-def _read_replay(
-    file: BinaryIO, path: Path, retry_ambiguous: bool, resolve: Mapping[str, str]
-) -> dict[str, _Replay]:
-    """The interrupted run's applied items per location (only where adjusts were applied).
-
-    An adjust that was being sent when the run stopped is counted as applied or not as
-    `resolve` (journal_resolve) says for its location; not applied with retry_ambiguous;
-    otherwise the run stops, naming every such location.
-    """
-    file.seek(0)
-    content = file.read()
-    if content and not content.endswith(b"\n"):  # a line cut short by the crash
-        file.write(b"\n")
-    applied: dict[str, dict[str, Any]] = {}
-    in_flight: dict[str, dict[str, Any]] = {}
-    for raw in content.splitlines():
-        try:
-            line = json.loads(raw)
-        except ValueError:  # cut short by the crash: nothing it says was relied on
-            continue
-        if "send" in line:
-            in_flight[line["l"]] = line
-        elif "not_applied" in line:
-            in_flight.pop(line["l"], None)
-        else:
-            applied[line["l"]] = line
-            in_flight.pop(line["l"], None)
-    unresolved = []
-    for location, line in in_flight.items():
-        choice = resolve.get(location)
-        if choice == "applied":
-            applied[location] = line["if_applied"]
-        elif line["op"] == "adjust" and choice != "not_applied" and not retry_ambiguous:
-            unresolved.append(f"'{location}' ({line['send']} item(s))")
-    if unresolved:
-        raise AmbiguousResumeError(
-            f"The interrupted run was sending adjusts at {', '.join(unresolved)} when it "
-            "stopped: they may or may not have been applied. Check each location's stock (or "
-            "Kibo's job queue), then run again with journal_resolve set for each, e.g. "
-            '{"Location 1": "applied"} or {"Location 1": "not_applied"} '
-            "(adjust_retry_ambiguous: true counts them all as not applied)."
+        after = [loc for loc in self._locations.values() if loc.applied.has_adjust]
+        count = sum(loc.applied.count for loc in after)
+        if not after:
+            return
+        if tap_sent_state:
+            self.logger.warning(
+                "%d adjust item(s) at %d location(s) came after the tap's last STATE message "
+                "(did the tap fail?): the journal %s keeps them, so that a run resumed from that "
+                "state skips them instead of applying them twice.",
+                count,
+                len(after),
+                self.folder,
+            )
+            return
+        self.logger.warning(
+            "%d item(s) at locations with adjusts came after the tap's last STATE message (it "
+            "sent none): a tap without state sends everything again on every run.",
+            count,
         )
-    return {
-        location: _Replay(line["n"], line["d"])
-        for location, line in applied.items()
-        if line["adjust"]
-    }
+        for loc in after:
+            self._forget(loc)
+
+    # Files
+
+    def _lock_location(self, loc: LocationJournal) -> None:
+        if loc.lock is None:
+            assert self.folder is not None
+            self.folder.mkdir(parents=True, exist_ok=True)
+            loc.lock = _lock(loc.path.with_suffix(".lock"), loc.name)
+
+    def _append(self, loc: LocationJournal, line: dict[str, Any], *, sync: bool = True) -> None:
+        """Append an event to a location's file (one thread at a time per location: a location
+        has at most one request in flight, and STATE is written while none is)."""
+        self._lock_location(loc)
+        if not loc.has_file:
+            _replace(loc.path, {"version": VERSION, "location": loc.name, "state": self._state})
+            loc.has_file = True
+        with loc.path.open("ab") as file:
+            file.write(json.dumps(line).encode() + b"\n")
+            file.flush()
+            if sync:
+                os.fsync(file.fileno())
+
+
+@dataclass
+class FoundFile:
+    """What a location's file says."""
+
+    location: str
+    candidates: list[Entry | None]
+    tail: bool
+    incidents: list[Incident]
+
+
+def _read_file(path: Path) -> FoundFile:
+    """Parse a location's file: its entries after the state, and its open incidents."""
+    lines = []
+    for raw in path.read_bytes().splitlines():
+        try:
+            lines.append(json.loads(raw))
+        except ValueError:  # cut short by a crash: nothing it says was relied on
+            continue
+    if not lines or lines[0].get("version") != VERSION:
+        version = lines[0].get("version", 1) if lines else "unknown"
+        raise JournalError(
+            f"{path} is a journal of format version {version}; this version of "
+            f"target-kibo-inventory reads version {VERSION}. Finish the interrupted run with "
+            "the version that wrote it, or remove the file after checking the location's stock."
+        )
+    header, events = lines[0], lines[1:]
+    current = header.get("applied")
+    written = bool(events) or "previous" not in header  # events follow the STATE write
+    in_flight: dict[str, dict[str, Any]] = {}
+    for event in events:
+        kind = event.get("event")
+        if kind == "sending":
+            in_flight[event["incident"]] = event
+        elif kind in ("not_applied", "accepted"):
+            in_flight.pop(event.get("incident"), None)
+            if kind == "accepted":
+                current, written = event["applied"], True
+    candidates = [Entry.read(current)]
+    previous = Entry.read(header.get("previous"))
+    if not written and previous != candidates[0]:
+        candidates.append(previous)
+    incidents = [
+        Incident(key, header["location"], e["operation"], e["items"], e["if_applied"])
+        for key, e in in_flight.items()
+    ]
+    return FoundFile(header["location"], candidates, bool(header.get("tail")), incidents)
+
+
+def _replace(path: Path, header: dict[str, Any]) -> None:
+    """Write a file with one header line atomically: a temp file, fsync'd, renamed over it."""
+    temp = path.with_suffix(".tmp")
+    with temp.open("wb") as file:
+        file.write(json.dumps(header).encode() + b"\n")
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temp, path)
+
+
+def _lock(path: Path, location: str) -> int:
+    """Lock a location's lock file; refuse when another run holds it.
+
+    A lock taken on a file that was removed meanwhile (by the run that held it) locks
+    nothing: the inode is checked after locking and the lock taken again.
+    """
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise JournalError(
+                f"Another target-kibo-inventory run is loading location '{location}' (it holds "
+                f"{path}). Runs may share a working directory only when their locations are "
+                "disjoint; wait for the other run to end, or give this run its own journal_path "
+                "only if the other run will never send adjusts to this location."
+            ) from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)
+
+
+def _unlock(path: Path, fd: int) -> None:
+    """Remove the lock file while holding the lock, then release it."""
+    path.unlink(missing_ok=True)
+    os.close(fd)
+
+
+def _file_name(location: str) -> str:
+    """A location's file name: readable, safe, and unique (a digest of the exact name)."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", location).strip("-")[:40] or "location"
+    return f"{slug}-{digest(location.encode())[:12]}.jsonl"
+
+
+def _crash_point(name: str) -> int:
+    """The STATE count at which a crash test wants the process killed (0: never)."""
+    point, _, count = os.environ.get(CRASH_POINT_ENV, "").partition(":")
+    return int(count or 1) if point == name else 0
+
+
+def _ambiguous_message(incident: Incident, path: Path) -> str:
+    return (
+        f"The interrupted run was sending an adjust of {incident.items} item(s) at "
+        f"'{incident.location}' when it stopped ({incident.describe()}): it may or may not have "
+        "been applied. Check the location's stock (or Kibo's job queue), then run again with "
+        f'journal_resolve: {{"{incident.id}": "applied"}} if it was applied, or '
+        f'{{"{incident.id}": "not_applied"}} if it was not (the journal is {path}).'
+    )
+
+
+def _mismatch_message(loc: LocationJournal, count: int) -> str:
+    return (
+        f"The records for location '{loc.name}' differ from those the interrupted run sent: it "
+        f"had applied {count} item(s) there, which are not the first {count} now received, so "
+        "this is not the input it was resumed from. Run again with the tap resumed from the "
+        "last state the target wrote. Only if the location's stock was checked and set right "
+        f"by hand, remove {loc.path}: the next run then sends every item it receives there."
+    )

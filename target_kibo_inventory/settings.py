@@ -213,10 +213,11 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.StringType,
         title="Crash journal",
         description=(
-            "Local file recording the requests accepted since the last STATE message, so that "
-            "a run resumed after a crash never applies an adjust twice. Default: "
-            "`kibo-inventory-journal-<tenant_id>.jsonl` in the working directory; an empty "
-            "string turns it off."
+            "Local folder recording, in one file per location, the items applied since the "
+            "last STATE message, so that a run resumed after a crash (or after a tap that "
+            "failed part-way) never applies an adjust twice. Runs whose locations are disjoint "
+            "may share it. Default: `kibo-inventory-journal-<tenant_id>` in the working "
+            "directory; an empty string turns it off. Used only when some stream is adjust."
         ),
     ),
     th.Property(
@@ -227,8 +228,9 @@ CONFIG_SCHEMA = th.PropertiesList(
         default={},
         title="Resolve in-flight adjusts",
         description=(
-            "After a crash while adjusts were being sent: location → `applied` or "
-            "`not_applied`, as checked in Kibo, so that the resumed run skips or sends them."
+            "After a crash while an adjust was being sent: the incident ID that the resumed "
+            "run's error printed → `applied` or `not_applied`, as checked in Kibo, so that the "
+            "next run skips or sends it. A resolution that matches no open incident is refused."
         ),
     ),
     th.Property(
@@ -282,6 +284,18 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "maybe_applied_wait_seconds",
+        th.NumberType(minimum=0),
+        default=120,
+        title="Wait after a maybe-applied try",
+        description=(
+            "After a try that may still be applied without an answer (read timeout, connection "
+            "lost after sending, 502, 504 from a gateway), the location's next, newer request "
+            "waits until this long after that try began, so that a late copy of it cannot land "
+            "after newer counts (Kibo has no idempotency key). Other locations go on."
+        ),
+    ),
+    th.Property(
         "ca_bundle",
         th.StringType,
         title="CA bundle",
@@ -322,7 +336,7 @@ class Settings:
     on_invalid_record: str
     dead_letter_path: str
     drain_interval_seconds: float
-    journal_file: Path | None
+    journal_folder: Path | None
     journal_resolve: dict[str, str]
     refresh_batch_items: int
     adjust_batch_items: int
@@ -331,6 +345,7 @@ class Settings:
     max_retries: int
     max_retry_seconds: float
     adjust_retry_ambiguous: bool
+    maybe_applied_wait_seconds: float
     ca_bundle: str | None
     request_timeout: float
 
@@ -362,7 +377,7 @@ class Settings:
             on_invalid_record=config["on_invalid_record"],
             dead_letter_path=config["dead_letter_path"],
             drain_interval_seconds=float(config["drain_interval_seconds"]),
-            journal_file=_journal_file(config),
+            journal_folder=_journal_folder(config),
             journal_resolve=dict(config["journal_resolve"]),
             refresh_batch_items=config["refresh_batch_items"],
             adjust_batch_items=config["adjust_batch_items"],
@@ -371,6 +386,7 @@ class Settings:
             max_retries=config["max_retries"],
             max_retry_seconds=float(config["max_retry_seconds"]),
             adjust_retry_ambiguous=bool(config["adjust_retry_ambiguous"]),
+            maybe_applied_wait_seconds=float(config["maybe_applied_wait_seconds"]),
             ca_bundle=config.get("ca_bundle") or None,
             request_timeout=float(config["request_timeout"]),
         )
@@ -403,14 +419,14 @@ class Settings:
             )
 
 
-def _journal_file(config: dict[str, Any]) -> Path | None:
+def _journal_folder(config: dict[str, Any]) -> Path | None:
     """The journal, needed only when some stream is sent as adjust (refresh is idempotent)."""
     operations = {config["operation"], *config["stream_operations"].values()}
     if "adjust" not in operations:
         return None
     path = config.get("journal_path")
     if path is None:
-        return Path(f"kibo-inventory-journal-{config['tenant_id']}.jsonl")
+        return Path(f"kibo-inventory-journal-{config['tenant_id']}")
     return Path(path) if path else None
 
 

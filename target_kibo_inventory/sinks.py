@@ -42,7 +42,6 @@ class InventorySink(Sink):
         settings = target.settings
         self.operation = settings.operation_for(stream_name)
         self.loader = target.loader
-        self.loader.journal.open()
         self.dead_letters = target.dead_letters
         self.positions = target.record_positions
         self._uncounted = 0

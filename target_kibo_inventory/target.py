@@ -15,6 +15,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.mapper import SameRecordTransform
 
 from target_kibo_inventory.dead_letter import DeadLetters
+from target_kibo_inventory.journal import Journal
 from target_kibo_inventory.loader import InventoryLoader
 from target_kibo_inventory.reader import RecordReader
 from target_kibo_inventory.settings import CONFIG_SCHEMA, Settings, SettingsError
@@ -44,7 +45,14 @@ class TargetKiboInventory(Target):
                 "batch_size_rows is not used by this target: requests are sized per location "
                 "by refresh_batch_items and adjust_batch_items."
             )
-        self.loader = InventoryLoader(self.settings, self.logger)
+        self.journal = Journal(
+            self.settings.journal_folder,
+            self.settings.adjust_retry_ambiguous,
+            self.settings.journal_resolve,
+            self.logger,
+        )
+        self.journal.open()
+        self.loader = InventoryLoader(self.settings, self.logger, self.journal)
         self.dead_letters = DeadLetters(
             self.settings.on_invalid_record, self.settings.dead_letter_path, self.logger
         )
@@ -115,7 +123,7 @@ class TargetKiboInventory(Target):
             latest = self._latest_state
             super()._process_state_message(message_dict)
             if self._latest_state != latest:
-                self.loader.journal.state_received()
+                self.journal.state_received()
         finally:
             self._busy = False
         if self._stop_signal is not None:
@@ -133,33 +141,35 @@ class TargetKiboInventory(Target):
         """Write the tap's state plus the jobs accepted since the previous STATE message.
 
         The SDK calls this at the end of each full drain, after every buffered item was
-        accepted by the API, so the state is always a safe point to resume from.
+        accepted by the API, so the state is always a safe point to resume from; the crash
+        journal is checkpointed around it.
         """
-        if self.loader.journal.replaying:
+        if self.journal.replaying:
             self.logger.info("STATE held back until the interrupted run's items are replayed.")
             return
         state = {key: value for key, value in state.items() if key != STATE_KEY}
-        state[STATE_KEY] = {"jobs": self.loader.ledger.take()}
-        if dead_letters := self.dead_letters.summary():
-            state[STATE_KEY]["dead_letter"] = dead_letters
-        super()._write_state_message(state)
-        self.loader.journal.checkpoint()
+        with self.journal.checkpoint(state):
+            state[STATE_KEY] = {"jobs": self.loader.ledger.take()}
+            if dead_letters := self.dead_letters.summary():
+                state[STATE_KEY]["dead_letter"] = dead_letters
+            super()._write_state_message(state)
 
     def process_endofpipe(self) -> None:
         """Drain everything; when the tap sent no STATE, still report the accepted jobs.
 
-        The input was read to its end and every item accepted: this was no crash, so the
-        crash journal is cleared (a warning says if adjusts came after the tap's last STATE,
-        since a run resumed from that state would send them again).
+        Items after the tap's last STATE message stay in the crash journal (the tap may have
+        failed part-way, and a run resumed from that state sends them again); a tap that
+        ended with a STATE leaves no journal behind.
         """
         self._busy = True
+        self.journal.tail = True
         super().process_endofpipe()
-        self.loader.journal.check_replayed()
         if len(self.loader.ledger) or (self.dead_letters.count and not self._latest_state):
             self._write_state_message({})
-        self.loader.journal.finish(self.logger)
+        self.journal.finish(tap_sent_state=self._latest_state is not None)
         self.dead_letters.close()
         self.loader.close()
+        self.journal.close()
         if self._stop_signal is not None:
             self.logger.warning(
                 "Received %s after the input was fully loaded and the state written.",
@@ -183,6 +193,7 @@ class TargetKiboInventory(Target):
         self.drain_all(is_endofpipe=True)
         self.dead_letters.close()
         self.loader.close()
+        self.journal.close()
         self._exit_after_signal()
 
     def _exit_after_signal(self) -> None:

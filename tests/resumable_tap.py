@@ -2,12 +2,14 @@
 
     python tests/resumable_tap.py --records 12000 --mode adjust [--state state.json]
         [--state-every 500] [--pause-at 3000,6000] [--pause-seconds 1.2] [--hang-at 7000]
+        [--die-at 10250] [--locations "North Store,Warehouse"]
 
 Record i (0-based) is the same in every run. The bookmark is the number of records emitted
 (`bookmarks.stock.position`); with --state the tap resumes after it and, like SDK taps, echoes
 the state's other keys. --pause-at sleeps at those positions (letting the target's drain
 interval pass); --hang-at stops emitting at that position (creating --hang-marker) and waits
-to be killed.
+to be killed; --die-at exits 1 at that position, as a tap that fails part-way. --locations
+keeps only the records of those locations (a partition of the feed).
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ def main() -> None:
     parser.add_argument("--pause-seconds", type=float, default=1.2)
     parser.add_argument("--hang-at", type=int)
     parser.add_argument("--hang-marker", help="file created when the tap starts to hang")
+    parser.add_argument("--die-at", type=int)
+    parser.add_argument("--locations", default="", help="only these locations (comma-separated)")
     args = parser.parse_args()
 
     state: dict[str, Any] = {}
@@ -64,6 +68,7 @@ def main() -> None:
             state = json.load(file)
     start = state.get("bookmarks", {}).get("stock", {}).get("position", 0)
     pauses = {int(p) for p in args.pause_at.split(",") if p}
+    locations = {name for name in args.locations.split(",") if name}
     out = sys.stdout
 
     def emit(message: dict[str, Any]) -> None:
@@ -80,10 +85,15 @@ def main() -> None:
             if args.hang_marker:
                 Path(args.hang_marker).touch()
             time.sleep(3600)
+        if i == args.die_at:
+            out.flush()
+            sys.exit(1)
         if i in pauses:
             out.flush()
             time.sleep(args.pause_seconds)
-        emit({"type": "RECORD", "stream": "stock", "record": record(i, args.mode)})
+        row = record(i, args.mode)
+        if not locations or row["location_name"] in locations:
+            emit({"type": "RECORD", "stream": "stock", "record": row})
         if (i + 1) % args.state_every == 0:
             emit_state(i + 1)
     emit_state(args.records)

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
+import subprocess
+import time
 from collections import Counter, defaultdict
 
-from tests.helpers import record, run_target, schema
+import pytest
+
+from tests.helpers import TARGET, lines, record, run_target, schema
 
 LOCATIONS = ["North", "South", "East", "West", "Depot"]
+QUICK = {"maybe_applied_wait_seconds": 0.5}
+"""The emulator applies a request before it drops its answer, never after: no late copies to
+wait out, so the waits after lost answers are kept short here."""
 FAULTS_30 = {  # 30% of requests fail, in every way the emulator knows
     "seed": 11,
     "error_rate": 0.15,
@@ -46,7 +54,7 @@ def _report(name: str, emulator, run) -> Counter:
 def test_refresh_under_30_percent_faults_lands_the_last_counts_exactly(emulator, tmp_path):
     emulator.faults(**FAULTS_30)
     messages = _messages("stock", 30000, 1, adjust=False)
-    config = emulator.config(refresh_batch_items=1000, max_retries=8)
+    config = emulator.config(refresh_batch_items=1000, max_retries=8, **QUICK)
     run = run_target(config, messages, tmp_path)
     faults = _report("refresh, 30% faults", emulator, run)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -83,7 +91,7 @@ def _deltas_by_location(messages) -> dict[str, list[dict]]:
 def test_adjust_under_30_percent_faults_is_exact_or_stops_without_double_count(emulator, tmp_path):
     emulator.faults(**FAULTS_30)
     messages = _messages("moves", 20000, 2, adjust=True)
-    config = emulator.config(operation="adjust", max_retries=8)
+    config = emulator.config(operation="adjust", max_retries=8, **QUICK)
     run = run_target(config, messages, tmp_path)
     _report("adjust, 30% faults", emulator, run)
 
@@ -110,7 +118,9 @@ def test_adjust_retries_failures_that_surely_were_not_applied(emulator, tmp_path
         seed=5, error_rate=0.2, error_statuses=[503], rate_limit_rate=0.1, retry_after=0.1
     )
     messages = _messages("moves", 8000, 3, adjust=True)
-    run = run_target(emulator.config(operation="adjust", max_retries=10), messages, tmp_path)
+    run = run_target(
+        emulator.config(operation="adjust", max_retries=10, **QUICK), messages, tmp_path
+    )
     faults = _report("adjust, 429/503 only", emulator, run)
     assert run.returncode == 0, run.stderr[-3000:]
     assert faults["error"] + faults["rate_limit"] > 0
@@ -137,7 +147,9 @@ def test_ambiguous_adjust_names_location_and_items(emulator, tmp_path):
 def test_adjust_retry_ambiguous_opts_into_at_least_once(emulator, tmp_path):
     emulator.faults(seed=3, drop_after_rate=0.5)
     messages = _messages("moves", 3000, 4, adjust=True)
-    config = emulator.config(operation="adjust", adjust_retry_ambiguous=True, max_retries=10)
+    config = emulator.config(
+        operation="adjust", adjust_retry_ambiguous=True, max_retries=10, **QUICK
+    )
     run = run_target(config, messages, tmp_path)
     faults = _report("adjust, at-least-once opt-in", emulator, run)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -179,3 +191,47 @@ def test_requests_overlap_across_locations_but_never_within_one(emulator, tmp_pa
         f"\n[latency 0.2 s] {len(seen)} requests, {overlapping} overlapping pairs across locations"
     )
     assert overlapping > 0
+
+
+@pytest.mark.parametrize(("wait", "lands_last"), [(0, "the older counts"), (5, "the newer counts")])
+def test_a_late_copy_of_a_timed_out_refresh_never_lands_after_newer_counts(
+    emulator, tmp_path, wait, lands_last
+):
+    """The first try of a refresh times out but is applied by the server after the retry and
+    the next request for the location: without `maybe_applied_wait_seconds` it lands last."""
+    older = [record("stock", sku=f"S{i}", location_name="L", quantity=1) for i in range(1000)]
+    newer = [record("stock", sku=f"S{i}", location_name="L", quantity=2) for i in range(1000)]
+    config = emulator.config(
+        refresh_batch_items=1000,
+        request_timeout=1,
+        max_parallel_requests=1,
+        maybe_applied_wait_seconds=wait,
+    )
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    emulator.faults(latency=3)  # the first try: answered after 3 s, applied then
+    target = subprocess.Popen(
+        [TARGET, "--config", "config.json"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        text=True,
+    )
+    target.stdin.write(lines([schema("stock"), *older, *newer]))
+    target.stdin.close()
+    while emulator.get("/emulator/health")["in_flight"] == 0:
+        time.sleep(0.01)
+    emulator.faults(latency=0)  # the retry and the next request are answered at once
+    assert target.wait(timeout=60) == 0
+    stderr = target.stderr.read()
+    while emulator.get("/emulator/health")["in_flight"]:  # the late first try lands
+        time.sleep(0.05)
+    quantities = set(emulator.stock().values())
+    jobs = [(j["jobID"], j["itemCount"]) for j in emulator.jobs()]
+    print(f"\n[late copy, wait {wait} s] jobs {jobs}; stock {quantities}: {lands_last}")
+    assert len(jobs) == 3  # the retry, the late first try, the newer request (in some order)
+    if wait:
+        assert quantities == {2}
+        assert "Waiting 4 s before sending newer items to location 'L'" in stderr
+    else:
+        assert quantities == {1}  # the defect this setting prevents

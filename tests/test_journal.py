@@ -1,128 +1,292 @@
-"""Unit tests of the crash journal: replay, digest checks, ambiguity, clean-up."""
+"""Unit tests of the crash journal: replay, digest checks, incidents, checkpoints, locks."""
 
 from __future__ import annotations
+
+import fcntl
+import logging
+import os
 
 import pytest
 
 from target_kibo_inventory.batching import Request
-from target_kibo_inventory.journal import AmbiguousResumeError, Journal, JournalError
+from target_kibo_inventory.journal import (
+    AmbiguousResumeError,
+    Journal,
+    JournalError,
+    _file_name,
+    _lock,
+    _unlock,
+)
 
 
 def _items(*names: str) -> list[bytes]:
     return [b'{"sku":"%s","quantity":-1}' % n.encode() for n in names]
 
 
-def _interrupted_run(path, *names: str, in_flight: bool = False) -> None:
-    """A run that got `names` applied at location L as one adjust, then died."""
-    journal = Journal(path, retry_ambiguous=False)
+def _journal(folder, **options) -> Journal:
+    journal = Journal(folder, retry_ambiguous=options.pop("retry_ambiguous", False), **options)
     journal.open()
-    request = Request("adjust", "L", [b",".join(_items(*names))], len(names), ["s"])
+    return journal
+
+
+def _send(journal: Journal, location: str, *names: str, accept: bool = True) -> Request:
+    """Receive `names` at a location and send them as one adjust (accepted unless told)."""
+    items = _items(*names)
+    for item in items:
+        assert not journal.received(location, item, "adjust")
+    request = Request("adjust", location, [b",".join(items)], len(items), ["s"])
     journal.sending(request)
-    if not in_flight:
+    if accept:
         journal.accepted(request, 7)
-    # no close(): the process died
+    return request
+
+
+def _die(journal: Journal) -> None:
+    """The process dies: its locks go, its files stay as they are."""
+    for location in journal._locations.values():
+        if location.lock is not None:
+            os.close(location.lock)
+
+
+def _replayed(journal: Journal, location: str, *names: str) -> list[bool]:
+    return [journal.received(location, item, "adjust") for item in _items(*names)]
+
+
+def _files(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
 def test_a_resumed_run_skips_exactly_what_was_applied(tmp_path):
-    path = tmp_path / "journal.jsonl"
-    _interrupted_run(path, "A", "B")
-    journal = Journal(path, retry_ambiguous=False)
-    journal.open()
-    assert journal.replaying
-    skipped = [journal.received("L", item, "adjust") for item in _items("A", "B", "C")]
-    assert skipped == [True, True, False]
+    first = _journal(tmp_path)
+    _send(first, "L", "A", "B")
+    _die(first)
+    journal = _journal(tmp_path)
+    assert _replayed(journal, "L", "A") == [True]
+    assert journal.replaying  # part-way: STATE is held back
+    assert _replayed(journal, "L", "B", "C") == [True, False]
     assert not journal.replaying
-    journal.check_replayed()
+
+
+def test_each_location_has_its_own_file_named_after_it(tmp_path):
+    journal = _journal(tmp_path)
+    _send(journal, "Store 1/North", "A")
+    _send(journal, "Store 2", "B")
+    assert _files(tmp_path) == sorted(
+        [_file_name("Store 1/North"), _file_name("Store 2")]
+        + [_file_name(n).replace(".jsonl", ".lock") for n in ("Store 1/North", "Store 2")]
+    )
+    assert _file_name("Store 1/North").startswith("Store-1-North-")
 
 
 def test_other_records_than_the_interrupted_run_sent_stop_the_run(tmp_path):
-    path = tmp_path / "journal.jsonl"
-    _interrupted_run(path, "A", "B")
-    journal = Journal(path, retry_ambiguous=False)
-    journal.open()
-    journal.received("L", _items("A")[0], "adjust")
+    first = _journal(tmp_path)
+    _send(first, "L", "A", "B")
+    _die(first)
+    journal = _journal(tmp_path)
+    assert _replayed(journal, "L", "A") == [True]
     with pytest.raises(JournalError, match="differ from those the interrupted run sent"):
         journal.received("L", _items("X")[0], "adjust")
 
 
-def test_input_ending_before_the_replay_is_done_stops_the_run(tmp_path):
-    path = tmp_path / "journal.jsonl"
-    _interrupted_run(path, "A", "B")
-    journal = Journal(path, retry_ambiguous=False)
-    journal.open()
-    journal.received("L", _items("A")[0], "adjust")
-    with pytest.raises(JournalError, match=r"'L' \(1 more\)"):
-        journal.check_replayed()
-
-
-def test_an_adjust_in_flight_at_the_crash_is_ambiguous(tmp_path):
-    path = tmp_path / "journal.jsonl"
-    _interrupted_run(path, "A", in_flight=True)
-    with pytest.raises(AmbiguousResumeError, match=r"adjusts at 'L' \(1 item\(s\)\)"):
-        Journal(path, retry_ambiguous=False).open()
-    journal = Journal(path, retry_ambiguous=True)  # at-least-once: send it again
-    journal.open()
-    assert not journal.replaying
+def test_input_ending_part_way_through_the_replay_keeps_the_journal(tmp_path, caplog):
+    first = _journal(tmp_path)
+    _send(first, "L", "A", "B")
+    _die(first)
+    journal = _journal(tmp_path)
+    _replayed(journal, "L", "A")
+    with caplog.at_level(logging.WARNING):
+        journal.finish(tap_sent_state=True)
     journal.close()
-    journal = Journal(path, retry_ambiguous=False, resolve={"L": "not_applied"})
-    journal.open()
-    assert not journal.replaying
-    journal.close()
-    journal = Journal(path, retry_ambiguous=False, resolve={"L": "applied"})  # checked: it was
-    journal.open()
-    assert [journal.received("L", item, "adjust") for item in _items("A", "B")] == [True, False]
+    assert "'L' (1 more)" in caplog.text
+    assert _replayed(_journal(tmp_path), "L", "A", "B", "C") == [True, True, False]
 
 
-def _refused_run(path) -> None:
-    """A run whose adjust surely failed (a 400, or 503s until the retries ran out), then died."""
-    journal = Journal(path, retry_ambiguous=False)
-    journal.open()
-    request = Request("adjust", "L", _items("A"), 1, ["s"])
-    journal.sending(request)
-    journal.not_applied(request)
+def _crashed_while_sending(folder) -> str:
+    """A run that died while an adjust of item A at L was in flight; its incident ID."""
+    first = _journal(folder)
+    incident = _send(first, "L", "A", accept=False).incident
+    _die(first)
+    assert incident
+    return incident
 
 
-def _run_sending_after_a_torn_line(path) -> None:
-    path.write_bytes(b'{"l": "L", "op": "adj')
-    journal = Journal(path, retry_ambiguous=False)
-    journal.open()
-    journal.sending(Request("adjust", "M", _items("A"), 1, ["s"]))
+def test_an_adjust_in_flight_at_the_crash_is_an_incident_with_an_id(tmp_path):
+    incident = _crashed_while_sending(tmp_path)
+    refused = _journal(tmp_path)
+    with pytest.raises(AmbiguousResumeError, match=rf'"{incident}": "applied"') as error:
+        refused.received("L", _items("A")[0], "adjust")
+    assert "adjust of 1 item(s) at 'L'" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "skipped"),
+    [
+        ({"retry_ambiguous": True}, [False, False]),  # at-least-once: sent again
+        ({"resolve": "not_applied"}, [False, False]),
+        ({"resolve": "applied"}, [True, False]),  # checked in Kibo: it was
+    ],
+)
+def test_an_incident_is_settled_by_its_resolution(tmp_path, options, skipped):
+    incident = _crashed_while_sending(tmp_path)
+    if "resolve" in options:
+        options = {"resolve": {incident: options["resolve"]}}
+    assert _replayed(_journal(tmp_path, **options), "L", "A", "B") == skipped
+
+
+def test_a_resolution_that_matches_no_open_incident_is_refused(tmp_path):
+    _crashed_while_sending(tmp_path)
+    with pytest.raises(JournalError, match=r"'L', which match no open incident in .*: adjust of 1"):
+        _journal(tmp_path, resolve={"L": "applied"})  # a location, not the incident's ID
+    with pytest.raises(JournalError, match="match no open incident"):
+        _journal(tmp_path / "elsewhere", resolve={"0123456789": "applied"})
 
 
 def test_a_request_that_surely_failed_is_not_in_flight(tmp_path):
-    path = tmp_path / "journal.jsonl"
-    _refused_run(path)
-    resumed = Journal(path, retry_ambiguous=False)
-    resumed.open()
-    assert not resumed.replaying
+    journal = _journal(tmp_path)
+    journal.not_applied(_send(journal, "L", "A", accept=False))
+    _die(journal)
+    assert _replayed(_journal(tmp_path), "L", "A") == [False]
 
 
 def test_a_line_cut_short_by_the_crash_does_not_hide_the_next_one(tmp_path):
-    path = tmp_path / "journal.jsonl"
-    _run_sending_after_a_torn_line(path)
+    journal = _journal(tmp_path)
+    _send(journal, "M", "A", accept=False)
+    _die(journal)
+    path = tmp_path / _file_name("M")
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + b'{"event": "acc' + b"\n" + b"".join(lines[1:]))
     with pytest.raises(AmbiguousResumeError, match="'M'"):
-        Journal(path, retry_ambiguous=False).open()
+        _journal(tmp_path).received("M", _items("A")[0], "adjust")
 
 
-def test_the_file_is_emptied_at_a_state_and_removed_when_empty(tmp_path):
-    path = tmp_path / "journal.jsonl"
-    journal = Journal(path, retry_ambiguous=False)
-    journal.open()
-    request = Request("adjust", "L", _items("A"), 1, ["s"])
-    journal.sending(request)
-    journal.accepted(request, 1)
-    assert path.read_text()
+def test_a_state_after_everything_removes_the_files_and_the_folder(tmp_path):
+    folder = tmp_path / "journal"
+    journal = _journal(folder)
+    _send(journal, "L", "A")
+    assert _files(folder)
     journal.state_received()
-    journal.checkpoint()
-    assert path.read_text() == ""
+    with journal.checkpoint({"bookmark": 1}):
+        pass
+    journal.finish(tap_sent_state=True)
     journal.close()
-    assert not path.exists()
+    assert not folder.exists()
 
 
-def test_a_second_run_on_the_same_journal_is_refused(tmp_path):
-    path = tmp_path / "journal.jsonl"
-    first = Journal(path, retry_ambiguous=False)
-    first.open()
-    with pytest.raises(JournalError, match="Another target-kibo-inventory run is using"):
-        Journal(path, retry_ambiguous=False).open()
+def test_items_after_the_taps_last_state_stay_for_a_resume_and_a_moved_on_run_passes(
+    tmp_path, caplog
+):
+    journal = _journal(tmp_path)
+    journal.tail = True
+    _send(journal, "L", "A", "B")  # after the tap's last STATE; then the input ends
+    with journal.checkpoint({"bookmark": 1}):
+        pass
+    journal.finish(tap_sent_state=True)
+    journal.close()
+    resumed = _journal(tmp_path)
+    assert _replayed(resumed, "L", "A", "B", "C") == [True, True, False]
+    _die(resumed)
+
+    with caplog.at_level(logging.WARNING):
+        moved_on = _journal(tmp_path)
+        assert _replayed(moved_on, "L", "X", "A") == [False, False]
+    assert "the input moved on, so they are not skipped" in caplog.text
+
+
+def test_a_tap_without_state_leaves_no_journal(tmp_path):
+    journal = _journal(tmp_path / "j")
+    journal.tail = True
+    _send(journal, "L", "A")
+    with journal.checkpoint({}):
+        pass
+    journal.finish(tap_sent_state=False)
+    journal.close()
+    assert not (tmp_path / "j").exists()
+
+
+def _killed_while_writing_a_state(folder) -> None:
+    """Items A, B applied after state 1; the tap's STATE 2 came after A; killed in between
+    writing STATE 2 and recording that it was written."""
+    journal = _journal(folder)
+    _send(journal, "L", "A")
+    journal.state_received()  # the tap's STATE 2
+    _send(journal, "L", "B")
+    checkpoint = journal.checkpoint({"bookmark": 2})
+    checkpoint.__enter__()  # the files are prepared, the STATE is being written: killed
+    _die(journal)
+
+
+def test_a_kill_while_a_state_is_written_fits_either_state(tmp_path):
+    _killed_while_writing_a_state(tmp_path / "a")
+    from_old_state = _journal(tmp_path / "a")
+    assert _replayed(from_old_state, "L", "A", "B", "C") == [True, True, False]
+
+    _killed_while_writing_a_state(tmp_path / "b")
+    from_new_state = _journal(tmp_path / "b")
+    assert _replayed(from_new_state, "L", "B", "C") == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("received", "skipped", "released"),
+    [
+        (["A", "A", "C"], [True, True, False], []),  # resumed from the old state
+        (["A", "C"], [True, True], ["C"]),  # from the new one: C was held, then released
+    ],
+)
+def test_a_kill_while_a_state_is_written_with_look_alike_items(
+    tmp_path, received, skipped, released
+):
+    """The same delta before and after the new state: the first item fits both states, so
+    the items are held until their digest tells which state the tap resumed from."""
+    journal = _journal(tmp_path)
+    _send(journal, "L", "A")
+    journal.state_received()
+    _send(journal, "L", "A")
+    journal.checkpoint({"bookmark": 2}).__enter__()
+    _die(journal)
+    resumed = _journal(tmp_path)
+    assert _replayed(resumed, "L", *received) == skipped
+    assert [item for _, item, _ in resumed.released] == _items(*released)
+
+
+def test_a_kill_while_a_state_is_written_with_nothing_after_it_releases_new_items(tmp_path):
+    journal = _journal(tmp_path)
+    _send(journal, "L", "A", "B")
+    journal.state_received()
+    journal.checkpoint({"bookmark": 2}).__enter__()
+    _die(journal)
+    resumed = _journal(tmp_path)  # resumed from the new state: nothing to skip at L
+    assert _replayed(resumed, "L", "A", "C", "D") == [True, True, False]
+    assert [item for _, item, _ in resumed.released] == _items("A", "C")
+
+
+def test_a_second_run_on_the_same_location_is_refused_but_not_on_others(tmp_path):
+    first = _journal(tmp_path)
+    _send(first, "L", "A")
+    second = _journal(tmp_path)
+    _send(second, "M", "B")  # a partition with other locations: fine
+    with pytest.raises(JournalError, match="Another target-kibo-inventory run is loading"):
+        _send(second, "L", "C")
     first.close()
+    second.close()
+
+
+def test_a_lock_taken_on_a_removed_lock_file_is_taken_again(tmp_path):
+    """Run 1 holds the lock; run 2 opened the lock file before run 1 removed it and locks the
+    removed inode; run 3 must still be refused once run 2 holds the lock."""
+    path = tmp_path / "L.lock"
+    run1 = _lock(path, "L")
+    early = os.open(path, os.O_RDWR)  # run 2 opened it...
+    _unlock(path, run1)  # ...run 1 removes it and releases
+    fcntl.flock(early, fcntl.LOCK_EX | fcntl.LOCK_NB)  # run 2 locks the removed inode
+    os.close(early)  # _lock notices (inode check) and locks the file anew:
+    run2 = _lock(path, "L")
+    with pytest.raises(JournalError, match="Another target-kibo-inventory run"):
+        _lock(path, "L")  # run 3
+    _unlock(path, run2)
+
+
+def test_an_old_journal_file_is_refused_clearly(tmp_path):
+    old = tmp_path / "kibo-inventory-journal-t.jsonl"
+    old.write_text('{"l": "L", "n": 1, "d": "x", "adjust": true}\n')
+    with pytest.raises(JournalError, match="earlier version of target-kibo-inventory"):
+        _journal(old)

@@ -224,8 +224,8 @@ PLUGIN_YML_HEADER = """\
 # This loader's Meltano plugin definition for your own project: clone this repository into the
 # project's extract/ folder and `meltano add --plugin-type loader target-kibo-inventory --from-ref`
 # this file (README, "Running it with Meltano"). It is the `plugins.loaders` entry of meltano.yml
-# but for `pip_url`; after changing that entry, regenerate this file with
-# .venv/bin/python -m tests.test_meltano_e2e
+# but for `pip_url`; after changing that entry or a setting, regenerate this file with
+# .venv/bin/python -m tests.sync_docs
 """
 
 
@@ -237,7 +237,7 @@ def _loader_definition() -> dict:
 
 def test_plugin_definition_is_the_loader_of_meltano_yml():
     assert yaml.safe_load(PLUGIN_YML.read_text()) == _loader_definition(), (
-        "meltano-plugin.yml is stale: .venv/bin/python -m tests.test_meltano_e2e"
+        "meltano-plugin.yml is stale: .venv/bin/python -m tests.sync_docs"
     )
 
 
@@ -276,6 +276,7 @@ def test_readme_lines_add_the_loader_to_a_new_project(tmp_path, capsys):
     )
 
 
-if __name__ == "__main__":
+def write_plugin_definition() -> None:
+    """Regenerate meltano-plugin.yml from the loader of meltano.yml."""
     text = yaml.safe_dump(_loader_definition(), sort_keys=False, allow_unicode=True, width=100)
     PLUGIN_YML.write_text(PLUGIN_YML_HEADER + text)
