@@ -104,6 +104,7 @@ def handle(emulator: Emulator, route: Route, request: Request, job_id: str | Non
     """Answer one API request and log it."""
     entry = _entry(route, request)
     if route.operation == "queue":
+        entry["jobID"] = int(job_id) if job_id and _JOB_ID.fullmatch(job_id) else None
         reply = _authenticate(emulator, route.destination, request.headers, entry)
         reply = reply or _queue(emulator, request, job_id, entry)
         entry.update(status=reply.status, end=time.monotonic())
@@ -272,7 +273,6 @@ def _queue(
     if job_id is not None:
         if not _JOB_ID.fullmatch(job_id):
             return Reply(400, _error(destination, 400, f"jobID must be an integer; got {job_id!r}"))
-        entry["jobID"] = int(job_id)
         job = emulator.store.job(int(job_id))
         if job is None:
             return Reply(404, _error(destination, 404, f"no job {job_id}", "Job Not Found"))
