@@ -65,6 +65,8 @@ class Faults:
 def _valid(name: str, value: Any) -> bool:
     if name.endswith("_prefix"):
         return value is None or isinstance(value, str)
+    if name == "seed":
+        return type(value) is int
     if name == "error_statuses":
         return (
             isinstance(value, list | tuple)
