@@ -126,3 +126,33 @@ def test_the_database_is_in_wal_mode_and_a_reset_keeps_the_jobid_sequence(tmp_pa
 
 def _statuses(url: str, ids: list[int]) -> list[str]:
     return [requests.get(f"{url}/emulator/jobs/{i}", timeout=5).json()["status"] for i in ids]
+
+
+OLD_SCHEMA = """
+CREATE TABLE jobs (job_id INTEGER PRIMARY KEY, type TEXT NOT NULL, location TEXT NOT NULL,
+    item_count INTEGER NOT NULL, body TEXT NOT NULL, path TEXT NOT NULL, status TEXT NOT NULL,
+    added TEXT NOT NULL, started TEXT, finished TEXT);
+CREATE TABLE inventory (location TEXT NOT NULL, product TEXT NOT NULL,
+    part_number TEXT NOT NULL, upc TEXT NOT NULL, sku TEXT NOT NULL, quantity INTEGER NOT NULL,
+    fields TEXT NOT NULL, PRIMARY KEY (location, product));
+INSERT INTO jobs VALUES (1, 'REFRESH', 'L', 1,
+    '{"locationName":"L","items":[{"sku":"A","quantity":4}]}', '/api/v5/inventory/refresh',
+    'SUCCESS', '2024-01-01T00:00:00.000+00:00', '2024-01-01T00:00:00.100+00:00',
+    '2024-01-01T00:00:00.200+00:00');
+INSERT INTO inventory VALUES ('L', 'A', '', '', 'A', 4, '{}');
+"""
+
+
+def test_a_database_of_the_previous_emulator_is_read_and_extended(tmp_path):
+    db = str(tmp_path / "old.sqlite")
+    with sqlite3.connect(db) as connection:
+        connection.executescript(OLD_SCHEMA)
+    with _emulator(db) as (url, _):
+        assert _refresh(url, "B", 5) == 2
+        jobs = requests.get(url + "/emulator/jobs?wait=1", timeout=10).json()["jobs"]
+        stock = requests.get(url + "/emulator/inventory", timeout=10).json()["inventory"]
+    assert [(j["jobID"], j["status"], j["messages"]) for j in jobs] == [
+        (1, "SUCCESS", []),
+        (2, "SUCCESS", []),
+    ]
+    assert [(r["sku"], r["quantity"]) for r in stock] == [("A", 4), ("B", 5)]

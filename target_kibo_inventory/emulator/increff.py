@@ -10,8 +10,8 @@ and errors as `{"code", "message", "description"}`. Two payloads: the current ob
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
 from dataclasses import dataclass
+from email.message import Message
 from http import HTTPStatus
 from typing import Any
 
@@ -43,7 +43,7 @@ class IncreffAccount:
     password: str = "demo-password"
     domain: str = "demo"
 
-    def accepts(self, headers: Mapping[str, str]) -> bool:
+    def accepts(self, headers: Message) -> bool:
         """Whether authUsername, authPassword and authDomainName match (constant time)."""
         given = (headers.get(h) or "" for h in ("authUsername", "authPassword", "authDomainName"))
         expected = (self.username, self.password, self.domain)
@@ -61,12 +61,8 @@ class Batch:
     payload: str
     """'current' or 'v0'."""
     updates: list[tuple[str, str, int, dict[str, Any]]]
-
-    @property
-    def location(self) -> str | None:
-        """The one location of the batch (None when a V0 batch spans several, or is empty)."""
-        locations = {update[0] for update in self.updates}
-        return locations.pop() if len(locations) == 1 else None
+    location: str | None
+    """The batch's one location (None when a V0 batch spans several, or none)."""
 
 
 def problem(status: int, description: str) -> dict[str, str]:
@@ -89,7 +85,8 @@ def check_body(body: Any) -> Batch:
             (str(e["fulfillmentLocationId"]), e["clientSkuId"], e["quantity"], _extras(e))
             for e in body
         ]
-        return Batch("v0", updates)
+        locations = {update[0] for update in updates}
+        return Batch("v0", updates, locations.pop() if len(locations) == 1 else None)
     if not isinstance(body, dict):
         raise BadRequestError("the body must be an object or, for the V0 payload, an array")
     unknown = set(body) - {"locationCode", "products"}
@@ -101,7 +98,7 @@ def check_body(body: Any) -> Batch:
     for index, product in enumerate(body["products"]):
         _check_object(f"products[{index}]", product, CURRENT_FIELDS)
     updates = [(location, p["channelSkuCode"], p["quantity"], {}) for p in body["products"]]
-    return Batch("current", updates)
+    return Batch("current", updates, location)
 
 
 def answer(batch: Batch, failed: list[str], succeeded: list[str]) -> dict[str, list[str]]:
