@@ -165,3 +165,29 @@ def test_fault_settings_take_seed_or_fault_seed_and_refuse_unknown_names(emulato
     assert requests.post(url, json={"seed": 3}, timeout=5).json()["seed"] == 3
     for bad in ({"seed": 1, "fault_seed": 2}, {"nope": 1}, {"latency": -1}, {"fail_sku_prefix": 1}):
         assert requests.post(url, json=bad, timeout=5).status_code == 400, bad
+
+
+def test_statuses_without_a_name_still_get_a_json_problem(emulator):
+    emulator.script({"status": 599})
+    emulator.faults(error_rate=1.0, error_statuses=[520])
+    scripted = _post(emulator, REFRESH, _body(1))
+    assert (scripted.status_code, scripted.json()["error"]) == (599, "Scripted")
+    injected = _post(emulator, REFRESH, _body(1))
+    assert (injected.status_code, injected.json()["error"]) == (520, "Injected fault")
+    headers = {
+        "authUsername": "demo-user",
+        "authPassword": "demo-password",
+        "authDomainName": "demo",
+    }
+    increff = requests.put(
+        emulator.url + "/usp/inventories/absolute",
+        json={"locationCode": "W", "products": []},
+        headers=headers,
+        timeout=5,
+    )
+    assert increff.status_code == 520
+    assert increff.json() == {
+        "code": "SERVER_ERROR",
+        "message": "Error",
+        "description": "[the server failed]",
+    }

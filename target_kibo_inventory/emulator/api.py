@@ -144,7 +144,14 @@ def _error(destination: str, status: int, message: str, title: str | None = None
     """The error body of this API family."""
     if destination == INCREFF:
         return increff.problem(status, message)
-    return {"error": title or HTTPStatus(status).phrase, "message": message}
+    return {"error": title or _phrase(status), "message": message}
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def _authenticate(

@@ -69,7 +69,7 @@ def problem(status: int, description: str) -> dict[str, str]:
     """Increff's error body."""
     try:
         message = "Input validation failed" if status == 400 else HTTPStatus(status).phrase
-    except ValueError:
+    except ValueError:  # a status of no name, e.g. a scripted 599
         message = "Error"
     code = CODES.get(status, "SERVER_ERROR" if status >= 500 else "ERROR")
     return {"code": code, "message": message, "description": f"[{description}]"}
