@@ -42,14 +42,21 @@ def _parser() -> argparse.ArgumentParser:
         "--step-seconds",
         type=float,
         default=0.0,
-        help="simulated processing time of a job per started 3000-item step (default: 0)",
+        help="simulated processing time of a job per started 3000-item step, while it is WORKING "
+        "(default: 0)",
     )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     increff = parser.add_argument_group("Increff OMS (the three auth headers)")
     defaults = IncreffAccount()
-    increff.add_argument("--increff-username", default=defaults.username, help="authUsername")
-    increff.add_argument("--increff-password", default=defaults.password, help="authPassword")
-    increff.add_argument("--increff-domain", default=defaults.domain, help="authDomainName")
+    increff.add_argument(
+        "--increff-username", default=defaults.username, help="authUsername (default: %(default)s)"
+    )
+    increff.add_argument(
+        "--increff-password", default=defaults.password, help="authPassword (default: %(default)s)"
+    )
+    increff.add_argument(
+        "--increff-domain", default=defaults.domain, help="authDomainName (default: %(default)s)"
+    )
     faults = parser.add_argument_group("fault injection (seeded, reproducible; rates 0..1)")
     faults.add_argument("--fault-seed", type=int, default=0, help="seed of the fault sequence")
     faults.add_argument("--error-rate", type=float, default=0.0, help="500/502/503/504 answers")
