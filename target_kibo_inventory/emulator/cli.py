@@ -7,14 +7,16 @@ import contextlib
 import logging
 import sys
 
-from target_kibo_inventory.emulator.server import Emulator, Faults
+from target_kibo_inventory.emulator.faults import Faults
+from target_kibo_inventory.emulator.increff import IncreffAccount
+from target_kibo_inventory.emulator.server import Emulator
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Parse the command line and serve until interrupted."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kibo-emulator",
-        description="Local emulator of Kibo OMS inventory refresh/adjust endpoints.",
+        description="Local emulator of Kibo's inventory refresh/adjust endpoints (translated and "
+        "native Unified Commerce), Kibo's job queue, and Increff's absolute inventory update.",
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
@@ -26,12 +28,35 @@ def main(argv: list[str] | None = None) -> None:
         "--api-secret", default=None, help="client secret accepted by the token endpoints"
     )
     parser.add_argument(
-        "--db", default=":memory:", help="SQLite file of the inventory (default: in memory)"
+        "--site", default=None, help="x-vol-site the native API requires (default: none)"
+    )
+    parser.add_argument(
+        "--db",
+        default=":memory:",
+        help="SQLite file of the inventory and jobs (default: in memory)",
     )
     parser.add_argument(
         "--token-ttl", type=float, default=3600.0, help="lifetime of issued tokens in seconds"
     )
+    parser.add_argument(
+        "--step-seconds",
+        type=float,
+        default=0.0,
+        help="simulated processing time of a job per started 3000-item step, while it is WORKING "
+        "(default: 0)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    increff = parser.add_argument_group("Increff OMS (the three auth headers)")
+    defaults = IncreffAccount()
+    increff.add_argument(
+        "--increff-username", default=defaults.username, help="authUsername (default: %(default)s)"
+    )
+    increff.add_argument(
+        "--increff-password", default=defaults.password, help="authPassword (default: %(default)s)"
+    )
+    increff.add_argument(
+        "--increff-domain", default=defaults.domain, help="authDomainName (default: %(default)s)"
+    )
     faults = parser.add_argument_group("fault injection (seeded, reproducible; rates 0..1)")
     faults.add_argument("--fault-seed", type=int, default=0, help="seed of the fault sequence")
     faults.add_argument("--error-rate", type=float, default=0.0, help="500/502/503/504 answers")
@@ -44,10 +69,25 @@ def main(argv: list[str] | None = None) -> None:
         "--drop-after-rate",
         type=float,
         default=0.0,
-        help="connections closed after the job was accepted (applied, never answered)",
+        help="connections closed after the request was accepted (applied, never answered)",
     )
     faults.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
-    args = parser.parse_args(argv)
+    faults.add_argument(
+        "--fail-sku-prefix",
+        default=None,
+        help="Kibo jobs with an item partNumber/upc/sku starting so end FAILED (nothing applied)",
+    )
+    faults.add_argument(
+        "--increff-reject-sku-prefix",
+        default=None,
+        help="Increff SKUs starting so are answered as failures and not applied",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and serve until interrupted."""
+    args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s kibo-emulator %(message)s",
@@ -61,9 +101,20 @@ def main(argv: list[str] | None = None) -> None:
         drop_before_rate=args.drop_before_rate,
         drop_after_rate=args.drop_after_rate,
         latency=args.latency,
+        step_seconds=args.step_seconds,
+        fail_sku_prefix=args.fail_sku_prefix,
+        increff_reject_sku_prefix=args.increff_reject_sku_prefix,
     )
+    account = IncreffAccount(args.increff_username, args.increff_password, args.increff_domain)
     emulator = Emulator(
-        args.tenant, args.api_key, args.api_secret, args.db, args.token_ttl, fault_settings
+        args.tenant,
+        args.api_key,
+        args.api_secret,
+        args.db,
+        args.token_ttl,
+        fault_settings,
+        site=args.site,
+        increff=account,
     )
     logging.getLogger("kibo-emulator").info(
         "serving on http://%s:%d (tenant %s)", args.host, args.port, args.tenant

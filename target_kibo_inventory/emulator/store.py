@@ -1,26 +1,35 @@
-"""The emulator's SQLite inventory and its job queue, applied one job at a time.
+"""The emulator's SQLite inventory and its durable job queue, worked one job at a time.
 
-Accepting a job only queues its request body in memory, so answering never waits for the
-inventory; a worker applies the queued jobs in jobID order (refresh sets, adjust adds) while
-no request has arrived for a moment, or at once when someone waits for the stock.
+A job is committed to SQLite (PENDING, with its whole request body) before its jobID is
+answered. A worker takes the queued jobs in jobID order: it marks one WORKING, waits its
+simulated processing time (`step_seconds` per started 3000-item step), then applies it
+(refresh sets, adjust adds) and marks it SUCCESS, or, when it was accepted with failures,
+marks it FAILED without applying anything. Jobs start while no job has been queued for a
+moment, or at once when someone waits. On start, jobs left PENDING or WORKING are queued
+again and the jobID sequence continues. WAL with synchronous=NORMAL: a commit survives a
+killed process (not a power cut) without an fsync per job.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 IDENTIFIERS = ("partNumber", "upc", "sku")
 QUIET_SECONDS = 0.05
-"""Jobs are applied once no request has arrived for this long (or when someone waits)."""
+"""Jobs start once no job has been queued for this long (or when someone waits)."""
+STEP_ITEMS = 3000
+"""Kibo processes a job in steps of this many items."""
 
 _SCHEMA = """
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
 CREATE TABLE IF NOT EXISTS jobs (
     job_id INTEGER PRIMARY KEY,
     type TEXT NOT NULL,
@@ -31,7 +40,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     status TEXT NOT NULL,
     added TEXT NOT NULL,
     started TEXT,
-    finished TEXT
+    finished TEXT,
+    failures TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS inventory (
     location TEXT NOT NULL,
@@ -43,6 +53,7 @@ CREATE TABLE IF NOT EXISTS inventory (
     fields TEXT NOT NULL,
     PRIMARY KEY (location, product)
 );
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 _REFRESH = """
 INSERT INTO inventory (location, product, part_number, upc, sku, quantity, fields)
@@ -53,37 +64,21 @@ ON CONFLICT DO UPDATE SET quantity = excluded.quantity, fields = excluded.fields
 _ADJUST = """
 INSERT INTO inventory (location, product, part_number, upc, sku, quantity, fields)
 VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT DO UPDATE SET quantity = quantity + excluded.quantity
+ON CONFLICT DO UPDATE SET quantity = quantity + excluded.quantity,
+    fields = CASE excluded.fields WHEN '{}' THEN fields ELSE json_patch(fields, excluded.fields) END
 """
-_JOB_COLUMNS = "job_id, type, location, item_count, path, status, added, started, finished"
+_COLUMNS = "job_id, type, location, item_count, status, added, started, finished, failures, path"
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-@dataclass
-class _Job:
+class _Job(NamedTuple):
     job_id: int
     type: str
     location: str
     item_count: int
-    body: bytes
-    path: str
-    added: str
-
-    def row(self) -> tuple[Any, ...]:
-        return (
-            self.job_id,
-            self.type,
-            self.location,
-            self.item_count,
-            self.path,
-            "PENDING",
-            self.added,
-            None,
-            None,
-        )
 
 
 def _row(location: str, item: dict[str, Any]) -> tuple[Any, ...]:
@@ -99,14 +94,18 @@ def _row(location: str, item: dict[str, Any]) -> tuple[Any, ...]:
 
 
 class Store:
-    """Inventory by location, and the queue of jobs that changes it (in job order)."""
+    """Inventory by location, and the durable queue of jobs that changes it (in job order)."""
 
-    def __init__(self, path: str = ":memory:") -> None:
+    def __init__(self, path: str = ":memory:", tenant_id: int | None = None) -> None:
+        self.tenant_id = tenant_id
+        self.step_seconds = 0.0
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.executescript(_SCHEMA)
-        last = self._db.execute("SELECT MAX(job_id) FROM jobs").fetchone()[0]
-        self._next_id = (last or 0) + 1
-        self._pending: deque[_Job] = deque()
+        self._migrate()
+        self._pending: deque[_Job] = deque(self._unfinished())
+        self._next_id = self._last_job_id() + 1
+        self._generation = 0
+        """Counts resets: a job started before one is neither applied nor marked."""
         self._db_lock = threading.Lock()
         self._changed = threading.Condition()
         self._waiters = 0
@@ -114,57 +113,128 @@ class Store:
         self._worker = threading.Thread(target=self._work, name="job-worker", daemon=True)
         self._worker.start()
 
-    def add_job(self, operation: str, location: str, count: int, body: bytes, path: str) -> int:
-        """Queue a job (its whole request body); return its jobID."""
+    def _migrate(self) -> None:
+        """Add the `failures` column to a jobs table of an older emulator."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "failures" not in columns:
+            self._db.execute("ALTER TABLE jobs ADD COLUMN failures TEXT NOT NULL DEFAULT '[]'")
+
+    def _unfinished(self) -> list[_Job]:
+        """Jobs a previous run left PENDING or WORKING, PENDING again, in jobID order."""
+        self._db.execute(
+            "UPDATE jobs SET status = 'PENDING', started = NULL WHERE status = 'WORKING'"
+        )
+        rows = self._db.execute(
+            "SELECT job_id, type, location, item_count FROM jobs"
+            " WHERE status = 'PENDING' ORDER BY job_id"
+        ).fetchall()
+        return [_Job(*row) for row in rows]
+
+    def _last_job_id(self) -> int:
+        last = self._db.execute("SELECT MAX(job_id) FROM jobs").fetchone()[0] or 0
+        reset = self._db.execute("SELECT value FROM meta WHERE name = 'last_job_id'").fetchone()
+        return max(last, reset[0] if reset else 0)
+
+    # Accepting jobs
+
+    def add_job(
+        self,
+        operation: str,
+        location: str,
+        count: int,
+        body: bytes,
+        path: str,
+        failures: list[str] | None = None,
+    ) -> int:
+        """Commit a PENDING job (its whole request body) and queue it; return its jobID.
+
+        A job with failures (messages naming the failing items) will end FAILED.
+        """
         with self._changed:
-            job = _Job(self._next_id, operation.upper(), location, count, body, path, _now())
+            job = _Job(self._next_id, operation.upper(), location, count)
+            with self._db_lock:
+                self._db.execute(
+                    "INSERT INTO jobs (job_id, type, location, item_count, body, path, status,"
+                    " added, failures) VALUES (?, ?, ?, ?, ?, ?, 'PENDING', ?, ?)",
+                    (*job, body.decode(), path, _now(), json.dumps(failures or [])),
+                )
             self._next_id += 1
             self._pending.append(job)
             self._last_request = time.monotonic()
             self._changed.notify_all()
             return job.job_id
 
+    def set_stock(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Set these (location, item) counts at once, in one transaction (no job)."""
+        rows = [_row(location, item) for location, item in items]
+        with self._db_lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(_REFRESH, rows)
+            self._db.execute("COMMIT")
+
+    # The worker
+
     def _work(self) -> None:
         while True:
-            with self._changed:
-                while not self._pending:
-                    self._changed.wait()
-                quiet = time.monotonic() - self._last_request
-                if not self._waiters and quiet < QUIET_SECONDS:
-                    self._changed.wait(QUIET_SECONDS - quiet)
-                    continue
-                job = self._pending[0]
-            self._apply(job)
+            job, generation = self._next_job()
+            self._mark_working(job, generation)
+            self._simulate(job, generation)
+            self._finish(job, generation)
             with self._changed:
                 if self._pending and self._pending[0] is job:  # unless a reset dropped it
                     self._pending.popleft()
                 self._changed.notify_all()
 
-    def _apply(self, job: _Job) -> None:
-        started = _now()
-        items = json.loads(job.body)["items"]
-        rows = [_row(job.location, item) for item in items]
+    def _next_job(self) -> tuple[_Job, int]:
+        """The first queued job, once no job was queued for a moment or someone waits."""
+        with self._changed:
+            while True:
+                if not self._pending:
+                    self._changed.wait()
+                    continue
+                quiet = time.monotonic() - self._last_request
+                if self._waiters or quiet >= QUIET_SECONDS:
+                    return self._pending[0], self._generation
+                self._changed.wait(QUIET_SECONDS - quiet)
+
+    def _mark_working(self, job: _Job, generation: int) -> None:
         with self._db_lock:
+            if generation == self._generation:
+                self._db.execute(
+                    "UPDATE jobs SET status = 'WORKING', started = ? WHERE job_id = ?",
+                    (_now(), job.job_id),
+                )
+
+    def _simulate(self, job: _Job, generation: int) -> None:
+        """Sleep the job's processing time: step_seconds per started 3000-item step."""
+        deadline = time.monotonic() + math.ceil(job.item_count / STEP_ITEMS) * self.step_seconds
+        with self._changed:
+            while generation == self._generation and time.monotonic() < deadline:
+                self._changed.wait(deadline - time.monotonic())
+
+    def _finish(self, job: _Job, generation: int) -> None:
+        """Apply the job and mark it SUCCESS, or mark it FAILED (nothing applied)."""
+        with self._db_lock:
+            if generation != self._generation:
+                return
+            body, failures = self._db.execute(
+                "SELECT body, failures FROM jobs WHERE job_id = ?", (job.job_id,)
+            ).fetchone()
+        failed = failures != "[]"
+        rows = [] if failed else [_row(job.location, item) for item in json.loads(body)["items"]]
+        with self._db_lock:
+            if generation != self._generation:
+                return
             self._db.execute("BEGIN")
             self._db.executemany(_REFRESH if job.type == "REFRESH" else _ADJUST, rows)
             self._db.execute(
-                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, 'SUCCESS', ?, ?, ?)",
-                (
-                    job.job_id,
-                    job.type,
-                    job.location,
-                    job.item_count,
-                    job.body.decode(),
-                    job.path,
-                    job.added,
-                    started,
-                    _now(),
-                ),
+                "UPDATE jobs SET status = ?, finished = ? WHERE job_id = ?",
+                ("FAILED" if failed else "SUCCESS", _now(), job.job_id),
             )
             self._db.execute("COMMIT")
 
     def wait_idle(self, timeout: float = 120.0) -> bool:
-        """Wait until every queued job has been applied; False on timeout."""
+        """Wait until every queued job has finished; False on timeout."""
         deadline = time.monotonic() + timeout
         with self._changed:
             self._waiters += 1
@@ -179,6 +249,8 @@ class Store:
                 self._waiters -= 1
         return True
 
+    # Views
+
     def inventory(self, location: str | None = None) -> list[dict[str, Any]]:
         """Stock records, optionally of one location."""
         query = "SELECT location, part_number, upc, sku, quantity, fields FROM inventory"
@@ -190,32 +262,80 @@ class Store:
         return [_stock(*row) for row in rows]
 
     def job(self, job_id: int, *, with_items: bool = False) -> dict[str, Any] | None:
-        """A job's status, in the shape of Kibo's JobQueueResponse."""
-        with self._changed, self._db_lock:
+        """A job in the shape of Kibo's JobQueueResponse, plus its path (and items)."""
+        with self._db_lock:
             row = self._db.execute(
-                f"SELECT {_JOB_COLUMNS}, body FROM jobs WHERE job_id = ?", (job_id,)
+                f"SELECT {_COLUMNS}, body FROM jobs WHERE job_id = ?", (job_id,)
             ).fetchone()
-            pending = next((j for j in self._pending if j.job_id == job_id), None)
-        if row is not None:
-            return _job(row[:9], row[9] if with_items else None)
-        if pending is not None:
-            return _job(pending.row(), pending.body if with_items else None)
-        return None
+        if row is None:
+            return None
+        job = self._view(row[:-1])
+        if with_items:
+            job["items"] = json.loads(row[-1])["items"]
+        return job
 
-    def jobs(self) -> list[dict[str, Any]]:
-        """Every job, oldest first."""
-        with self._changed, self._db_lock:
-            rows = self._db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY job_id").fetchall()
-            pending = [job.row() for job in self._pending]
-        by_id = {row[0]: row for row in pending} | {row[0]: row for row in rows}
-        return [_job(by_id[job_id]) for job_id in sorted(by_id)]
+    def jobs(
+        self,
+        location: str | None = None,
+        types: list[str] | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Jobs (of a location, of these types), oldest or newest first, at most `limit`."""
+        where, args = ["1"], []
+        if location is not None:
+            where.append("location = ?")
+            args.append(location)
+        if types:
+            where.append(f"type IN ({', '.join('?' * len(types))})")
+            args.extend(types)
+        query = f"SELECT {_COLUMNS} FROM jobs WHERE {' AND '.join(where)} ORDER BY job_id"
+        if newest_first:
+            query += " DESC"
+        if limit is not None:
+            query += f" LIMIT {int(limit)}"
+        with self._db_lock:
+            rows = self._db.execute(query, args).fetchall()
+        return [self._view(row) for row in rows]
+
+    def job_body(self, job_id: int) -> str | None:
+        """The request body of a job as received (None if it is gone)."""
+        with self._db_lock:
+            row = self._db.execute("SELECT body FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return row[0] if row else None
+
+    def _view(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        job_id, job_type, location, count, status, added, started, finished, failures, path = row
+        return {
+            "jobID": job_id,
+            "tenantID": self.tenant_id,
+            "locationCode": location,
+            "type": job_type,
+            "status": status,
+            "success": status == "SUCCESS",
+            "itemCount": count,
+            "messages": json.loads(failures) if status == "FAILED" else [],
+            "added": added,
+            "started": started,
+            "finished": finished,
+            "originalFilename": None,
+            "hasData": True,
+            "path": path,
+        }
 
     def reset(self) -> None:
         """Forget the inventory and the jobs, queued ones too (job IDs keep increasing)."""
         with self._changed, self._db_lock:
+            self._generation += 1
             self._pending.clear()
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('last_job_id', ?)", (self._next_id - 1,)
+            )
             self._db.execute("DELETE FROM jobs")
             self._db.execute("DELETE FROM inventory")
+            self._db.execute("COMMIT")
+            self._changed.notify_all()
 
 
 def _stock(
@@ -223,22 +343,3 @@ def _stock(
 ) -> dict[str, Any]:
     ids = {k: v for k, v in zip(IDENTIFIERS, (part_number, upc, sku), strict=True) if v}
     return {"locationName": location, **ids, "quantity": quantity, **json.loads(fields)}
-
-
-def _job(row: tuple[Any, ...], body: bytes | str | None = None) -> dict[str, Any]:
-    job_id, job_type, location, count, path, status, added, started, finished = row
-    job = {
-        "jobID": job_id,
-        "type": job_type,
-        "locationCode": location,
-        "itemCount": count,
-        "path": path,
-        "status": status,
-        "added": added,
-        "started": started,
-        "finished": finished,
-        "hasData": True,
-    }
-    if body is not None:
-        job["items"] = json.loads(body)["items"]
-    return job

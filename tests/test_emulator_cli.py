@@ -1,0 +1,72 @@
+"""The `kibo-emulator` command line: the new options, end to end over HTTP."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import requests
+
+from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH
+from tests.helpers import BIN
+from tests.test_emulator import _serving
+
+NEW_OPTIONS = (
+    "--site",
+    "--step-seconds",
+    "--fail-sku-prefix",
+    "--increff-username",
+    "--increff-password",
+    "--increff-domain",
+    "--increff-reject-sku-prefix",
+)
+
+
+def test_help_lists_the_new_options():
+    done = subprocess.run(
+        [str(BIN / "kibo-emulator"), "--help"], capture_output=True, text=True, check=True
+    )
+    for option in NEW_OPTIONS:
+        assert option in done.stdout
+
+
+def test_cli_options_reach_each_api(tmp_path):
+    args = [
+        *("--tenant", "42", "--api-key", "k", "--api-secret", "s", "--site", "9"),
+        *("--step-seconds", "1", "--fail-sku-prefix", "BAD"),
+        *("--increff-username", "u", "--increff-password", "p", "--increff-domain", "d"),
+        *("--increff-reject-sku-prefix", "NO", "--db", str(tmp_path / "db.sqlite")),
+    ]
+    with _serving(*args) as url:
+        faults = requests.get(url + "/emulator/faults", timeout=5).json()
+        assert (faults["step_seconds"], faults["fail_sku_prefix"]) == (1.0, "BAD")
+        assert faults["increff_reject_sku_prefix"] == "NO"
+        form = {"client_id": "k", "client_secret": "s", "grant_type": "client_credentials"}
+        token = requests.post(url + KIBO_TOKEN_PATH, json=form, timeout=5).json()["access_token"]
+        native = {"x-vol-tenant": "42", "Authorization": f"Bearer {token}", "x-vol-site": "9"}
+        body = {"locationCode": "W", "items": [{"sku": "BAD1", "quantity": 1}]}
+        refresh = url + "/api/commerce/inventory/v5/inventory/refresh"
+        job_id = requests.post(refresh, json=body, headers=native, timeout=5).json()["jobID"]
+        wrong_site = requests.post(
+            refresh, json=body, headers={**native, "x-vol-site": "8"}, timeout=5
+        )
+        assert wrong_site.status_code == 403
+        time.sleep(0.1)
+        queue = f"{url}/api/commerce/inventory/v1/queue/{job_id}"
+        assert requests.get(queue, headers=native, timeout=5).json()["status"] == "WORKING"
+        job = requests.get(f"{url}/emulator/jobs/{job_id}?wait=1", timeout=10).json()
+        assert (job["status"], job["tenantID"]) == ("FAILED", 42)
+        increff = {"authUsername": "u", "authPassword": "p", "authDomainName": "d"}
+        products = [
+            {"channelSkuCode": "NO1", "quantity": 1},
+            {"channelSkuCode": "OK", "quantity": 2},
+        ]
+        answer = requests.put(
+            url + "/usp/inventories/absolute",
+            json={"locationCode": "W", "products": products},
+            headers=increff,
+            timeout=5,
+        )
+        assert answer.json() == {"failureProducts": ["NO1"], "successProducts": ["OK"]}
+        stock = requests.get(url + "/emulator/inventory", timeout=5).json()["inventory"]
+        assert stock == [{"locationName": "W", "sku": "OK", "quantity": 2}]
