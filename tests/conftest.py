@@ -1,4 +1,7 @@
-"""Shared fixtures: a real emulator on 127.0.0.1 for each test that asks for one."""
+"""Shared fixtures: a real emulator on 127.0.0.1; Meltano and tap-postgres, installed into `.e2e/`
+on first use. A test that skips fails the run, except in tests/test_spec.py (which needs
+../shared/api/, absent from a clone).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import pytest
 
 from target_kibo_inventory.emulator.server import Emulator
 from tests.helpers import EmulatorClient
+from tests.tools import MELTANO, TAP_POSTGRES, e2e_venv
 
 TENANT = "test-tenant"
 API_KEY = "test-key-0123456789"
@@ -21,3 +25,40 @@ def emulator() -> Iterator[EmulatorClient]:
     url = server.start("127.0.0.1", 0)
     yield EmulatorClient(url, TENANT, API_KEY, API_SECRET)
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def meltano_executable() -> str:
+    """The meltano CLI, installed into `.e2e/meltano` on first use."""
+    return e2e_venv("meltano", MELTANO, "meltano")
+
+
+@pytest.fixture(scope="session")
+def tap_postgres_executable() -> str:
+    """MeltanoLabs' tap-postgres CLI, installed into `.e2e/tap-postgres` on first use."""
+    return e2e_venv("tap-postgres", TAP_POSTGRES, "tap-postgres")
+
+
+SKIPS_ALLOWED_IN = ("tests/test_spec.py::",)
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Note each test that skipped outside SKIPS_ALLOWED_IN."""
+    allowed = report.nodeid.startswith(SKIPS_ALLOWED_IN)
+    if report.skipped and not hasattr(report, "wasxfail") and not allowed:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Fail a run in which a test skipped outside SKIPS_ALLOWED_IN."""
+    if _skipped and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Name the tests that skipped where no test may skip."""
+    if _skipped:
+        terminalreporter.section("skipped where no test may skip: the run fails", red=True)
+        for nodeid in _skipped:
+            terminalreporter.line(nodeid)

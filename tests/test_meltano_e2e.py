@@ -25,7 +25,7 @@ import yaml
 
 from target_kibo_inventory.emulator.server import Emulator
 from tests.helpers import EmulatorClient
-from tests.tools import ROOT, installed, report
+from tests.tools import ROOT, report
 
 STATE_ID = "dev:tap-spreadsheets-to-target-kibo-inventory"
 RUN = ("--log-format=json", "run", "tap-spreadsheets", "target-kibo-inventory")
@@ -161,10 +161,9 @@ def _change_counts(path: Path) -> int:
 
 
 @pytest.mark.meltano
-def test_meltano_run_three_times(tmp_path, dev_emulator, capsys):
-    executable = installed("meltano", "meltano", on_path=True)
+def test_meltano_run_three_times(tmp_path, dev_emulator, capsys, meltano_executable):
     meltano = Meltano(
-        executable, _project(tmp_path), TARGET_KIBO_INVENTORY_BASE_URL=dev_emulator.url
+        meltano_executable, _project(tmp_path), TARGET_KIBO_INVENTORY_BASE_URL=dev_emulator.url
     )
     csv_path = meltano.project / "examples" / "inventory.csv"
     _, install_seconds = meltano("install")
@@ -242,13 +241,12 @@ def test_plugin_definition_is_the_loader_of_meltano_yml():
 
 
 @pytest.mark.meltano
-def test_readme_lines_add_the_loader_to_a_new_project(tmp_path, capsys):
+def test_readme_lines_add_the_loader_to_a_new_project(tmp_path, capsys, meltano_executable):
     readme = (ROOT / "README.md").read_text()
     block = readme[readme.index("## Running it with Meltano") :].split("```bash\n")[1]
     clone, add, configure = block.split("```")[0].strip().splitlines()
     assert clone == "git clone <URL of this repository> extract/target-kibo-inventory"
-    executable = installed("meltano", "meltano", on_path=True)
-    meltano = Meltano(executable, tmp_path, KIBO_API_KEY="key-from-the-environment")
+    meltano = Meltano(meltano_executable, tmp_path, KIBO_API_KEY="key-from-the-environment")
     meltano("init", "project", "--no_usage_stats")
     meltano.project = tmp_path / "project"
     (meltano.project / "extract" / "target-kibo-inventory").symlink_to(ROOT)  # the clone

