@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import copy
+import difflib
 import ipaddress
 import logging
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from singer_sdk import Target
 from singer_sdk import typing as th
 
 from target_kibo_inventory.limits import (
@@ -23,6 +27,17 @@ API_PACKAGES = ("inventory_specific", "inventory_v5")
 TOKEN_REQUESTS = ("json", "basic")
 DEFAULT_MAX_BUFFERED_ITEMS = 5_000_000
 DEFAULT_MAX_PARALLEL_REQUESTS = 8
+
+IGNORED_SDK_SETTINGS = {
+    "batch_size_rows": (
+        "requests are sized per location by refresh_batch_items and adjust_batch_items"
+    ),
+    "load_method": "refresh sends absolute counts and adjust sends deltas (see operation)",
+    "add_record_metadata": "items sent to Kibo carry no _sdc_ metadata",
+}
+"""SDK settings this target leaves out of its schema, and why; accepted with a warning."""
+
+SEE_ABOUT = "`target-kibo-inventory --about` lists them."
 
 KIBO_AUTH_URL = "https://home.mozu.com/api/platform/applications/authtickets/oauth"
 LEGACY_BASE_URL = "https://integration.shopatron.com"
@@ -379,6 +394,19 @@ class Settings:
         """The operation that records of this stream are sent with."""
         return self.stream_operations.get(stream_name, self.operation)
 
+    def unused_stream_operations(self, seen: Iterable[str]) -> list[str]:
+        """A warning line for each stream_operations key that named no stream of this run."""
+        seen = set(seen)
+        warnings = []
+        for name in sorted(set(self.stream_operations) - seen):
+            close = _closest(name, seen)
+            warnings.append(
+                f"stream_operations[{name!r}] ({self.stream_operations[name]}) was not used: "
+                f"no stream {name!r} came in this run"
+                + (f" (did you mean {close!r}?)." if close else ".")
+            )
+        return warnings
+
     def batch_items(self, operation: str) -> int:
         """Items in a full request of this operation."""
         return self.refresh_batch_items if operation == "refresh" else self.adjust_batch_items
@@ -401,6 +429,48 @@ class Settings:
                 self.adjust_batch_items,
                 ADJUST_MAX_ITEMS,
             )
+
+
+def setting_schemas(target_class: type[Target]) -> tuple[dict, dict[str, dict]]:
+    """The target's settings schema with the SDK's built-in settings it keeps, and the SDK's
+    built-in settings it drops (name → the SDK's schema of it)."""
+    schema = copy.deepcopy(target_class.config_jsonschema)
+    target_class.append_builtin_config(schema)
+    sdk_settings: dict = {"properties": {}}
+    super(target_class, target_class).append_builtin_config(sdk_settings)
+    dropped = {
+        name: sdk_schema
+        for name, sdk_schema in sdk_settings["properties"].items()
+        if name not in schema["properties"]
+    }
+    return schema, dropped
+
+
+def check_setting_names(config: Mapping[str, Any], known: Collection[str]) -> None:
+    """Raise SettingsError naming each top-level key that is no setting, and the closest one."""
+    errors = []
+    for name in sorted(set(config) - set(known)):
+        close = _closest(name, known)
+        hint = f"did you mean {close!r}?" if close else SEE_ABOUT
+        errors.append(f"Unknown setting {name!r}: {hint}")
+    if errors:
+        raise SettingsError(" ".join(errors))
+
+
+def ignored_setting_warnings(config: Mapping[str, Any], ignored: Mapping[str, dict]) -> list[str]:
+    """A warning for each SDK setting that this target drops (name → its SDK schema) and that
+    is set to something other than its SDK default."""
+    return [
+        f"{name} is not used by this target: {IGNORED_SDK_SETTINGS.get(name, 'it has no effect')}."
+        for name, schema in ignored.items()
+        if config.get(name) and config.get(name) != schema.get("default")
+    ]
+
+
+def _closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name closest to this one, if any is close."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return close[0] if close else None
 
 
 def _journal_file(config: dict[str, Any]) -> Path | None:

@@ -7,6 +7,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from types import FrameType
 from typing import Any
 
@@ -17,7 +18,14 @@ from singer_sdk.mapper import SameRecordTransform
 from target_kibo_inventory.dead_letter import DeadLetters
 from target_kibo_inventory.loader import InventoryLoader
 from target_kibo_inventory.reader import RecordReader
-from target_kibo_inventory.settings import CONFIG_SCHEMA, Settings, SettingsError
+from target_kibo_inventory.settings import (
+    CONFIG_SCHEMA,
+    Settings,
+    SettingsError,
+    check_setting_names,
+    ignored_setting_warnings,
+    setting_schemas,
+)
 from target_kibo_inventory.sinks import InventorySink
 
 STATE_KEY = "kibo_inventory"
@@ -32,18 +40,28 @@ class TargetKiboInventory(Target):
     default_sink_class = InventorySink
     message_reader_class = RecordReader
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        config: Mapping[str, Any] | None = None,
+        validate_config: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        config = dict(config or {})
+        schema, dropped = setting_schemas(type(self))
+        try:
+            if validate_config:
+                check_setting_names(config, [*schema["properties"], *dropped])
+        except SettingsError as error:
+            raise ConfigValidationError(str(error), errors=[str(error)]) from None
+        super().__init__(config=config, validate_config=validate_config, **kwargs)
         try:
             self.settings = Settings.from_config(dict(self.config))
         except SettingsError as error:
             raise ConfigValidationError(str(error), errors=[str(error)]) from None
+        for warning in ignored_setting_warnings(self.config, dropped):
+            self.logger.warning(warning)
         self.settings.warn_about_costs(self.logger)
-        if self.config.get("batch_size_rows"):
-            self.logger.warning(
-                "batch_size_rows is not used by this target: requests are sized per location "
-                "by refresh_batch_items and adjust_batch_items."
-            )
         self.loader = InventoryLoader(self.settings, self.logger)
         self.dead_letters = DeadLetters(
             self.settings.on_invalid_record, self.settings.dead_letter_path, self.logger
@@ -54,6 +72,13 @@ class TargetKiboInventory(Target):
         self._next_age_check = 0.0
         self._busy = False
         self._stop_signal: int | None = None
+
+    def drain_all(self, *, is_endofpipe: bool = False) -> None:
+        """The SDK's drain; at the end of the input, also warn of stream_operations not used."""
+        super().drain_all(is_endofpipe=is_endofpipe)
+        if is_endofpipe and self._stop_signal is None:
+            for warning in self.settings.unused_stream_operations(self._sinks_active):
+                self.logger.warning(warning)
 
     @classmethod
     def append_builtin_config(cls, config_jsonschema: dict) -> None:

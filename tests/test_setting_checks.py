@@ -1,0 +1,66 @@
+"""Unit tests of the start-up checks of setting names and of stream_operations at the end."""
+
+from __future__ import annotations
+
+import pytest
+
+from target_kibo_inventory.settings import (
+    SettingsError,
+    check_setting_names,
+    ignored_setting_warnings,
+)
+from target_kibo_inventory.target import TargetKiboInventory
+
+BASE = {"tenant_id": "t1", "api_key": "key-0123456789"}
+KNOWN = ["operation", "request_timeout", "stream_maps"]
+
+
+def test_known_names_pass():
+    check_setting_names({"operation": "adjust", "stream_maps": {}}, KNOWN)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("opperation", "Unknown setting 'opperation': did you mean 'operation'?"),
+        ("Operation", "Unknown setting 'Operation': did you mean 'operation'?"),
+        ("request-timeout", "Unknown setting 'request-timeout': did you mean 'request_timeout'?"),
+        ("zzz", "Unknown setting 'zzz': `target-kibo-inventory --about` lists them."),
+    ],
+)
+def test_an_unknown_name_is_refused_with_the_closest_known_one(name, message):
+    with pytest.raises(SettingsError) as error:
+        check_setting_names({name: 1}, KNOWN)
+    assert str(error.value) == message
+
+
+def test_ignored_sdk_settings_warn_only_when_set_to_something_else_than_the_default():
+    ignored = {"load_method": {"default": "append-only"}, "batch_size_rows": {}}
+    assert ignored_setting_warnings({"load_method": "append-only"}, ignored) == []
+    assert ignored_setting_warnings({"batch_size_rows": None}, ignored) == []
+    [warning] = ignored_setting_warnings({"load_method": "upsert"}, ignored)
+    assert warning.startswith("load_method is not used by this target: ")
+
+
+def test_the_known_names_are_the_schema_and_every_sdk_setting():
+    target = TargetKiboInventory(
+        config={**BASE, "batch_size_rows": 5, "load_method": "upsert", "add_record_metadata": True}
+    )
+    assert target.config["batch_size_rows"] == 5
+    with pytest.raises(Exception, match="Unknown setting 'batch_size_row'"):
+        TargetKiboInventory(config={**BASE, "batch_size_row": 5})
+
+
+def test_unused_stream_operations():
+    target = TargetKiboInventory(
+        config={**BASE, "stream_operations": {"moves": "adjust", "counts": "refresh"}}
+    )
+    unused = target.settings.unused_stream_operations
+    assert unused(["moves", "counts", "other"]) == []
+    assert unused(["moves"]) == [
+        "stream_operations['counts'] (refresh) was not used: no stream 'counts' came in this run."
+    ]
+    assert unused(["count", "moves"]) == [
+        "stream_operations['counts'] (refresh) was not used: no stream 'counts' came in this run "
+        "(did you mean 'count'?)."
+    ]
