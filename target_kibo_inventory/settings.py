@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import difflib
 import ipaddress
+import json
 import logging
+import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,7 @@ from urllib.parse import urlsplit
 
 from singer_sdk import Target
 from singer_sdk import typing as th
+from singer_sdk.configuration._dict_config import parse_environment_config
 
 from target_kibo_inventory.limits import (
     ADJUST_MAX_ITEMS,
@@ -465,6 +468,78 @@ def ignored_setting_warnings(config: Mapping[str, Any], ignored: Mapping[str, di
         for name, schema in ignored.items()
         if config.get(name) and config.get(name) != schema.get("default")
     ]
+
+
+def env_config(schema: dict, prefix: str) -> dict[str, Any]:
+    """Settings from `<prefix><NAME>` environment variables, converted to their JSON types.
+
+    The SDK's own lookup reads them (same names, and its .env file) as text; each is then
+    converted by its setting's type: integer, number, true/false, or JSON for objects and arrays.
+    """
+    properties = schema["properties"]
+    as_text = {"properties": {name: {"type": "string"} for name in properties}}
+    return {
+        name: _from_env(name, prefix + name.upper().replace("-", "_"), text, properties[name])
+        for name, text in parse_environment_config(as_text, prefix).items()
+    }
+
+
+ENV_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True}
+ENV_BOOLEANS |= {"false": False, "0": False, "no": False, "off": False}
+ENV_TYPES = {
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a JSON object",
+    "array": "a JSON array",
+}
+
+
+def _from_env(name: str, variable: str, text: str, schema: dict) -> Any:
+    """An environment variable's text as its setting's type; SettingsError if it is none."""
+    types = _json_types(schema)
+    if "string" in types or not types & set(ENV_TYPES):
+        return text
+    for kind in ENV_TYPES:
+        if kind in types:
+            try:
+                return _parse_env_text(kind, text)
+            except ValueError:
+                pass
+    expected = " or ".join(ENV_TYPES[kind] for kind in ENV_TYPES if kind in types)
+    shown = "" if schema.get("secret") else f", not {text!r}"
+    raise SettingsError(f"Setting {name!r} ({variable}) must be {expected}{shown}.")
+
+
+def _parse_env_text(kind: str, text: str) -> Any:
+    """Text as a JSON value of this kind; ValueError if it is not one."""
+    if kind == "boolean":
+        word = text.strip().lower()
+        if word not in ENV_BOOLEANS:
+            raise ValueError(text)
+        return ENV_BOOLEANS[word]
+    value = json.loads(text)
+    if not _is_kind(kind, value):
+        raise ValueError(text)
+    return value
+
+
+def _is_kind(kind: str, value: Any) -> bool:
+    if kind == "integer":
+        return type(value) is int
+    if kind == "number":
+        return type(value) in (int, float) and math.isfinite(value)
+    return isinstance(value, dict if kind == "object" else list)
+
+
+def _json_types(schema: dict) -> set[str]:
+    """The JSON types a schema allows, including those of its anyOf/oneOf alternatives."""
+    kinds = schema.get("type", [])
+    types = {kinds} if isinstance(kinds, str) else set(kinds)
+    for alternative in (*schema.get("anyOf", []), *schema.get("oneOf", [])):
+        if isinstance(alternative, dict):
+            types |= _json_types(alternative)
+    return types
 
 
 def _closest(name: str, known: Iterable[str]) -> str | None:

@@ -23,6 +23,7 @@ from target_kibo_inventory.settings import (
     Settings,
     SettingsError,
     check_setting_names,
+    env_config,
     ignored_setting_warnings,
     setting_schemas,
 )
@@ -44,12 +45,15 @@ class TargetKiboInventory(Target):
         self,
         *,
         config: Mapping[str, Any] | None = None,
+        parse_env_config: bool = False,
         validate_config: bool = True,
         **kwargs: Any,
     ) -> None:
         config = dict(config or {})
         schema, dropped = setting_schemas(type(self))
         try:
+            if parse_env_config:
+                config |= env_config(schema, self._env_var_prefix)
             if validate_config:
                 check_setting_names(config, [*schema["properties"], *dropped])
         except SettingsError as error:

@@ -7,6 +7,7 @@ import pytest
 from target_kibo_inventory.settings import (
     SettingsError,
     check_setting_names,
+    env_config,
     ignored_setting_warnings,
 )
 from target_kibo_inventory.target import TargetKiboInventory
@@ -64,3 +65,65 @@ def test_unused_stream_operations():
         "stream_operations['counts'] (refresh) was not used: no stream 'counts' came in this run "
         "(did you mean 'count'?)."
     ]
+
+
+SCHEMA = {
+    "properties": {
+        "count": {"type": ["integer", "null"]},
+        "seconds": {"type": ["number", "null"]},
+        "flag": {"type": ["boolean", "null"]},
+        "mapping": {"type": ["object", "null"]},
+        "names": {"type": ["array", "null"], "items": {"type": "string"}},
+        "text": {"type": ["string", "null"]},
+        "seed": {"oneOf": [{"type": ["number"]}, {"type": ["string"]}]},
+        "token": {"type": ["object"], "secret": True},
+    }
+}
+
+
+def _env(monkeypatch, **values: str) -> dict:
+    for name, text in values.items():
+        monkeypatch.setenv(f"T_{name.upper()}", text)
+    return env_config(SCHEMA, "T_")
+
+
+def test_environment_values_take_their_settings_types(monkeypatch):
+    config = _env(
+        monkeypatch,
+        count="12",
+        seconds="2.5",
+        flag="Yes",
+        mapping='{"a": 1}',
+        names='["x", "y"]',
+        text="12",
+        seed="12",
+    )
+    assert config == {
+        "count": 12,
+        "seconds": 2.5,
+        "flag": True,
+        "mapping": {"a": 1},
+        "names": ["x", "y"],
+        "text": "12",
+        "seed": "12",
+    }
+    assert _env(monkeypatch, flag="off", seconds="30") == {**config, "flag": False, "seconds": 30}
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("count", "1.0", "Setting 'count' (T_COUNT) must be an integer, not '1.0'."),
+        ("count", "", "Setting 'count' (T_COUNT) must be an integer, not ''."),
+        ("seconds", "Infinity", "Setting 'seconds' (T_SECONDS) must be a number, not 'Infinity'."),
+        ("seconds", "true", "Setting 'seconds' (T_SECONDS) must be a number, not 'true'."),
+        ("flag", "2", "Setting 'flag' (T_FLAG) must be true or false, not '2'."),
+        ("mapping", "[1]", "Setting 'mapping' (T_MAPPING) must be a JSON object, not '[1]'."),
+        ("names", "x,y", "Setting 'names' (T_NAMES) must be a JSON array, not 'x,y'."),
+        ("token", "s3cr3t-value", "Setting 'token' (T_TOKEN) must be a JSON object."),
+    ],
+)
+def test_environment_values_of_the_wrong_type_are_refused(monkeypatch, name, text, message):
+    with pytest.raises(SettingsError) as error:
+        _env(monkeypatch, **{name: text})
+    assert str(error.value) == message
