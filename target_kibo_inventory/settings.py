@@ -18,6 +18,7 @@ from singer_sdk import Target
 from singer_sdk import typing as th
 from singer_sdk.configuration._dict_config import parse_environment_config
 
+from target_kibo_inventory.dead_letter import append_problem
 from target_kibo_inventory.limits import (
     ADJUST_MAX_ITEMS,
     REFRESH_COST_STEP,
@@ -575,6 +576,13 @@ def _check(config: dict[str, Any]) -> None:
     ca_bundle = config.get("ca_bundle")
     if ca_bundle and not Path(ca_bundle).is_file():
         raise SettingsError(f"ca_bundle '{ca_bundle}' is not a file.")
+    if config["on_invalid_record"] == "dead_letter":
+        path = config["dead_letter_path"]
+        if problem := append_problem(path):
+            raise SettingsError(
+                f"Setting 'dead_letter_path' ({path!r}) {problem}: "
+                "on_invalid_record: dead_letter appends invalid records to it."
+            )
 
 
 def _check_transport(name: str, url: str | None) -> None:

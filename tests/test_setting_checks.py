@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from target_kibo_inventory.dead_letter import append_problem
 from target_kibo_inventory.settings import (
     SettingsError,
     check_setting_names,
@@ -127,3 +128,20 @@ def test_environment_values_of_the_wrong_type_are_refused(monkeypatch, name, tex
     with pytest.raises(SettingsError) as error:
         _env(monkeypatch, **{name: text})
     assert str(error.value) == message
+
+
+def test_dead_letter_path_problems(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("")
+    assert append_problem("dead.jsonl") is None
+    assert append_problem("file") is None
+    assert append_problem("folder/dead.jsonl") is None
+    assert append_problem("") == "is empty"
+    assert append_problem("folder") == "is a directory"
+    assert append_problem("file/x") == "is in 'file', which is not a directory"
+    assert append_problem("a/b/x") == "is in a directory that does not exist ('a/b')"
+    monkeypatch.setattr("os.access", lambda path, mode: False)
+    assert append_problem("file") == "is not writable"
+    assert append_problem("folder/dead.jsonl") == "is in 'folder', which is not writable"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"]
