@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import difflib
 import ipaddress
@@ -448,6 +449,16 @@ def setting_schemas(target_class: type[Target]) -> tuple[dict, dict[str, dict]]:
         if name not in schema["properties"]
     }
     return schema, dropped
+
+
+def secret_values(config: Mapping[str, Any], schema: dict) -> list[Any]:
+    """The values of the settings the schema marks secret, and the HTTP Basic credentials that
+    api_key and api_secret make for `token_request: basic`."""
+    values = [config.get(name) for name, spec in schema["properties"].items() if spec.get("secret")]
+    key, secret = config.get("api_key"), config.get("api_secret")
+    if isinstance(key, str) and isinstance(secret, str):
+        values.append(base64.b64encode(f"{key}:{secret}".encode("latin1", "replace")).decode())
+    return values
 
 
 def check_setting_names(config: Mapping[str, Any], known: Collection[str]) -> None:

@@ -15,6 +15,7 @@ from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.mapper import SameRecordTransform
 
+from target_kibo_inventory import redaction
 from target_kibo_inventory.dead_letter import DeadLetters
 from target_kibo_inventory.loader import InventoryLoader
 from target_kibo_inventory.reader import RecordReader
@@ -25,6 +26,7 @@ from target_kibo_inventory.settings import (
     check_setting_names,
     env_config,
     ignored_setting_warnings,
+    secret_values,
     setting_schemas,
 )
 from target_kibo_inventory.sinks import InventorySink
@@ -54,6 +56,7 @@ class TargetKiboInventory(Target):
         try:
             if parse_env_config:
                 config |= env_config(schema, self._env_var_prefix)
+            redaction.install(secret_values(config, schema))
             if validate_config:
                 check_setting_names(config, [*schema["properties"], *dropped])
         except SettingsError as error:
