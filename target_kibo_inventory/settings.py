@@ -407,7 +407,7 @@ class Settings:
             close = _closest(name, seen)
             warnings.append(
                 f"stream_operations[{name!r}] ({self.stream_operations[name]}) was not used: "
-                f"no stream {name!r} came in this run"
+                f"no stream {name!r} was loaded in this run"
                 + (f" (did you mean {close!r}?)." if close else ".")
             )
         return warnings

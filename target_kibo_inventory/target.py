@@ -51,6 +51,12 @@ class TargetKiboInventory(Target):
         validate_config: bool = True,
         **kwargs: Any,
     ) -> None:
+        """Check the settings and set up the run.
+
+        Before the SDK validates the config: settings from environment variables get their
+        schema types, secrets are masked in every log line from then on, and unknown settings
+        are refused.
+        """
         config = dict(config or {})
         schema, dropped = setting_schemas(type(self))
         try:

@@ -113,7 +113,7 @@ def test_a_stream_operation_for_a_stream_that_never_came_is_named_at_the_end(emu
     assert len(warnings) == 2
     assert "stream_operations['counts']" in warnings[0]
     assert "stream_operations['movez'] (adjust) was not used" in warnings[1]
-    assert "no stream 'movez' came in this run" in warnings[1]
+    assert "no stream 'movez' was loaded in this run" in warnings[1]
     assert "did you mean 'moves'?" in warnings[1]
     assert emulator.stock() == {("L", "A"): 2}  # loaded as refresh, the default
 
@@ -123,3 +123,19 @@ def test_no_warning_when_every_stream_operation_was_used(emulator, tmp_path):
     assert run.returncode == 0, run.stderr
     assert "stream_operations" not in run.stderr
     assert emulator.stock() == {("L", "A"): 2}
+
+
+def test_stream_operations_name_streams_as_stream_maps_rename_them(emulator, tmp_path):
+    """stream_operations applies to the stream a sink loads: the name after stream maps."""
+    maps = {"moves": {"__alias__": "stock"}}
+    config = emulator.config(stream_maps=maps, stream_operations={"moves": "adjust"})
+    run = run_target(config, _moves(), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "no stream 'moves' was loaded in this run" in run.stderr
+    assert [r["operation"] for r in emulator.api_requests()] == ["refresh"]
+
+    config = emulator.config(stream_maps=maps, stream_operations={"stock": "adjust"})
+    run = run_target(config, _moves(), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "stream_operations" not in run.stderr
+    assert [r["operation"] for r in emulator.api_requests()][1:] == ["adjust"]
