@@ -44,6 +44,17 @@ IGNORED_SDK_SETTINGS = {
 
 SEE_ABOUT = "`target-kibo-inventory --about` lists them."
 
+ENV_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True}
+ENV_BOOLEANS |= {"false": False, "0": False, "no": False, "off": False}
+ENV_TYPES = {
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a JSON object",
+    "array": "a JSON array",
+}
+"""Setting types read from environment variables' text (in this order), as errors name them."""
+
 KIBO_AUTH_URL = "https://home.mozu.com/api/platform/applications/authtickets/oauth"
 LEGACY_BASE_URL = "https://integration.shopatron.com"
 LEGACY_AUTH_URL = "https://auth.shopatron.com/oauthserver/oauth2/token"
@@ -441,7 +452,7 @@ def setting_schemas(target_class: type[Target]) -> tuple[dict, dict[str, dict]]:
     built-in settings it drops (name → the SDK's schema of it)."""
     schema = copy.deepcopy(target_class.config_jsonschema)
     target_class.append_builtin_config(schema)
-    sdk_settings: dict = {"properties": {}}
+    sdk_settings: dict = {"properties": {}}  # every built-in setting of the SDK's Target class
     super(target_class, target_class).append_builtin_config(sdk_settings)
     dropped = {
         name: sdk_schema
@@ -494,17 +505,6 @@ def env_config(schema: dict, prefix: str) -> dict[str, Any]:
         name: _from_env(name, prefix + name.upper().replace("-", "_"), text, properties[name])
         for name, text in parse_environment_config(as_text, prefix).items()
     }
-
-
-ENV_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True}
-ENV_BOOLEANS |= {"false": False, "0": False, "no": False, "off": False}
-ENV_TYPES = {
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "true or false",
-    "object": "a JSON object",
-    "array": "a JSON array",
-}
 
 
 def _from_env(name: str, variable: str, text: str, schema: dict) -> Any:

@@ -1,11 +1,12 @@
 """End to end: every setting can come from an environment variable with `--config ENV`.
 
-The settings come from the target's own schema (with the SDK's built-in settings it keeps), so
-a setting added later is covered too: with the value given below, or else its default.
+The settings are those `--about` lists (the target's schema and the SDK's built-in settings it
+keeps), so a setting added later is covered too: with the value given below, or its default.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -14,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from target_kibo_inventory.settings import setting_schemas
 from target_kibo_inventory.target import TargetKiboInventory
 from tests.helpers import TARGET, EmulatorClient, lines, record, schema, state
 
@@ -22,8 +22,12 @@ PREFIX = "TARGET_KIBO_INVENTORY_"
 KIBO_TOKEN_PATH = "/api/platform/applications/authtickets/oauth"
 
 
+@functools.cache
 def _settings_schema() -> dict[str, dict]:
-    return setting_schemas(TargetKiboInventory)[0]["properties"]
+    about = subprocess.run(
+        [TARGET, "--about", "--format=json"], capture_output=True, text=True, check=True
+    )
+    return json.loads(about.stdout)["settings"]["properties"]
 
 
 def _values(emulator: EmulatorClient, tmp_path: Path) -> dict[str, Any]:
