@@ -15,6 +15,7 @@ import backoff
 import requests
 from urllib3.exceptions import NewConnectionError
 
+from target_kibo_inventory.redaction import redact
 from target_kibo_inventory.settings import Settings
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -151,7 +152,8 @@ def _describe(error: requests.RequestException) -> str:
 
 
 def _server_message(response: requests.Response) -> str:
-    """The server's own words: its JSON message or error, else the start of the body."""
+    """The server's own words: its JSON message or error, else the start of the body; secrets
+    masked before the text is cut short."""
     try:
         answer = response.json()
     except ValueError:
@@ -159,8 +161,8 @@ def _server_message(response: requests.Response) -> str:
     if isinstance(answer, dict):
         message = answer.get("message") or answer.get("error") or answer.get("error_description")
         if message:
-            return str(message)[:SHOWN_BODY_CHARS]
-    return response.text[:SHOWN_BODY_CHARS] or response.reason or ""
+            return redact(str(message))[:SHOWN_BODY_CHARS]
+    return redact(response.text)[:SHOWN_BODY_CHARS] or response.reason or ""
 
 
 class KiboClient:

@@ -4,12 +4,35 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from target_kibo_inventory.mapping import InvalidRecordError
+
+
+def append_problem(name: str) -> str | None:
+    """Why this file could not be opened for appending, or None; creates nothing."""
+    if not name:
+        return "is empty"
+    path = Path(name)
+    try:
+        if path.is_dir():
+            return "is a directory"
+        if path.exists():
+            return None if os.access(path, os.W_OK) else "is not writable"
+        folder = path.parent
+        if not folder.exists():
+            return f"is in a directory that does not exist ({str(folder)!r})"
+        if not folder.is_dir():
+            return f"is in {str(folder)!r}, which is not a directory"
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return f"is in {str(folder)!r}, which is not writable"
+    except OSError as error:
+        return f"cannot be checked ({error.strerror})"
+    return None
 
 
 class DeadLetters:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import base64
+import copy
+import difflib
 import ipaddress
+import json
 import logging
+import math
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from singer_sdk import Target
 from singer_sdk import typing as th
+from singer_sdk.configuration._dict_config import parse_environment_config
 
+from target_kibo_inventory.dead_letter import append_problem
 from target_kibo_inventory.limits import (
     ADJUST_MAX_ITEMS,
     REFRESH_COST_STEP,
@@ -23,6 +32,28 @@ API_PACKAGES = ("inventory_specific", "inventory_v5")
 TOKEN_REQUESTS = ("json", "basic")
 DEFAULT_MAX_BUFFERED_ITEMS = 5_000_000
 DEFAULT_MAX_PARALLEL_REQUESTS = 8
+
+IGNORED_SDK_SETTINGS = {
+    "batch_size_rows": (
+        "requests are sized per location by refresh_batch_items and adjust_batch_items"
+    ),
+    "load_method": "refresh sends absolute counts and adjust sends deltas (see operation)",
+    "add_record_metadata": "items sent to Kibo carry no _sdc_ metadata",
+}
+"""SDK settings this target leaves out of its schema, and why; accepted with a warning."""
+
+SEE_ABOUT = "`target-kibo-inventory --about` lists them."
+
+ENV_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True}
+ENV_BOOLEANS |= {"false": False, "0": False, "no": False, "off": False}
+ENV_TYPES = {
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a JSON object",
+    "array": "a JSON array",
+}
+"""Setting types read from environment variables' text (in this order), as errors name them."""
 
 KIBO_AUTH_URL = "https://home.mozu.com/api/platform/applications/authtickets/oauth"
 LEGACY_BASE_URL = "https://integration.shopatron.com"
@@ -395,6 +426,19 @@ class Settings:
         """The operation that records of this stream are sent with."""
         return self.stream_operations.get(stream_name, self.operation)
 
+    def unused_stream_operations(self, seen: Iterable[str]) -> list[str]:
+        """A warning line for each stream_operations key that named no stream of this run."""
+        seen = set(seen)
+        warnings = []
+        for name in sorted(set(self.stream_operations) - seen):
+            close = _closest(name, seen)
+            warnings.append(
+                f"stream_operations[{name!r}] ({self.stream_operations[name]}) was not used: "
+                f"no stream {name!r} was loaded in this run"
+                + (f" (did you mean {close!r}?)." if close else ".")
+            )
+        return warnings
+
     def batch_items(self, operation: str) -> int:
         """Items in a full request of this operation."""
         return self.refresh_batch_items if operation == "refresh" else self.adjust_batch_items
@@ -417,6 +461,119 @@ class Settings:
                 self.adjust_batch_items,
                 ADJUST_MAX_ITEMS,
             )
+
+
+def setting_schemas(target_class: type[Target]) -> tuple[dict, dict[str, dict]]:
+    """The target's settings schema with the SDK's built-in settings it keeps, and the SDK's
+    built-in settings it drops (name → the SDK's schema of it)."""
+    schema = copy.deepcopy(target_class.config_jsonschema)
+    target_class.append_builtin_config(schema)
+    sdk_settings: dict = {"properties": {}}  # every built-in setting of the SDK's Target class
+    super(target_class, target_class).append_builtin_config(sdk_settings)
+    dropped = {
+        name: sdk_schema
+        for name, sdk_schema in sdk_settings["properties"].items()
+        if name not in schema["properties"]
+    }
+    return schema, dropped
+
+
+def secret_values(config: Mapping[str, Any], schema: dict) -> list[Any]:
+    """The values of the settings the schema marks secret, and the HTTP Basic credentials that
+    api_key and api_secret make for `token_request: basic`."""
+    values = [config.get(name) for name, spec in schema["properties"].items() if spec.get("secret")]
+    key, secret = config.get("api_key"), config.get("api_secret")
+    if isinstance(key, str) and isinstance(secret, str):
+        values.append(base64.b64encode(f"{key}:{secret}".encode("latin1", "replace")).decode())
+    return values
+
+
+def check_setting_names(config: Mapping[str, Any], known: Collection[str]) -> None:
+    """Raise SettingsError naming each top-level key that is no setting, and the closest one."""
+    errors = []
+    for name in sorted(set(config) - set(known)):
+        close = _closest(name, known)
+        hint = f"did you mean {close!r}?" if close else SEE_ABOUT
+        errors.append(f"Unknown setting {name!r}: {hint}")
+    if errors:
+        raise SettingsError(" ".join(errors))
+
+
+def ignored_setting_warnings(config: Mapping[str, Any], ignored: Mapping[str, dict]) -> list[str]:
+    """A warning for each SDK setting that this target drops (name → its SDK schema) and that
+    is set to something other than its SDK default."""
+    return [
+        f"{name} is not used by this target: {IGNORED_SDK_SETTINGS.get(name, 'it has no effect')}."
+        for name, schema in ignored.items()
+        if config.get(name) and config.get(name) != schema.get("default")
+    ]
+
+
+def env_config(schema: dict, prefix: str) -> dict[str, Any]:
+    """Settings from `<prefix><NAME>` environment variables, converted to their JSON types.
+
+    The SDK's own lookup reads them (same names, and its .env file) as text; each is then
+    converted by its setting's type: integer, number, true/false, or JSON for objects and arrays.
+    """
+    properties = schema["properties"]
+    as_text = {"properties": {name: {"type": "string"} for name in properties}}
+    return {
+        name: _from_env(name, prefix + name.upper().replace("-", "_"), text, properties[name])
+        for name, text in parse_environment_config(as_text, prefix).items()
+    }
+
+
+def _from_env(name: str, variable: str, text: str, schema: dict) -> Any:
+    """An environment variable's text as its setting's type; SettingsError if it is none."""
+    types = _json_types(schema)
+    if "string" in types or not types & set(ENV_TYPES):
+        return text
+    for kind in ENV_TYPES:
+        if kind in types:
+            try:
+                return _parse_env_text(kind, text)
+            except ValueError:
+                pass
+    expected = " or ".join(ENV_TYPES[kind] for kind in ENV_TYPES if kind in types)
+    shown = "" if schema.get("secret") else f", not {text!r}"
+    raise SettingsError(f"Setting {name!r} ({variable}) must be {expected}{shown}.")
+
+
+def _parse_env_text(kind: str, text: str) -> Any:
+    """Text as a JSON value of this kind; ValueError if it is not one."""
+    if kind == "boolean":
+        word = text.strip().lower()
+        if word not in ENV_BOOLEANS:
+            raise ValueError(text)
+        return ENV_BOOLEANS[word]
+    value = json.loads(text)
+    if not _is_kind(kind, value):
+        raise ValueError(text)
+    return value
+
+
+def _is_kind(kind: str, value: Any) -> bool:
+    if kind == "integer":
+        return type(value) is int
+    if kind == "number":
+        return type(value) in (int, float) and math.isfinite(value)
+    return isinstance(value, dict if kind == "object" else list)
+
+
+def _json_types(schema: dict) -> set[str]:
+    """The JSON types a schema allows, including those of its anyOf/oneOf alternatives."""
+    kinds = schema.get("type", [])
+    types = {kinds} if isinstance(kinds, str) else set(kinds)
+    for alternative in (*schema.get("anyOf", []), *schema.get("oneOf", [])):
+        if isinstance(alternative, dict):
+            types |= _json_types(alternative)
+    return types
+
+
+def _closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name closest to this one, if any is close."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return close[0] if close else None
 
 
 def _journal_folder(config: dict[str, Any]) -> Path | None:
@@ -446,6 +603,13 @@ def _check(config: dict[str, Any]) -> None:
     ca_bundle = config.get("ca_bundle")
     if ca_bundle and not Path(ca_bundle).is_file():
         raise SettingsError(f"ca_bundle '{ca_bundle}' is not a file.")
+    if config["on_invalid_record"] == "dead_letter":
+        path = config["dead_letter_path"]
+        if problem := append_problem(path):
+            raise SettingsError(
+                f"Setting 'dead_letter_path' ({path!r}) {problem}: "
+                "on_invalid_record: dead_letter appends invalid records to it."
+            )
 
 
 def _check_transport(name: str, url: str | None) -> None:

@@ -7,6 +7,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from types import FrameType
 from typing import Any
 
@@ -14,11 +15,21 @@ from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.mapper import SameRecordTransform
 
+from target_kibo_inventory import redaction
 from target_kibo_inventory.dead_letter import DeadLetters
 from target_kibo_inventory.journal import Journal
 from target_kibo_inventory.loader import InventoryLoader
 from target_kibo_inventory.reader import RecordReader
-from target_kibo_inventory.settings import CONFIG_SCHEMA, Settings, SettingsError
+from target_kibo_inventory.settings import (
+    CONFIG_SCHEMA,
+    Settings,
+    SettingsError,
+    check_setting_names,
+    env_config,
+    ignored_setting_warnings,
+    secret_values,
+    setting_schemas,
+)
 from target_kibo_inventory.sinks import InventorySink
 
 STATE_KEY = "kibo_inventory"
@@ -33,18 +44,38 @@ class TargetKiboInventory(Target):
     default_sink_class = InventorySink
     message_reader_class = RecordReader
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        config: Mapping[str, Any] | None = None,
+        parse_env_config: bool = False,
+        validate_config: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        """Check the settings and set up the run.
+
+        Before the SDK validates the config: settings from environment variables get their
+        schema types, secrets are masked in every log line from then on, and unknown settings
+        are refused.
+        """
+        config = dict(config or {})
+        schema, dropped = setting_schemas(type(self))
+        try:
+            if parse_env_config:
+                config |= env_config(schema, self._env_var_prefix)
+            redaction.install(secret_values(config, schema))
+            if validate_config:
+                check_setting_names(config, [*schema["properties"], *dropped])
+        except SettingsError as error:
+            raise ConfigValidationError(str(error), errors=[str(error)]) from None
+        super().__init__(config=config, validate_config=validate_config, **kwargs)
         try:
             self.settings = Settings.from_config(dict(self.config))
         except SettingsError as error:
             raise ConfigValidationError(str(error), errors=[str(error)]) from None
+        for warning in ignored_setting_warnings(self.config, dropped):
+            self.logger.warning(warning)
         self.settings.warn_about_costs(self.logger)
-        if self.config.get("batch_size_rows"):
-            self.logger.warning(
-                "batch_size_rows is not used by this target: requests are sized per location "
-                "by refresh_batch_items and adjust_batch_items."
-            )
         self.journal = Journal(
             self.settings.journal_folder,
             self.settings.adjust_retry_ambiguous,
@@ -164,6 +195,8 @@ class TargetKiboInventory(Target):
         self._busy = True
         self.journal.tail = True
         super().process_endofpipe()
+        for warning in self.settings.unused_stream_operations(self._sinks_active):
+            self.logger.warning(warning)
         if len(self.loader.ledger) or (self.dead_letters.count and not self._latest_state):
             self._write_state_message({})
         self.journal.finish(tap_sent_state=self._latest_state is not None)

@@ -1,0 +1,161 @@
+"""End to end: no secret reaches stderr, stdout or a file, whatever prints it, DEBUG included.
+
+Secrets of the wrong JSON type (printed by the SDK's config validation), and servers that echo
+the credentials or the access token in an error answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import TARGET, lines, record, schema, state
+
+KEY = "client-id-5f0c9e71d2"
+SECRET = "client-secret-8b3a60e4f9"
+TOKEN = "access-token-1d9e4c7a2b6f08e3"
+TENANT = "t-echo"
+BASIC = base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
+SHOWN = 500
+"""Characters of a server's answer that the target shows."""
+
+
+def _run(config: dict, tmp_path: Path, messages: list[dict] | None = None) -> str:
+    """Run the CLI at DEBUG; return everything it printed and every file it wrote."""
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    done = subprocess.run(
+        [TARGET, "--config", "config.json"],
+        input=lines(messages or _messages()),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LOGLEVEL": "DEBUG"},
+        cwd=tmp_path,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "DEBUG" in done.stderr
+    files = [p.read_text() for p in tmp_path.iterdir() if p.is_file() and p.name != "config.json"]
+    return "\n".join([done.stdout, done.stderr, *files])
+
+
+def _messages() -> list[dict]:
+    return [
+        schema("stock"),
+        record("stock", sku="A", location_name="L", quantity=1),
+        state({"bookmarks": {"stock": 1}}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("secrets", "shown"),
+    [
+        ({"api_key": 987654321012}, ["987654321012"]),
+        ({"api_key": 98765.4321}, ["98765.4321"]),
+        ({"api_secret": ["list-secret-0a1b2c"]}, ["list-secret-0a1b2c"]),
+        ({"api_secret": {"nested": "dict-secret-3d4e5f"}}, ["dict-secret-3d4e5f"]),
+        ({"api_key": True, "api_secret": 4242424242}, ["4242424242"]),
+    ],
+)
+def test_a_secret_of_the_wrong_type_is_not_printed(tmp_path, secrets, shown):
+    config = {"tenant_id": TENANT, "api_key": KEY, **secrets}
+    output = _run(config, tmp_path)
+    setting = next(iter(secrets))
+    assert f"in config['{setting}']" in output  # the SDK's validation error names it
+    for value in shown:
+        assert value not in output
+
+
+class _Echo(BaseHTTPRequestHandler):
+    """A token URL and inventory API that answer 401, echoing the request (its headers and
+    body) as `text`, inside a JSON `json` message, or `long`: cut by the target at 500
+    characters, in the middle of a secret. With `token` None the token URL gives TOKEN."""
+
+    token: str | None = "text"
+    api = "text"
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        echo = "".join(f"{k}: {v}\n" for k, v in self.headers.items()) + body
+        mode = self.token if self.path == "/token" else self.api
+        if mode is None:
+            self._send(200, json.dumps({"access_token": TOKEN, "expires_in": 3600}))
+        elif mode == "json":
+            self._send(401, json.dumps({"message": f"invalid client: {echo}", "request": body}))
+        elif mode == "long":  # all but the last 4 characters of the first secret are shown
+            at, secret = min((echo.find(s), s) for s in (KEY, SECRET, TOKEN, BASIC) if s in echo)
+            self._send(401, "x" * (SHOWN - at - len(secret) + 4) + echo)
+        else:
+            self._send(401, f"Rejected request:\n{echo}")
+
+    def _send(self, status: int, text: str) -> None:
+        answer = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def echo() -> Iterator[tuple[str, type[_Echo]]]:
+    handler = type("Echo", (_Echo,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", handler
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("token_request", ["json", "basic"])
+@pytest.mark.parametrize("mode", ["text", "json", "long"])
+def test_a_token_url_echoing_the_credentials_shows_neither(echo, tmp_path, mode, token_request):
+    url, handler = echo
+    handler.token = mode
+    config = {
+        "tenant_id": TENANT,
+        "api_key": KEY,
+        "api_secret": SECRET,
+        "base_url": url,
+        "auth_url": url + "/token",
+        "token_request": token_request,
+    }
+    output = _run(config, tmp_path)
+    assert "Kibo refused the tenant or API key (HTTP 401) for the access token request" in output
+    assert "Server said:" in output
+    for secret in (KEY, SECRET, BASIC, KEY[:-4], SECRET[4:], BASIC[:-6]):
+        assert secret not in output
+
+
+@pytest.mark.parametrize("mode", ["text", "json", "long"])
+def test_an_api_echoing_the_key_or_the_access_token_shows_neither(echo, tmp_path, mode):
+    url, handler = echo
+    handler.token, handler.api = None, mode
+    with_key = {"tenant_id": TENANT, "api_key": KEY, "base_url": url}
+    output = _run(with_key, tmp_path)
+    assert "Kibo refused the tenant or API key (HTTP 401)" in output
+    assert KEY not in output
+    assert KEY[:-4] not in output
+
+    with_token = {**with_key, "api_secret": SECRET, "auth_url": url + "/token"}
+    output = _run(with_token, tmp_path)
+    assert "Kibo refused the tenant or API key (HTTP 401)" in output
+    for secret in (KEY, SECRET, TOKEN, TOKEN[:-4]):
+        assert secret not in output
+
+
+def test_the_emulator_echoing_the_key_in_a_scripted_answer(emulator, tmp_path):
+    emulator.script({"status": 401, "raw": f"Bearer {emulator.api_key} is refused"})
+    output = _run(emulator.config(), tmp_path)
+    assert "Server said: Bearer *** is refused" in output
+    assert emulator.api_key not in output

@@ -1,0 +1,141 @@
+"""End to end: unknown settings stop the run at start-up; unused ones are named in a warning."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from tests.helpers import TARGET, lines, record, run_target, schema, state
+
+
+def _moves() -> list[dict]:
+    return [
+        schema("moves"),
+        record("moves", sku="A", location_name="L", quantity=2),
+        state({"bookmarks": {"moves": 1}}),
+    ]
+
+
+def test_a_misspelled_setting_is_refused_before_any_request_naming_the_closest(emulator, tmp_path):
+    run = run_target(emulator.config(opperation="adjust"), _moves(), tmp_path)
+    assert run.returncode == 1
+    assert "Unknown setting 'opperation': did you mean 'operation'?" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert emulator.requests() == []
+    assert run.states == []
+
+
+def test_the_input_is_not_read_when_a_setting_is_unknown(emulator, tmp_path):
+    run = run_target(emulator.config(colour="blue"), "this is not JSON\n", tmp_path)
+    assert run.returncode == 1
+    error = [line for line in run.stderr.splitlines() if "Unknown setting" in line]
+    assert len(error) == 1
+    assert "Unknown setting 'colour'" in error[0]
+    assert "--about" in error[0]
+    assert "JSON" not in run.stderr
+
+
+def test_every_unknown_setting_is_named_on_one_line(emulator, tmp_path):
+    run = run_target(emulator.config(opperation="adjust", reqest_timeout=5), "", tmp_path)
+    assert run.returncode == 1
+    [error] = [line for line in run.stderr.splitlines() if "Unknown setting" in line]
+    assert "'opperation': did you mean 'operation'?" in error
+    assert "'reqest_timeout': did you mean 'request_timeout'?" in error
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"validate_records": False},
+        {"flattening_enabled": False, "flattening_max_depth": 1},
+        {"flattening_max_key_length": 255, "flattening_separator": "__"},
+        {"stream_maps": {}, "stream_map_config": {}, "faker_config": {}},
+    ],
+)
+def test_the_sdk_settings_are_accepted(emulator, tmp_path, setting):
+    run = run_target(emulator.config(**setting), _moves(), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert emulator.stock() == {("L", "A"): 2}
+
+
+@pytest.mark.parametrize(
+    ("setting", "warning"),
+    [
+        ({"batch_size_rows": 100}, "batch_size_rows is not used by this target"),
+        ({"load_method": "overwrite"}, "load_method is not used by this target"),
+        ({"add_record_metadata": True}, "add_record_metadata is not used by this target"),
+    ],
+)
+def test_sdk_settings_this_target_drops_are_accepted_with_a_warning(
+    emulator, tmp_path, setting, warning
+):
+    run = run_target(emulator.config(**setting), _moves(), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert warning in run.stderr
+    assert emulator.stock() == {("L", "A"): 2}
+
+
+def test_sdk_defaults_of_dropped_settings_give_no_warning(emulator, tmp_path):
+    config = emulator.config(load_method="append-only", batch_size_rows=None)
+    run = run_target(config, _moves(), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "is not used by this target" not in run.stderr
+
+
+def test_config_from_the_environment_alone_is_accepted(emulator, tmp_path):
+    """`--config ENV` passes only settings: nothing the SDK adds is refused."""
+    env = {
+        **os.environ,
+        "TARGET_KIBO_INVENTORY_TENANT_ID": emulator.tenant,
+        "TARGET_KIBO_INVENTORY_API_KEY": emulator.api_key,
+        "TARGET_KIBO_INVENTORY_BASE_URL": emulator.url,
+    }
+    done = subprocess.run(
+        [TARGET, "--config", "ENV"],
+        input=lines(_moves()),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert emulator.stock() == {("L", "A"): 2}
+
+
+def test_a_stream_operation_for_a_stream_that_never_came_is_named_at_the_end(emulator, tmp_path):
+    config = emulator.config(stream_operations={"movez": "adjust", "counts": "refresh"})
+    run = run_target(config, _moves(), tmp_path)
+    assert run.returncode == 0, run.stderr
+    warnings = [line for line in run.stderr.splitlines() if "stream_operations" in line]
+    assert len(warnings) == 2
+    assert "stream_operations['counts']" in warnings[0]
+    assert "stream_operations['movez'] (adjust) was not used" in warnings[1]
+    assert "no stream 'movez' was loaded in this run" in warnings[1]
+    assert "did you mean 'moves'?" in warnings[1]
+    assert emulator.stock() == {("L", "A"): 2}  # loaded as refresh, the default
+
+
+def test_no_warning_when_every_stream_operation_was_used(emulator, tmp_path):
+    run = run_target(emulator.config(stream_operations={"moves": "adjust"}), _moves(), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "stream_operations" not in run.stderr
+    assert emulator.stock() == {("L", "A"): 2}
+
+
+def test_stream_operations_name_streams_as_stream_maps_rename_them(emulator, tmp_path):
+    """stream_operations applies to the stream a sink loads: the name after stream maps."""
+    maps = {"moves": {"__alias__": "stock"}}
+    config = emulator.config(stream_maps=maps, stream_operations={"moves": "adjust"})
+    run = run_target(config, _moves(), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "no stream 'moves' was loaded in this run" in run.stderr
+    assert [r["operation"] for r in emulator.api_requests()] == ["refresh"]
+
+    config = emulator.config(stream_maps=maps, stream_operations={"stock": "adjust"})
+    run = run_target(config, _moves(), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "stream_operations" not in run.stderr
+    assert [r["operation"] for r in emulator.api_requests()][1:] == ["adjust"]
