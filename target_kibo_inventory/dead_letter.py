@@ -11,6 +11,22 @@ from typing import Any
 
 from target_kibo_inventory.mapping import InvalidRecordError
 
+EXPLAINED = (InvalidRecordError,)
+"""Errors whose message says all: the run's error line is that message, with no traceback."""
+
+
+def without_traceback(record: logging.LogRecord) -> bool:
+    """A logging filter: an explained error is logged as its message alone, once.
+
+    The SDK's CLI logs an uncaught error with its traceback, which ends with the message
+    again; for an invalid record or input line the traceback tells a user nothing more.
+    """
+    if record.exc_info and isinstance(record.exc_info[1], EXPLAINED):
+        record.error_type = type(record.exc_info[1]).__name__
+        record.exc_info = None
+        record.exc_text = None
+    return True
+
 
 class DeadLetters:
     """Where invalid records go: `fail` raises the error, `dead_letter` appends a JSON line."""
@@ -19,6 +35,7 @@ class DeadLetters:
         self.policy = policy
         self.path = Path(path)
         self.logger = logger
+        logger.addFilter(without_traceback)
         self.count = 0
         self._file: Any = None
         self._lock = threading.Lock()

@@ -32,6 +32,35 @@ REFRESH_FIELDS = (
 )
 LOCATION_FIELD = "locationName"
 
+QUOTE_LIMIT = 500
+"""Most characters of a value or a line that a message quotes."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def quote(value: Any) -> str:
+    """A value from the input as repr shows it (control characters escaped), cut after
+    QUOTE_LIMIT characters with a note of its full length."""
+    if isinstance(value, str):
+        return _cut(repr(value[:QUOTE_LIMIT]), len(value))
+    text = repr(value)
+    return _cut(text, len(text))
+
+
+def clip(name: object) -> str:
+    """A name or text from the input, for a message: escaped and cut like `quote`."""
+    text = str(name)
+    shown = text[:QUOTE_LIMIT]
+    if not shown.isprintable():
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown)
+    return _cut(shown, len(text))
+
+
+def _cut(shown: str, length: int) -> str:
+    """The shown start of a text of this length, cut after QUOTE_LIMIT characters."""
+    if len(shown) <= QUOTE_LIMIT and length <= QUOTE_LIMIT:
+        return shown
+    return f"{shown[:QUOTE_LIMIT]}… ({length} characters)"
+
 
 class RuleError(ValueError):
     """A value breaks a rule of its field; the message states the rule."""
@@ -55,10 +84,10 @@ class InvalidRecordError(ValueError):
         self.field = field
         self.rule = rule
         ident = f" ({identifier})" if identifier else ""
-        prop = f" (record property '{record_property}')" if record_property else ""
+        prop = f" (record property '{clip(record_property)}')" if record_property else ""
         super().__init__(
-            f"Invalid record in stream '{stream}', record #{position}{ident}: "
-            f"field '{field}'{prop} {rule}"
+            f"Invalid record in stream '{clip(stream)}', record #{position}{ident}: "
+            f"field '{clip(field)}'{prop} {rule}"
         )
 
 
@@ -81,12 +110,12 @@ def _parse_number(value: Any) -> int | float | Decimal:
         try:
             value = Decimal(value.strip())
         except ArithmeticError:
-            raise RuleError(f"must be a number; got {value!r}") from None
+            raise RuleError(f"must be a number; got {quote(value)}") from None
     if not _is_number(value):
-        raise RuleError(f"must be a number; got {value!r}")
+        raise RuleError(f"must be a number; got {quote(value)}")
     finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
     if not finite:
-        raise RuleError(f"must be a finite number; got {value!r}")
+        raise RuleError(f"must be a finite number; got {quote(value)}")
     return value
 
 
@@ -99,9 +128,9 @@ def to_integer(value: Any) -> int:
     try:
         number = _parse_number(value)
     except RuleError:
-        raise RuleError(f"must be an integer; got {value!r}") from None
+        raise RuleError(f"must be an integer; got {quote(value)}") from None
     if number != int(number):
-        raise RuleError(f"must be an integer; got {value!r}")
+        raise RuleError(f"must be an integer; got {quote(value)}")
     return int(number)
 
 
@@ -118,14 +147,14 @@ def to_text(value: Any) -> str:
     if _is_number(value):
         return str(to_integer(value)) if value == int(value) else str(value)
     if not isinstance(value, str) or not value.strip():
-        raise RuleError(f"must be a non-empty string; got {value!r}")
+        raise RuleError(f"must be a non-empty string; got {quote(value)}")
     return value
 
 
 def _bin_id(value: Any) -> int:
     number = to_integer(value)
     if number < MIN_BIN_ID:
-        raise RuleError(f"must be an integer ≥ {MIN_BIN_ID}; got {value!r}")
+        raise RuleError(f"must be an integer ≥ {MIN_BIN_ID}; got {quote(value)}")
     return number
 
 
@@ -136,9 +165,17 @@ def _locator_name(value: Any) -> str:
     return text
 
 
+def _location_name(value: Any) -> str:
+    """A location: it names requests in the log, so it holds no control characters."""
+    text = to_text(value)
+    if _CONTROL.search(text):
+        raise RuleError(f"must not contain control characters; got {quote(value)}")
+    return text
+
+
 def _attributes(value: Any) -> list[str]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise RuleError(f"must be a list of strings; got {value!r}")
+        raise RuleError(f"must be a list of strings; got {quote(value)}")
     if len(value) > MAX_ATTRIBUTES:
         raise RuleError(f"must hold at most {MAX_ATTRIBUTES} attributes; got {len(value)}")
     return list(value)
@@ -149,7 +186,8 @@ def _refresh_quantity(value: Any) -> int:
         return value
     number = to_integer(value)
     if number < 0:
-        raise RuleError(f"must be an integer ≥ 0 for refresh (an absolute count); got {value!r}")
+        rule = "must be an integer ≥ 0 for refresh (an absolute count)"
+        raise RuleError(f"{rule}; got {quote(value)}")
     return number
 
 
@@ -253,7 +291,7 @@ class RecordMapper:
         self, record: Mapping[str, Any], position: int, location_keys: tuple[str, ...]
     ) -> str:
         key, value = _find(record, location_keys)
-        if type(value) is str and value and not value.isspace():
+        if type(value) is str and value.isprintable() and value and not value.isspace():
             return value
         if value is None or value == "":
             if self.default_location:
@@ -266,7 +304,7 @@ class RecordMapper:
                 "is required: the record has none and the location_name setting is not set",
             )
         try:
-            return to_text(value)
+            return _location_name(value)
         except RuleError as error:
             raise self._error(record, position, LOCATION_FIELD, key, str(error)) from None
 
@@ -284,6 +322,8 @@ class RecordMapper:
 
     def identify(self, record: Mapping[str, Any]) -> str | None:
         """The record's key properties, else its item identifiers, as `name=value` text."""
+        if not isinstance(record, Mapping):
+            return None
         keys = [k for k in self.key_properties if record.get(k) is not None]
         if not keys:
             keys = [
@@ -291,7 +331,7 @@ class RecordMapper:
                 for api_field, key, _ in self.lookups
                 if api_field in IDENTIFIER_FIELDS and record.get(key) not in (None, "")
             ]
-        return ", ".join(f"{k}={record[k]!r}" for k in keys) or None
+        return ", ".join(f"{clip(k)}={quote(record[k])}" for k in keys) or None
 
 
 def _candidates(api_field: str) -> tuple[str, ...]:

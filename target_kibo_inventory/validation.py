@@ -7,6 +7,8 @@ from typing import Any
 import fastjsonschema
 from singer_sdk.sinks.core import BaseJSONSchemaValidator, JSONSchemaValidator
 
+from target_kibo_inventory.mapping import clip
+
 
 class SchemaViolationError(ValueError):
     """A record breaks its stream's JSON schema; names the field and the rule."""
@@ -38,7 +40,7 @@ class CompiledValidator(BaseJSONSchemaValidator):
             self._validate(record)
         except fastjsonschema.JsonSchemaValueException as error:
             field = ".".join(str(p) for p in error.path[1:]) or "(record)"
-            raise SchemaViolationError(field, _rule(error.message)) from None
+            raise SchemaViolationError(field, clip(_rule(error.message))) from None
 
 
 class FallbackValidator(JSONSchemaValidator):
@@ -49,7 +51,7 @@ class FallbackValidator(JSONSchemaValidator):
         error = next(iter(self.validator.iter_errors(record)), None)
         if error is not None:
             field = ".".join(str(p) for p in error.absolute_path) or "(record)"
-            raise SchemaViolationError(field, error.message)
+            raise SchemaViolationError(field, clip(error.message))
 
 
 def compile_validator(schema: dict[str, Any]) -> BaseJSONSchemaValidator:

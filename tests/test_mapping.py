@@ -9,6 +9,8 @@ import pytest
 from target_kibo_inventory.mapping import (
     InvalidRecordError,
     RecordMapper,
+    clip,
+    quote,
     snake_case,
     to_integer,
     to_text,
@@ -130,3 +132,29 @@ def test_error_carries_stream_position_identifier_field_and_rule():
 def test_identifier_falls_back_to_the_item_identifiers():
     with pytest.raises(InvalidRecordError, match=r"record #3 \(sku='A'\)"):
         mapper().map({"sku": "A", "locationName": "L"}, 3)
+
+
+def test_quote_escapes_control_characters_and_cuts_long_values():
+    assert quote("a\x00\x1b[2J") == "'a\\x00\\x1b[2J'"
+    assert quote("x" * 501) == "'" + "x" * 499 + "… (501 characters)"
+    assert quote(["y" * 600]) == "['" + "y" * 498 + "… (604 characters)"
+    assert quote("\x00" * 200) == repr("\x00" * 200)[:500] + "… (200 characters)"
+    assert clip("plain name") == "plain name"
+    assert clip("a\nb\x85") == "a\\nb\\x85"
+
+
+def test_a_location_with_control_characters_is_refused():
+    with pytest.raises(InvalidRecordError, match=r"must not contain control characters; got"):
+        mapper().map({"sku": "A", "quantity": 1, "location_name": "L\x00"}, 1)
+    assert mapper().map({"sku": "A", "quantity": 1, "location_name": "Dock\xa07"}, 1)[0] == (
+        "Dock\xa07"
+    )
+
+
+def test_error_messages_quote_little_of_huge_values():
+    with pytest.raises(InvalidRecordError) as caught:
+        mapper().map({"sku": "\x00" * 10**6, "quantity": "\x1b" * 10**6, "locationName": "L"}, 1)
+    message = str(caught.value)
+    assert len(message) < 2000
+    assert message.isprintable()
+    assert message.count("(1000000 characters)") == 2

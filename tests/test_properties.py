@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from target_kibo_inventory.batching import Batcher
 from target_kibo_inventory.dead_letter import DeadLetters
-from target_kibo_inventory.mapping import InvalidRecordError, RecordMapper
+from target_kibo_inventory.mapping import QUOTE_LIMIT, InvalidRecordError, RecordMapper, quote
 
 valid = st.fixed_dictionaries(
     {
@@ -74,3 +74,10 @@ def test_valid_items_once_in_order_and_every_invalid_record_set_aside(rows, full
     for location, positions in expected.items():
         assert len(by_location[location]) == math.ceil(len(positions) / full)
         assert sum(by_location[location]) == len(positions)
+
+
+@given(st.one_of(st.text(), st.lists(st.text()), st.binary()))
+def test_quoted_values_are_short_and_printable(value):
+    quoted = quote(value)
+    assert quoted.isprintable() or not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in quoted)
+    assert len(quoted) <= QUOTE_LIMIT + len("… (18446744073709551616 characters)")

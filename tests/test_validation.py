@@ -99,3 +99,12 @@ def test_formats_are_not_checked_and_records_are_not_changed():
 def test_a_schema_fastjsonschema_cannot_compile_falls_back_to_jsonschema():
     schema = {"type": "object", "properties": {"a": {"$ref": "https://example.invalid/s.json"}}}
     assert isinstance(compile_validator(schema), FallbackValidator)
+
+
+def test_messages_quote_little_of_a_huge_value():
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    for validator in (CompiledValidator(schema), FallbackValidator(schema)):
+        with pytest.raises(SchemaViolationError) as caught:
+            validator.validate({"a": "\x00" * 10**6})
+        assert len(caught.value.rule) < 1000
+        assert "\x00" not in caught.value.rule
