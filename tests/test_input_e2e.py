@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 
-from tests.helpers import record, run_target, schema
+import pytest
+
+from tests.helpers import lines, record, run_target, schema
 
 ANY = {"sku": {}, "location_name": {}, "quantity": {}}
 INT32_MAX = 2**31 - 1
@@ -92,3 +94,95 @@ def test_control_characters_are_escaped_in_messages(emulator, tmp_path):
     assert "(sku='D\\x00'): field 'quantity' must be an integer; got 'x\\x1b'" in _one_error(
         run.stderr
     )
+
+
+# Numbers whose conversion would never end
+
+
+@pytest.mark.parametrize("quantity", ['"1e10000000"', "1e10000000", '"9e999999999"'])
+def test_a_huge_exponent_is_refused_at_once(emulator, tmp_path, quantity):
+    text = lines([schema("s", ANY)]) + (
+        '{"type": "RECORD", "stream": "s", "record": '
+        f'{{"sku": "A", "location_name": "L", "quantity": {quantity}}}}}\n'
+    )
+    run = run_target(emulator.config(), text, tmp_path, timeout=60)
+    assert run.returncode != 0
+    error = _one_error(run.stderr)
+    assert "Invalid record in stream 's', record #1 (sku='A'): field 'quantity' must be" in error
+    assert emulator.api_requests() == []
+
+
+def test_a_long_numeric_string_is_refused_naming_the_bound(emulator, tmp_path):
+    messages = [schema("s", ANY), record("s", sku="A", location_name="L", quantity="7" * 5000)]
+    run = run_target(emulator.config(), messages, tmp_path, timeout=60)
+    assert run.returncode != 0
+    error = _one_error(run.stderr)
+    assert "field 'quantity' must be an integer of at most 100 characters; got '777" in error
+    assert "… (5000 characters)" in error
+
+
+# Bounds of integers and numbers, ASCII digits only
+
+OUT_OF_RANGE = [
+    ("quantity", 2**31, "must be an integer ≤ 2147483647 (Kibo's integers are 32-bit)"),
+    ("quantity", 2**40, "must be an integer ≤ 2147483647"),
+    ("quantity", 2**64, "must be an integer ≤ 2147483647"),
+    ("quantity", "1e30", "must be an integer ≤ 2147483647"),
+    ("quantity", -1, "must be an integer ≥ 0 for refresh (an absolute count)"),
+    ("bin_id", 2**31, "must be an integer ≤ 2147483647"),
+    ("floor", -(2**31) - 1, "must be an integer ≥ -2147483648 (Kibo's integers are 32-bit)"),
+    ("safety_stock", "2147483648", "must be an integer ≤ 2147483647"),
+    ("currency_id", 2**63, "must be an integer ≤ 2147483647"),
+    ("quantity", "1_000", "must be an integer; got '1_000'"),
+    ("quantity", "\u0661\u0662", "must be an integer; got '\u0661\u0662'"),
+    ("quantity", "\uff11\uff12", "must be an integer; got '\uff11\uff12'"),
+    ("retail_price", "1e400", "must be a finite number within ±1.7976931348623157e+308"),
+    ("ltd", "\u0661.\u0665", "must be a number; got '\u0661.\u0665'"),
+]
+
+
+def test_out_of_range_values_are_invalid_records_naming_field_and_range(emulator, tmp_path):
+    messages = [schema("s", {**ANY, "bin_id": {}, "floor": {}, "safety_stock": {}})]
+    messages[0]["schema"]["properties"].update(
+        {name: {} for name in ("currency_id", "retail_price", "ltd")}
+    )
+    messages.append(record("s", sku="MAX", location_name="L", quantity=INT32_MAX, floor=-(2**31)))
+    for n, (name, value, _) in enumerate(OUT_OF_RANGE):
+        fields = {"sku": f"S{n}", "location_name": "L", "quantity": 1, name: value}
+        messages.append(record("s", **fields))
+    text = lines(messages) + (
+        '{"type": "RECORD", "stream": "s", "record": '
+        '{"sku": "F", "location_name": "L", "quantity": 1, "retail_price": 1e400}}\n'
+    )
+    run = run_target(_dead_letter(emulator, tmp_path), text, tmp_path, timeout=60)
+    assert run.returncode == 0, run.stderr[-3000:]
+
+    assert _sent_items(emulator) == [{"sku": "MAX", "quantity": INT32_MAX, "floor": -(2**31)}]
+    dead = _set_aside(tmp_path)
+    expected = [*OUT_OF_RANGE, ("retail_price", "1E+400", "must be a finite number within")]
+    assert len(dead) == len(expected)
+    for line, (name, _, rule) in zip(dead, expected, strict=True):
+        api_field = {"bin_id": "binID", "safety_stock": "safetyStock"}.get(name, name)
+        api_field = {"currency_id": "currencyID", "retail_price": "retailPrice"}.get(
+            api_field, api_field
+        )
+        assert line["field"] == api_field, line
+        assert rule in line["reason"], line["reason"]
+    assert dead[-1]["position"] == len(OUT_OF_RANGE) + 2
+
+
+def test_adjust_quantities_take_the_whole_32_bit_range(emulator, tmp_path):
+    config = {**_dead_letter(emulator, tmp_path), "stream_operations": {"s": "adjust"}}
+    messages = [
+        schema("s", ANY),
+        record("s", sku="LOW", location_name="L", quantity=-(2**31)),
+        record("s", sku="BELOW", location_name="L", quantity=-(2**31) - 1),
+        record("s", sku="ABOVE", location_name="L", quantity="-1e10"),
+    ]
+    run = run_target(config, messages, tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert _sent_items(emulator) == [{"sku": "LOW", "quantity": -(2**31)}]
+    assert [(d["position"], d["field"]) for d in _set_aside(tmp_path)] == [
+        (2, "quantity"),
+        (3, "quantity"),
+    ]
