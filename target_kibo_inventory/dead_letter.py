@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from target_kibo_inventory.mapping import InvalidRecordError
+from target_kibo_inventory.reader import InputLineError
 
-EXPLAINED = (InvalidRecordError,)
+EXPLAINED = (InvalidRecordError, InputLineError)
 """Errors whose message says all: the run's error line is that message, with no traceback."""
 
 

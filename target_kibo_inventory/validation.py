@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import fastjsonschema
+import jsonschema
+from singer_sdk.exceptions import InvalidJSONSchema
 from singer_sdk.sinks.core import BaseJSONSchemaValidator, JSONSchemaValidator
 
 from target_kibo_inventory.mapping import clip
@@ -17,6 +20,10 @@ class SchemaViolationError(ValueError):
         super().__init__(f"{field}: {rule}")
         self.field = field
         self.rule = rule
+
+
+class InvalidSchemaError(ValueError):
+    """A stream's schema is no valid JSON schema (such as a pattern that is no regex)."""
 
 
 class CompiledValidator(BaseJSONSchemaValidator):
@@ -55,11 +62,20 @@ class FallbackValidator(JSONSchemaValidator):
 
 
 def compile_validator(schema: dict[str, Any]) -> BaseJSONSchemaValidator:
-    """The fastest validator that understands this schema."""
+    """The fastest validator that understands this schema; InvalidSchemaError if none does."""
     try:
         return CompiledValidator(schema)
-    except (fastjsonschema.JsonSchemaDefinitionException, TypeError, ValueError):
+    except (fastjsonschema.JsonSchemaDefinitionException, TypeError, ValueError, re.error):
+        pass
+    try:
         return FallbackValidator(schema)
+    except InvalidJSONSchema as error:
+        cause = error.__cause__
+        if isinstance(cause, jsonschema.SchemaError):
+            reason = f"{cause.message} (at {cause.json_path})"
+        else:
+            reason = str(error)
+        raise InvalidSchemaError(clip(reason)) from None
 
 
 def _no_fetch(uri: str) -> dict[str, Any]:

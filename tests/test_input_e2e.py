@@ -99,7 +99,9 @@ def test_control_characters_are_escaped_in_messages(emulator, tmp_path):
 # Numbers whose conversion would never end
 
 
-@pytest.mark.parametrize("quantity", ['"1e10000000"', "1e10000000", '"9e999999999"'])
+@pytest.mark.parametrize(
+    "quantity", ['"1e10000000"', "1e10000000", '"9e999999999"', "1e99999999999999999999999"]
+)
 def test_a_huge_exponent_is_refused_at_once(emulator, tmp_path, quantity):
     text = lines([schema("s", ANY)]) + (
         '{"type": "RECORD", "stream": "s", "record": '
@@ -186,3 +188,118 @@ def test_adjust_quantities_take_the_whole_32_bit_range(emulator, tmp_path):
         (2, "quantity"),
         (3, "quantity"),
     ]
+
+
+# Records that are no objects, and lines that are no Singer messages
+
+
+def test_non_object_records_are_set_aside_and_never_dropped(emulator, tmp_path):
+    text = lines([schema("s", ANY), record("s", sku="A", location_name="L", quantity=1)])
+    for body in ("[1, 2]", '"text"', "5", "null", "true"):
+        text += f'{{"type": "RECORD", "stream": "s", "record": {body}}}\n'
+    text += lines([record("s", sku="B", location_name="L", quantity=2)])
+    run = run_target(_dead_letter(emulator, tmp_path), text, tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert emulator.stock() == {("L", "A"): 1, ("L", "B"): 2}
+    dead = _set_aside(tmp_path)
+    assert [(d["position"], d["field"], d["record"]) for d in dead] == [
+        (2, "record", [1, 2]),
+        (3, "record", "text"),
+        (4, "record", 5),
+        (5, "record", None),
+        (6, "record", True),
+    ]
+    assert dead[0]["reason"] == (
+        "Invalid record in stream 's', record #2: field 'record' must be a JSON object; got [1, 2]"
+    )
+    assert dead[3]["reason"].endswith("must be a JSON object; got null")
+    assert "5 invalid record(s) were set aside" in run.stderr
+
+
+@pytest.mark.parametrize("body", ["[1, 2]", "null", '"text"'])
+def test_a_non_object_record_fails_the_run_in_one_line(emulator, tmp_path, body):
+    text = lines([schema("s", ANY), record("s", sku="A", location_name="L", quantity=1)])
+    text += f'{{"type": "RECORD", "stream": "s", "record": {body}}}\n'
+    run = run_target(emulator.config(), text, tmp_path)
+    assert run.returncode != 0
+    error = _one_error(run.stderr)
+    assert error.endswith(
+        "Invalid record in stream 's', record #2: field 'record' must be a JSON object; got "
+        + ("null" if body == "null" else body.replace('"', "'"))
+    )
+    assert run.states == []
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('{"type": "RECORD", "stream": "s"}', "the RECORD message has no 'record'"),
+        ('{"type": "RECORD", "record": {"sku": "A"}}', "the RECORD message has no 'stream'"),
+        ('{"type": "RECORD", "stream": ["s"], "record": {}}', "'stream' must be a string"),
+        ("123", "a Singer message must be a JSON object; got 123"),
+        ('["RECORD"]', "a Singer message must be a JSON object; got ['RECORD']"),
+        ('{"stream": "s"}', "a Singer message has no 'type'"),
+        ('{"type": ["x"]}', "unknown message type ['x']"),
+        ('{"type": "RECORD", "stream": "s", "record": {', "not valid JSON"),
+        ('{"type": "STATE"}', "the STATE message has no 'value'"),
+        (
+            '{"type": "SCHEMA", "stream": "t", "schema": 5}',
+            "the SCHEMA message's schema must be a JSON object; got 5",
+        ),
+        ("[" * 100_000, "not valid JSON"),
+    ],
+)
+def test_a_line_that_is_no_singer_message_is_one_error_naming_the_line(
+    emulator, tmp_path, line, reason
+):
+    text = lines([schema("s", ANY), record("s", sku="A", location_name="L", quantity=1)])
+    text += line + "\n"
+    run = run_target(_dead_letter(emulator, tmp_path), text, tmp_path)
+    assert run.returncode != 0
+    error = _one_error(run.stderr)
+    assert "Input line 3: " in error
+    assert reason in error
+
+
+def test_a_record_without_record_is_refused_even_for_a_known_stream(emulator, tmp_path):
+    text = lines([schema("s", ANY), record("s", sku="A", location_name="L", quantity=1)])
+    text += '{"type": "RECORD", "stream": "s"}\n'
+    run = run_target(emulator.config(), text, tmp_path)
+    assert "Input line 3: the RECORD message has no 'record'" in _one_error(run.stderr)
+
+
+def test_a_schema_with_an_invalid_pattern_is_one_error_naming_the_line(emulator, tmp_path):
+    properties = {**ANY, "sku": {"type": "string", "pattern": "(["}}
+    messages = [schema("s", ANY), schema("s", properties)]
+    run = run_target(emulator.config(), messages, tmp_path)
+    assert run.returncode != 0
+    error = _one_error(run.stderr)
+    assert (
+        "Input line 2: stream 's' has an invalid schema: '([' is not a 'regex' "
+        "(at $.properties.sku.pattern)"
+    ) in error
+
+
+def test_a_record_before_its_schema_is_one_error_naming_the_line(emulator, tmp_path):
+    run = run_target(emulator.config(), [record("s", sku="A", quantity=1)], tmp_path)
+    assert run.returncode != 0
+    error = _one_error(run.stderr)
+    assert "Input line 1: stream 's' has a RECORD before its SCHEMA message" in error
+
+
+def test_a_10_mb_line_that_is_no_json_writes_little_to_stderr(emulator, tmp_path):
+    line = '{"type": "RECORD", "x": "' + "a" * 10_000_000
+    run = run_target(emulator.config(), lines([schema("s", ANY)]) + line + "\n", tmp_path)
+    assert run.returncode != 0
+    assert len(run.stderr) < 20_000
+    error = _one_error(run.stderr)
+    assert "Input line 2: not valid JSON (JSON is malformed: " in error
+    assert '): \'{"type": "RECORD", "x": "aaa' in error
+    assert f"… ({len(line)} characters)" in error
+
+
+def test_control_characters_in_an_unparsable_line_are_escaped(emulator, tmp_path):
+    run = run_target(emulator.config(), '{"type": "\x00\x1b[2J\n', tmp_path)
+    assert run.returncode != 0
+    assert _control_bytes(run.stderr) == []
+    assert "Input line 1: not valid JSON" in _one_error(run.stderr)

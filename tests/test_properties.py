@@ -50,6 +50,8 @@ invalid = st.one_of(
     valid.map(lambda r: {**r, "quantity": "\u0661\u0662"}),
     valid.map(lambda r: {**r, "floor": -(2**31) - 1}),
     valid.map(lambda r: {**r, "retail_price": "1e400"}),
+    valid.map(lambda r: [r]),
+    st.none(),
 )
 records = st.lists(st.tuples(st.booleans(), valid, invalid), max_size=300)
 
@@ -65,6 +67,8 @@ def test_valid_items_once_in_order_and_every_invalid_record_set_aside(rows, full
         for position, (is_valid, good, bad) in enumerate(rows, start=1):
             record = good if is_valid else bad
             try:
+                if type(record) is not dict:  # as the sink refuses it
+                    raise InvalidRecordError("s", position, None, "record", "must be an object")
                 mapped = mapper.map(record, position)
             except InvalidRecordError as error:
                 dead.handle(error, record)
