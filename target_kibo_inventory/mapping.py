@@ -146,6 +146,8 @@ def _integer_in(value: Any, low: int, low_note: str = INT32_NOTE) -> int:
     numeric string like '101' or '101.0'; compared before converted, so '1e999' is quick."""
     if type(value) is str and value.isdigit() and value.isascii() and len(value) <= 10:
         number: int | float | Decimal = int(value)
+        if low <= number <= INT32_MAX:
+            return number
     else:
         number = _parse(value, "an integer")
     if number < low:
