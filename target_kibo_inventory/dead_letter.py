@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ class DeadLetters:
         self._file: Any = None
         self._lock = threading.Lock()
 
-    def handle(self, error: InvalidRecordError, record: dict[str, Any]) -> None:
+    def handle(self, error: InvalidRecordError, record: Any) -> None:
         """Raise the error (`fail`), or write the record and the reason to the file."""
         if self.policy == "fail":
             raise error
@@ -54,10 +55,11 @@ class DeadLetters:
             "record": record,
             "set_aside_at": datetime.now(timezone.utc).isoformat(),
         }
+        text = _to_json(line)
         with self._lock:
             if self._file is None:
                 self._file = self.path.open("a", encoding="utf-8")
-            self._file.write(json.dumps(line, default=str) + "\n")
+            self._file.write(text + "\n")
             self._file.flush()
             self.count += 1
         if self.count == 1:
@@ -82,3 +84,13 @@ class DeadLetters:
                 self.count,
                 self.path,
             )
+
+
+def _to_json(line: dict[str, Any]) -> str:
+    """The line as JSON; a record nested nearly as deep as the reader allows is encoded in a
+    fresh thread, whose call stack is empty."""
+    try:
+        return json.dumps(line, default=str)
+    except RecursionError:
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(json.dumps, line, default=str).result()

@@ -54,7 +54,10 @@ def quote(value: Any) -> str:
     QUOTE_LIMIT characters with a note of its full length."""
     if isinstance(value, str):
         return _cut(repr(value[:QUOTE_LIMIT]), len(value))
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:
+        return f"a {type(value).__name__} nested too deeply to show"
     return _cut(text, len(text))
 
 

@@ -96,6 +96,25 @@ def test_control_characters_are_escaped_in_messages(emulator, tmp_path):
     )
 
 
+def test_a_record_nested_nearly_as_deep_as_json_is_read_is_refused_or_set_aside(emulator, tmp_path):
+    deep = "[" * 985 + "]" * 985
+    text = lines([schema("s", ANY)]) + (
+        '{"type": "RECORD", "stream": "s", "record": '
+        f'{{"sku": "A", "location_name": "L", "quantity": {deep}}}}}\n'
+    )
+    run = run_target(emulator.config(), text, tmp_path)
+    assert run.returncode != 0
+    assert "record #1 (sku='A'): field 'quantity' must be an integer; got " in _one_error(
+        run.stderr
+    )
+
+    run = run_target(_dead_letter(emulator, tmp_path), text, tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    [dead] = (tmp_path / "dead.jsonl").read_text().splitlines()  # too deep for json.loads here
+    assert dead.startswith('{"stream": "s", "position": 1, ')
+    assert f'"record": {{"sku": "A", "location_name": "L", "quantity": {deep}}}' in dead
+
+
 # Numbers whose conversion would never end
 
 

@@ -243,3 +243,10 @@ def test_error_messages_quote_little_of_huge_values():
     assert len(message) < 2000
     assert message.isprintable()
     assert message.count("(1000000 characters)") == 2
+
+
+def test_quote_of_a_value_nested_too_deeply_for_repr():
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    assert quote(deep) == "a list nested too deeply to show"
