@@ -6,11 +6,29 @@ import json
 import logging
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from target_kibo_inventory.mapping import InvalidRecordError
+from target_kibo_inventory.reader import InputLineError
+
+EXPLAINED = (InvalidRecordError, InputLineError)
+"""Errors whose message says all: the run's error line is that message, with no traceback."""
+
+
+def without_traceback(record: logging.LogRecord) -> bool:
+    """A logging filter: an explained error is logged as its message alone, once.
+
+    The SDK's CLI logs an uncaught error with its traceback, which ends with the message
+    again; for an invalid record or input line the traceback tells a user nothing more.
+    """
+    if record.exc_info and isinstance(record.exc_info[1], EXPLAINED):
+        record.error_type = type(record.exc_info[1]).__name__
+        record.exc_info = None
+        record.exc_text = None
+    return True
 
 
 def append_problem(name: str) -> str | None:
@@ -42,11 +60,12 @@ class DeadLetters:
         self.policy = policy
         self.path = Path(path)
         self.logger = logger
+        logger.addFilter(without_traceback)
         self.count = 0
         self._file: Any = None
         self._lock = threading.Lock()
 
-    def handle(self, error: InvalidRecordError, record: dict[str, Any]) -> None:
+    def handle(self, error: InvalidRecordError, record: Any) -> None:
         """Raise the error (`fail`), or write the record and the reason to the file."""
         if self.policy == "fail":
             raise error
@@ -59,10 +78,11 @@ class DeadLetters:
             "record": record,
             "set_aside_at": datetime.now(timezone.utc).isoformat(),
         }
+        text = _to_json(line)
         with self._lock:
             if self._file is None:
                 self._file = self.path.open("a", encoding="utf-8")
-            self._file.write(json.dumps(line, default=str) + "\n")
+            self._file.write(text + "\n")
             self._file.flush()
             self.count += 1
         if self.count == 1:
@@ -87,3 +107,13 @@ class DeadLetters:
                 self.count,
                 self.path,
             )
+
+
+def _to_json(line: dict[str, Any]) -> str:
+    """The line as JSON; a record nested nearly as deep as the reader allows is encoded in a
+    fresh thread, whose call stack is empty."""
+    try:
+        return json.dumps(line, default=str)
+    except RecursionError:
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(json.dumps, line, default=str).result()

@@ -17,3 +17,10 @@ MAX_LOCATOR_NAME_LENGTH = 50
 
 MIN_BIN_ID = 1
 """Smallest binID."""
+
+INT32_MIN = -(2**31)
+"""Smallest integer Kibo takes in an integer field (quantity, binID, floor, safetyStock,
+currencyID): its integers are 32-bit."""
+
+INT32_MAX = 2**31 - 1
+"""Largest integer Kibo takes in an integer field."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -11,6 +12,8 @@ from typing import Any, NamedTuple
 from singer_sdk.exceptions import MissingKeyPropertiesError
 
 from target_kibo_inventory.limits import (
+    INT32_MAX,
+    INT32_MIN,
     MAX_ATTRIBUTES,
     MAX_LOCATOR_NAME_LENGTH,
     MIN_BIN_ID,
@@ -31,6 +34,47 @@ REFRESH_FIELDS = (
     "attributes",
 )
 LOCATION_FIELD = "locationName"
+
+QUOTE_LIMIT = 500
+"""Most characters of a value or a line that a message quotes."""
+MAX_NUMBER_TEXT = 100
+"""Longest numeric string read (digits, sign, point and exponent), after stripping spaces."""
+MAX_EXPONENT = 1000
+"""Largest exponent (either sign) of a numeric string, as in '1e1000'."""
+MAX_FLOAT = sys.float_info.max
+"""Largest magnitude of ltd and retailPrice: JSON numbers are read as doubles."""
+INT32_NOTE = " (Kibo's integers are 32-bit)"
+REFRESH_NOTE = " for refresh (an absolute count)"
+_NUMERIC = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE](?P<exponent>[+-]?[0-9]+))?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def quote(value: Any) -> str:
+    """A value from the input as repr shows it (control characters escaped), cut after
+    QUOTE_LIMIT characters with a note of its full length."""
+    if isinstance(value, str):
+        return _cut(repr(value[:QUOTE_LIMIT]), len(value))
+    try:
+        text = repr(value)
+    except RecursionError:
+        return f"a {type(value).__name__} nested too deeply to show"
+    return _cut(text, len(text))
+
+
+def clip(name: object) -> str:
+    """A name or text from the input, for a message: escaped and cut like `quote`."""
+    text = str(name)
+    shown = text[:QUOTE_LIMIT]
+    if not shown.isprintable():
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown)
+    return _cut(shown, len(text))
+
+
+def _cut(shown: str, length: int) -> str:
+    """The shown start of a text of this length, cut after QUOTE_LIMIT characters."""
+    if len(shown) <= QUOTE_LIMIT and length <= QUOTE_LIMIT:
+        return shown
+    return f"{shown[:QUOTE_LIMIT]}… ({length} characters)"
 
 
 class RuleError(ValueError):
@@ -55,10 +99,10 @@ class InvalidRecordError(ValueError):
         self.field = field
         self.rule = rule
         ident = f" ({identifier})" if identifier else ""
-        prop = f" (record property '{record_property}')" if record_property else ""
+        prop = f" (record property '{clip(record_property)}')" if record_property else ""
         super().__init__(
-            f"Invalid record in stream '{stream}', record #{position}{ident}: "
-            f"field '{field}'{prop} {rule}"
+            f"Invalid record in stream '{clip(stream)}', record #{position}{ident}: "
+            f"field '{clip(field)}'{prop} {rule}"
         )
 
 
@@ -75,40 +119,68 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
-def _parse_number(value: Any) -> int | float | Decimal:
-    """A JSON number or a numeric string, as a finite number."""
+def _parse(value: Any, noun: str) -> int | float | Decimal:
+    """A JSON number, or a numeric string of ASCII digits within MAX_NUMBER_TEXT characters
+    and MAX_EXPONENT, as a number (not yet checked to be finite or in range)."""
     if isinstance(value, str):
-        try:
-            value = Decimal(value.strip())
-        except ArithmeticError:
-            raise RuleError(f"must be a number; got {value!r}") from None
-    if not _is_number(value):
-        raise RuleError(f"must be a number; got {value!r}")
-    finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
-    if not finite:
-        raise RuleError(f"must be a finite number; got {value!r}")
+        text = value.strip()
+        if len(text) > MAX_NUMBER_TEXT:
+            rule = f"of at most {MAX_NUMBER_TEXT} characters"
+            raise RuleError(f"must be {noun} {rule}; got {quote(value)}")
+        match = _NUMERIC.fullmatch(text)
+        if match is None:
+            raise RuleError(f"must be {noun}; got {quote(value)}")
+        exponent = match["exponent"]
+        if exponent and abs(int(exponent)) > MAX_EXPONENT:
+            rule = f"with an exponent within ±{MAX_EXPONENT}"
+            raise RuleError(f"must be {noun} {rule}; got {quote(value)}")
+        return Decimal(text)
+    if not _is_number(value) or _is_nan(value):
+        raise RuleError(f"must be {noun}; got {quote(value)}")
     return value
 
 
+def _is_nan(value: float | Decimal) -> bool:
+    return value.is_nan() if isinstance(value, Decimal) else value != value
+
+
+def _integer_in(value: Any, low: int, low_note: str = INT32_NOTE) -> int:
+    """An integer from low to INT32_MAX, from an int, an integral float or Decimal, or a
+    numeric string like '101' or '101.0'; compared before converted, so '1e999' is quick."""
+    if type(value) is str and value.isdigit() and value.isascii() and len(value) <= 10:
+        number: int | float | Decimal = int(value)
+        if low <= number <= INT32_MAX:
+            return number
+    else:
+        number = _parse(value, "an integer")
+    if number < low:
+        raise RuleError(f"must be an integer ≥ {low}{low_note}; got {quote(value)}")
+    if number > INT32_MAX:
+        raise RuleError(f"must be an integer ≤ {INT32_MAX}{INT32_NOTE}; got {quote(value)}")
+    integer = int(number)
+    if integer != number:
+        raise RuleError(f"must be an integer; got {quote(value)}")
+    return integer
+
+
 def to_integer(value: Any) -> int:
-    """An integer, from an int, an integral float, or a numeric string like '101' or '101.0'."""
-    if type(value) is int:
+    """A 32-bit integer, from an int, an integral float or a numeric string like '101.0'."""
+    if type(value) is int and INT32_MIN <= value <= INT32_MAX:
         return value
-    if type(value) is str and value.isascii() and value.isdigit():
-        return int(value)
-    try:
-        number = _parse_number(value)
-    except RuleError:
-        raise RuleError(f"must be an integer; got {value!r}") from None
-    if number != int(number):
-        raise RuleError(f"must be an integer; got {value!r}")
-    return int(number)
+    return _integer_in(value, INT32_MIN)
 
 
 def to_number(value: Any) -> float | int:
-    """A finite number, from a JSON number or a numeric string."""
-    number = _parse_number(value)
-    return float(number) if isinstance(number, Decimal) else number
+    """A finite number a double can hold, from a JSON number or a numeric string."""
+    number = _parse(value, "a number")
+    if type(number) is int:
+        finite = -MAX_FLOAT <= number <= MAX_FLOAT
+    else:
+        number = float(number)
+        finite = math.isfinite(number)
+    if not finite:
+        raise RuleError(f"must be a finite number within ±{MAX_FLOAT}; got {quote(value)}")
+    return number
 
 
 def to_text(value: Any) -> str:
@@ -116,17 +188,26 @@ def to_text(value: Any) -> str:
     if type(value) is str and value and not value.isspace():
         return value
     if _is_number(value):
-        return str(to_integer(value)) if value == int(value) else str(value)
+        return _number_text(value)
     if not isinstance(value, str) or not value.strip():
-        raise RuleError(f"must be a non-empty string; got {value!r}")
+        raise RuleError(f"must be a non-empty string; got {quote(value)}")
     return value
 
 
+def _number_text(value: int | float | Decimal) -> str:
+    """A number's decimal text, integral ones without a fraction (12.0 → '12')."""
+    number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if not number.is_finite() or number.adjusted() >= MAX_NUMBER_TEXT:
+        rule = f"must be a non-empty string, or a number of at most {MAX_NUMBER_TEXT} digits"
+        raise RuleError(f"{rule}; got {quote(value)}")
+    integral = number.to_integral_value()
+    return str(int(integral)) if integral == number else str(value)
+
+
 def _bin_id(value: Any) -> int:
-    number = to_integer(value)
-    if number < MIN_BIN_ID:
-        raise RuleError(f"must be an integer ≥ {MIN_BIN_ID}; got {value!r}")
-    return number
+    if type(value) is int and MIN_BIN_ID <= value <= INT32_MAX:
+        return value
+    return _integer_in(value, MIN_BIN_ID, "")
 
 
 def _locator_name(value: Any) -> str:
@@ -136,21 +217,26 @@ def _locator_name(value: Any) -> str:
     return text
 
 
+def _location_name(value: Any) -> str:
+    """A location: it names requests in the log, so it holds no control characters."""
+    text = to_text(value)
+    if _CONTROL.search(text):
+        raise RuleError(f"must not contain control characters; got {quote(value)}")
+    return text
+
+
 def _attributes(value: Any) -> list[str]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise RuleError(f"must be a list of strings; got {value!r}")
+        raise RuleError(f"must be a list of strings; got {quote(value)}")
     if len(value) > MAX_ATTRIBUTES:
         raise RuleError(f"must hold at most {MAX_ATTRIBUTES} attributes; got {len(value)}")
     return list(value)
 
 
 def _refresh_quantity(value: Any) -> int:
-    if type(value) is int and value >= 0:
+    if type(value) is int and 0 <= value <= INT32_MAX:
         return value
-    number = to_integer(value)
-    if number < 0:
-        raise RuleError(f"must be an integer ≥ 0 for refresh (an absolute count); got {value!r}")
-    return number
+    return _integer_in(value, 0, REFRESH_NOTE)
 
 
 CONVERTERS: dict[str, Callable[[Any], Any]] = {
@@ -253,7 +339,7 @@ class RecordMapper:
         self, record: Mapping[str, Any], position: int, location_keys: tuple[str, ...]
     ) -> str:
         key, value = _find(record, location_keys)
-        if type(value) is str and value and not value.isspace():
+        if type(value) is str and value.isprintable() and value and not value.isspace():
             return value
         if value is None or value == "":
             if self.default_location:
@@ -266,7 +352,7 @@ class RecordMapper:
                 "is required: the record has none and the location_name setting is not set",
             )
         try:
-            return to_text(value)
+            return _location_name(value)
         except RuleError as error:
             raise self._error(record, position, LOCATION_FIELD, key, str(error)) from None
 
@@ -284,6 +370,8 @@ class RecordMapper:
 
     def identify(self, record: Mapping[str, Any]) -> str | None:
         """The record's key properties, else its item identifiers, as `name=value` text."""
+        if not isinstance(record, Mapping):
+            return None
         keys = [k for k in self.key_properties if record.get(k) is not None]
         if not keys:
             keys = [
@@ -291,7 +379,7 @@ class RecordMapper:
                 for api_field, key, _ in self.lookups
                 if api_field in IDENTIFIER_FIELDS and record.get(key) not in (None, "")
             ]
-        return ", ".join(f"{k}={record[k]!r}" for k in keys) or None
+        return ", ".join(f"{clip(k)}={quote(record[k])}" for k in keys) or None
 
 
 def _candidates(api_field: str) -> tuple[str, ...]:

@@ -12,8 +12,15 @@ from target_kibo_inventory.mapping import (
     InvalidRecordError,
     MissingKeyPropertyError,
     RecordMapper,
+    clip,
+    quote,
 )
-from target_kibo_inventory.validation import SchemaViolationError, compile_validator
+from target_kibo_inventory.reader import InputLineError
+from target_kibo_inventory.validation import (
+    InvalidSchemaError,
+    SchemaViolationError,
+    compile_validator,
+)
 
 if TYPE_CHECKING:
     from target_kibo_inventory.target import TargetKiboInventory
@@ -62,14 +69,20 @@ class InventorySink(Sink):
 
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         """A validator compiled once for this schema (None when validate_records is off)."""
-        return compile_validator(self.schema) if self.validate_schema else None
+        if not self.validate_schema:
+            return None
+        try:
+            return compile_validator(self.schema)
+        except InvalidSchemaError as error:
+            stream = clip(self.stream_name)
+            raise InputLineError(f"stream '{stream}' has an invalid schema: {error}") from None
 
     @property
     def is_full(self) -> bool:
         """Never: the loader sends each location's request as soon as it is full."""
         return False
 
-    def process_record(self, record: dict, context: dict) -> None:
+    def process_record(self, record: Any, context: dict) -> None:
         """Check and map one record, then buffer its item; a bad record fails or is set aside."""
         self._uncounted += 1
         if self._uncounted >= METRIC_EVERY:
@@ -84,8 +97,12 @@ class InventorySink(Sink):
             return
         self.loader.add(self.operation, mapped.location, mapped.item, self.stream_name)
 
-    def _check(self, record: dict, position: int) -> None:
-        """The stream's schema and key properties, as InvalidRecordError naming the field."""
+    def _check(self, record: Any, position: int) -> None:
+        """A JSON object, the stream's schema and key properties, as InvalidRecordError."""
+        if type(record) is not dict:
+            got = "null" if record is None else quote(record)
+            rule = f"must be a JSON object; got {got}"
+            raise InvalidRecordError(self.stream_name, position, None, "record", rule)
         if self._validator is not None:
             try:
                 self._validator.validate(record)

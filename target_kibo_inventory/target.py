@@ -19,7 +19,8 @@ from target_kibo_inventory import redaction
 from target_kibo_inventory.dead_letter import DeadLetters
 from target_kibo_inventory.journal import Journal
 from target_kibo_inventory.loader import InventoryLoader
-from target_kibo_inventory.reader import RecordReader
+from target_kibo_inventory.mapping import clip
+from target_kibo_inventory.reader import NoSchemaError, RecordReader
 from target_kibo_inventory.settings import (
     CONFIG_SCHEMA,
     Settings,
@@ -107,19 +108,26 @@ class TargetKiboInventory(Target):
         Unlike the SDK's path it neither adds `_sdc_` metadata nor parses date-time strings
         (items carry none), resolves each stream's maps and sinks once, checks the record
         age for the periodic drain once a second, and validates in the sink, so that a
-        record the schema rejects can be set aside like any other invalid record.
+        record the schema rejects can be set aside like any other invalid record. A record
+        that is no object goes to the sink unmapped, to be refused there.
         """
         self._busy = True
         try:
-            routes = self._routes.get(message_dict.get("stream"))
-            if routes is None:
+            try:
+                routes = self._routes[message_dict["stream"]]
+                record = message_dict["record"]
+            except (KeyError, TypeError):  # a new stream, or a message to refuse
                 routes = self._route(message_dict)
-            record = message_dict["record"]
+                record = message_dict["record"]
             for stream_map, identity, sink in routes:
-                transformed = record if identity else stream_map.transform(copy.copy(record))
-                if transformed is not None:
-                    sink.tally_record_read()
-                    sink.process_record(transformed, {})
+                if identity or type(record) is not dict:
+                    transformed = record
+                else:
+                    transformed = stream_map.transform(copy.copy(record))
+                    if transformed is None:  # filtered out by the stream map
+                        continue
+                sink.tally_record_read()
+                sink.process_record(transformed, {})
             if time.monotonic() >= self._next_age_check:
                 self._next_age_check = time.monotonic() + 1
                 self._handle_max_record_age()
@@ -133,7 +141,9 @@ class TargetKiboInventory(Target):
         self._assert_line_requires(message_dict, requires={"stream", "record"})
         stream_name = message_dict["stream"]
         if stream_name not in self.mapper.stream_maps:
-            self._assert_sink_exists(stream_name)
+            raise NoSchemaError(
+                f"stream '{clip(stream_name)}' has a RECORD before its SCHEMA message"
+            )
         routes = []
         for stream_map in self.mapper.stream_maps[stream_name]:
             self._assert_sink_exists(stream_map.stream_alias)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import fastjsonschema
+import jsonschema
+from singer_sdk.exceptions import InvalidJSONSchema
 from singer_sdk.sinks.core import BaseJSONSchemaValidator, JSONSchemaValidator
+
+from target_kibo_inventory.mapping import clip
 
 
 class SchemaViolationError(ValueError):
@@ -15,6 +20,10 @@ class SchemaViolationError(ValueError):
         super().__init__(f"{field}: {rule}")
         self.field = field
         self.rule = rule
+
+
+class InvalidSchemaError(ValueError):
+    """A stream's schema is no valid JSON schema (such as a pattern that is no regex)."""
 
 
 class CompiledValidator(BaseJSONSchemaValidator):
@@ -38,7 +47,7 @@ class CompiledValidator(BaseJSONSchemaValidator):
             self._validate(record)
         except fastjsonschema.JsonSchemaValueException as error:
             field = ".".join(str(p) for p in error.path[1:]) or "(record)"
-            raise SchemaViolationError(field, _rule(error.message)) from None
+            raise SchemaViolationError(field, clip(_rule(error.message))) from None
 
 
 class FallbackValidator(JSONSchemaValidator):
@@ -49,15 +58,24 @@ class FallbackValidator(JSONSchemaValidator):
         error = next(iter(self.validator.iter_errors(record)), None)
         if error is not None:
             field = ".".join(str(p) for p in error.absolute_path) or "(record)"
-            raise SchemaViolationError(field, error.message)
+            raise SchemaViolationError(field, clip(error.message))
 
 
 def compile_validator(schema: dict[str, Any]) -> BaseJSONSchemaValidator:
-    """The fastest validator that understands this schema."""
+    """The fastest validator that understands this schema; InvalidSchemaError if none does."""
     try:
         return CompiledValidator(schema)
-    except (fastjsonschema.JsonSchemaDefinitionException, TypeError, ValueError):
+    except (fastjsonschema.JsonSchemaDefinitionException, TypeError, ValueError, re.error):
+        pass
+    try:
         return FallbackValidator(schema)
+    except InvalidJSONSchema as error:
+        cause = error.__cause__
+        if isinstance(cause, jsonschema.SchemaError):
+            reason = f"{cause.message} (at {cause.json_path})"
+        else:
+            reason = str(error)
+        raise InvalidSchemaError(clip(reason)) from None
 
 
 def _no_fetch(uri: str) -> dict[str, Any]:

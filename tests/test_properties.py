@@ -10,16 +10,28 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import tempfile
 from collections import defaultdict
+from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from target_kibo_inventory.batching import Batcher
 from target_kibo_inventory.dead_letter import DeadLetters
-from target_kibo_inventory.mapping import InvalidRecordError, RecordMapper
+from target_kibo_inventory.limits import INT32_MAX, INT32_MIN
+from target_kibo_inventory.mapping import (
+    QUOTE_LIMIT,
+    InvalidRecordError,
+    RecordMapper,
+    RuleError,
+    quote,
+    to_integer,
+    to_number,
+)
 
 valid = st.fixed_dictionaries(
     {
@@ -34,6 +46,12 @@ invalid = st.one_of(
     valid.map(lambda r: {k: v for k, v in r.items() if k != "sku"}),
     valid.map(lambda r: {**r, "bin_id": 0}),
     valid.map(lambda r: {**r, "attributes": ["a"] * 64}),
+    valid.map(lambda r: {**r, "quantity": 2**31}),
+    valid.map(lambda r: {**r, "quantity": "\u0661\u0662"}),
+    valid.map(lambda r: {**r, "floor": -(2**31) - 1}),
+    valid.map(lambda r: {**r, "retail_price": "1e400"}),
+    valid.map(lambda r: [r]),
+    st.none(),
 )
 records = st.lists(st.tuples(st.booleans(), valid, invalid), max_size=300)
 
@@ -49,6 +67,8 @@ def test_valid_items_once_in_order_and_every_invalid_record_set_aside(rows, full
         for position, (is_valid, good, bad) in enumerate(rows, start=1):
             record = good if is_valid else bad
             try:
+                if type(record) is not dict:  # as the sink refuses it
+                    raise InvalidRecordError("s", position, None, "record", "must be an object")
                 mapped = mapper.map(record, position)
             except InvalidRecordError as error:
                 dead.handle(error, record)
@@ -74,3 +94,55 @@ def test_valid_items_once_in_order_and_every_invalid_record_set_aside(rows, full
     for location, positions in expected.items():
         assert len(by_location[location]) == math.ceil(len(positions) / full)
         assert sum(by_location[location]) == len(positions)
+
+
+ASCII_NUMBER = re.compile(r"[+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?")
+
+
+@given(st.integers())
+def test_an_int_is_an_integer_exactly_when_it_has_32_bits(value):
+    if INT32_MIN <= value <= INT32_MAX:
+        assert to_integer(value) == value
+    else:
+        with pytest.raises(RuleError, match="Kibo's integers are 32-bit"):
+            to_integer(value)
+
+
+@given(st.one_of(st.text(max_size=30), st.from_regex(r"\A\s*-?[0-9]{1,12}(\.0*)?\s*\Z")))
+def test_a_string_is_an_integer_only_in_ascii_digits_and_exactly(text):
+    try:
+        number = to_integer(text)
+    except RuleError:
+        return
+    assert ASCII_NUMBER.fullmatch(text.strip())
+    assert number == Decimal(text.strip())
+    assert INT32_MIN <= number <= INT32_MAX
+
+
+@given(st.decimals(allow_nan=False))
+def test_a_decimal_is_an_integer_when_integral_and_in_range(value):
+    expected = value.is_finite() and value == value.to_integral_value()
+    expected = expected and INT32_MIN <= value <= INT32_MAX
+    try:
+        integer = to_integer(value)
+    except RuleError:
+        assert not expected
+    else:
+        assert expected
+        assert integer == value
+
+
+@given(st.one_of(st.floats(), st.decimals(), st.integers(), st.text(max_size=30)))
+def test_a_number_is_a_finite_double_or_refused(value):
+    try:
+        number = to_number(value)
+    except RuleError:
+        return
+    assert math.isfinite(number)
+
+
+@given(st.one_of(st.text(), st.lists(st.text()), st.binary()))
+def test_quoted_values_are_short_and_printable(value):
+    quoted = quote(value)
+    assert quoted.isprintable() or not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in quoted)
+    assert len(quoted) <= QUOTE_LIMIT + len("… (18446744073709551616 characters)")

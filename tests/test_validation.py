@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -12,6 +13,7 @@ from singer_sdk.sinks.core import JSONSchemaValidator
 from target_kibo_inventory.validation import (
     CompiledValidator,
     FallbackValidator,
+    InvalidSchemaError,
     SchemaViolationError,
     compile_validator,
 )
@@ -99,3 +101,25 @@ def test_formats_are_not_checked_and_records_are_not_changed():
 def test_a_schema_fastjsonschema_cannot_compile_falls_back_to_jsonschema():
     schema = {"type": "object", "properties": {"a": {"$ref": "https://example.invalid/s.json"}}}
     assert isinstance(compile_validator(schema), FallbackValidator)
+
+
+@pytest.mark.parametrize(
+    ("properties", "reason"),
+    [
+        ({"a": {"type": "string", "pattern": "(["}}, "'([' is not a 'regex' (at $.properties.a"),
+        ({"a": {"patternProperties": {"[": {}}}}, "'[' is not a 'regex'"),
+        ({"a": {"type": "text"}}, "'text' is not valid under any of the given schemas"),
+    ],
+)
+def test_an_invalid_schema_is_refused_naming_the_place(properties, reason):
+    with pytest.raises(InvalidSchemaError, match=re.escape(reason)):
+        compile_validator({"type": "object", "properties": properties})
+
+
+def test_messages_quote_little_of_a_huge_value():
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    for validator in (CompiledValidator(schema), FallbackValidator(schema)):
+        with pytest.raises(SchemaViolationError) as caught:
+            validator.validate({"a": "\x00" * 10**6})
+        assert len(caught.value.rule) < 1000
+        assert "\x00" not in caught.value.rule
