@@ -1,11 +1,18 @@
-"""Demo: the sample inventory through target-kibo-inventory into the bundled Kibo emulator.
+"""Demo: the sample inventory through target-kibo-inventory into the bundled OMS emulator.
 
 Starts the emulator on a free port of 127.0.0.1, pipes examples/stock.singer.jsonl through
 the target, then prints the accepted job IDs, the emitted state and the resulting stock.
+
+    python examples/demo.py                          # Kibo: refresh counts, adjust movements
+    python examples/demo.py --destination increff    # the same pipeline into Increff OMS
+
+Switching to Increff is a change of settings alone: `destination` and Increff's three
+credentials; Increff takes absolute counts only, so a stream map leaves out the movements.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import socket
 import subprocess
@@ -18,6 +25,21 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 TENANT, API_KEY = "demo", "demo-key"
+KIBO_CONFIG = {
+    "tenant_id": TENANT,
+    "api_key": API_KEY,
+    "field_map": {"locationName": "store"},
+    "stream_operations": {"stock_movements": "adjust"},
+}
+INCREFF_CONFIG = {
+    "destination": "increff",
+    "increff_auth_username": "demo-user",
+    "increff_auth_password": "demo-password",
+    "increff_auth_domain": "demo",
+    "field_map": {"locationName": "store"},
+    "stream_maps": {"stock_movements": None},  # Increff takes absolute counts only
+}
+SECRETS = ("api_key", "increff_auth_password")
 
 
 def free_port() -> int:
@@ -43,18 +65,13 @@ def wait_until_up(url: str, process: subprocess.Popen) -> None:
     sys.exit("the emulator did not answer")
 
 
-def run_target(url: str) -> list[dict]:
-    config = {
-        "tenant_id": TENANT,
-        "api_key": API_KEY,
-        "base_url": url,
-        "field_map": {"locationName": "store"},
-        "stream_operations": {"stock_movements": "adjust"},
-    }
+def run_target(url: str, destination: str) -> list[dict]:
+    config = {**(INCREFF_CONFIG if destination == "increff" else KIBO_CONFIG), "base_url": url}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
         json.dump(config, file)
+    shown = {k: "********" if k in SECRETS else v for k, v in config.items()}
     print(f"$ target-kibo-inventory --config {file.name} < examples/stock.singer.jsonl")
-    print(f"  config: {json.dumps({**config, 'api_key': '********'})}\n")
+    print(f"  config: {json.dumps(shown)}\n")
     with (HERE / "stock.singer.jsonl").open() as messages:
         done = subprocess.run(
             [str(BIN / "target-kibo-inventory"), "--config", file.name],
@@ -68,6 +85,17 @@ def run_target(url: str) -> list[dict]:
     if done.returncode:
         sys.exit(f"target-kibo-inventory failed:\n{done.stderr}")
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+def print_requests(states: list[dict]) -> None:
+    print("Requests accepted by Increff (from the target's STATE output):")
+    print(f"  {'location':18}  {'items':>5}  {'succeeded':>9}  {'failed':>6}  stream")
+    for emitted in states:
+        for entry in emitted["kibo_inventory"].get("requests", []):
+            print(
+                f"  {entry['locationCode']:18}  {entry['items']:>5}  {entry['succeeded']:>9}  "
+                f"{entry['failed']:>6}  {entry['stream']}"
+            )
 
 
 def print_jobs(url: str, states: list[dict]) -> None:
@@ -94,6 +122,9 @@ def print_stock(url: str) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--destination", choices=("kibo", "increff"), default="kibo")
+    destination = parser.parse_args().destination
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     emulator = subprocess.Popen(
@@ -102,10 +133,13 @@ def main() -> None:
     )
     try:
         wait_until_up(url, emulator)
-        print(f"Kibo emulator running at {url} (tenant '{TENANT}')\n")
-        states = run_target(url)
-        print_jobs(url, states)
-        print("\nState emitted by the target (the tap's bookmarks plus the job IDs):")
+        print(f"OMS emulator running at {url} (Kibo tenant '{TENANT}', Increff domain 'demo')\n")
+        states = run_target(url, destination)
+        if destination == "increff":
+            print_requests(states)
+        else:
+            print_jobs(url, states)
+        print("\nState emitted by the target (the tap's bookmarks plus what was accepted):")
         for emitted in states:
             print("  " + json.dumps(emitted))
         print_stock(url)

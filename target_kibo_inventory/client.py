@@ -1,22 +1,22 @@
-"""HTTP client: one keep-alive session, bearer auth with a token cache, retries and errors."""
+"""HTTP client: one keep-alive session, the destination's auth, retries, and errors."""
 
 from __future__ import annotations
 
 import email.utils
 import logging
 import random
-import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, Protocol
 
 import backoff
 import requests
 from urllib3.exceptions import NewConnectionError
 
+from target_kibo_inventory.auth import TokenAuth, TokenRequest
+from target_kibo_inventory.destinations.base import Destination, HttpRequest
 from target_kibo_inventory.redaction import redact
-from target_kibo_inventory.settings import Settings
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 NOT_APPLIED_STATUSES = frozenset({429, 503})
@@ -27,8 +27,8 @@ GATEWAY_STATUSES = frozenset({502, 504})
 be applied late (a 500 is the API's own answer: it is done with the request)."""
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 30.0
-TOKEN_RENEW_MARGIN_SECONDS = 60.0
 SHOWN_BODY_CHARS = 500
+"""Most characters of a server's error answer shown in a message (after secrets are masked)."""
 
 
 class ApiError(RuntimeError):
@@ -40,7 +40,7 @@ class AuthError(ApiError):
 
 
 class AmbiguousRequestError(ApiError):
-    """A request that is not idempotent may or may not have been applied; it is not resent."""
+    """A request that must not be resent may or may not have been applied."""
 
 
 class TransientError(Exception):
@@ -151,120 +151,131 @@ def _describe(error: requests.RequestException) -> str:
     return "ConnectionError: connection closed before an answer"
 
 
-def _server_message(response: requests.Response) -> str:
-    """The server's own words: its JSON message or error, else the start of the body; secrets
-    masked before the text is cut short."""
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = None
-    if isinstance(answer, dict):
-        message = answer.get("message") or answer.get("error") or answer.get("error_description")
-        if message:
-            return redact(str(message))[:SHOWN_BODY_CHARS]
-    return redact(response.text)[:SHOWN_BODY_CHARS] or response.reason or ""
+class Sender(Protocol):
+    """What the loader needs of a client (HttpClient, or a test's recorder)."""
+
+    def send(
+        self,
+        request: HttpRequest,
+        what: str,
+        *,
+        resend_if_maybe_applied: bool = True,
+        on_late_copy: Callable[[float], None] | None = None,
+    ) -> bytes:
+        """Send a request; return the answer's body."""
+        ...
+
+    def close(self) -> None:
+        """Release the connections."""
+        ...
 
 
-class KiboClient:
-    """Sends JSON requests to the OMS; safe to share between threads."""
+class HttpClient:
+    """Sends a destination's requests; safe to share between threads."""
 
-    def __init__(self, settings: Settings, logger: logging.Logger) -> None:
-        self.settings = settings
+    def __init__(
+        self,
+        destination: Destination,
+        logger: logging.Logger,
+        *,
+        timeout: float,
+        max_retries: int,
+        max_retry_seconds: float,
+        ca_bundle: str | None = None,
+    ) -> None:
+        self.destination = destination
         self.logger = logger
         self.session = requests.Session()
         self.session.headers.update(
             {
-                "x-vol-tenant": settings.tenant_id,
                 "Content-Type": "application/json",
                 "Accept": "application/json",
                 "User-Agent": _user_agent(),
+                **destination.headers(),
             }
         )
-        self.session.verify = settings.ca_bundle or True
-        self.timeout = settings.request_timeout
-        self.max_tries = settings.max_retries + 1
-        self._token: str | None = None
-        self._token_expires_at = 0.0
-        self._token_lock = threading.Lock()
+        self.session.verify = ca_bundle or True
+        self.auth = destination.auth()
+        if isinstance(self.auth, TokenAuth):
+            self.auth.fetch = self._fetch_token
+        self.timeout = timeout
+        self.max_tries = max_retries + 1
+        self.max_retry_seconds = max_retry_seconds
         retrying = backoff.on_exception(
             retry_waits,
             TransientError,
             max_tries=self.max_tries,
-            max_time=settings.max_retry_seconds,
+            max_time=max_retry_seconds,
             jitter=None,
             on_backoff=self._log_retry,
         )
-        self._post_with_retries = retrying(self._post_authorized)
-        self._fetch_token = retrying(self._request_token)
+        self._send_with_retries = retrying(self._send_authorized)
+        self._token_with_retries = retrying(self._request_token)
 
-    def post(
+    def send(
         self,
-        url: str,
-        body: bytes,
+        request: HttpRequest,
         what: str,
         *,
-        idempotent: bool = True,
+        resend_if_maybe_applied: bool = True,
         on_late_copy: Callable[[float], None] | None = None,
     ) -> bytes:
-        """POST a JSON body with retries; return the answer's body. `what` names it in logs.
+        """Send a request with retries; return the answer's body. `what` names it in errors.
 
-        A request that is not idempotent is retried only after failures that surely did not
-        apply it, unless `adjust_retry_ambiguous` is set. `on_late_copy` is told when a failed
-        try that may still be applied, late, began (it may land after newer requests).
+        After a failure that may hide an applied request, the request is sent again only
+        when `resend_if_maybe_applied` (else AmbiguousRequestError). `on_late_copy` is told
+        when a failed try that may still be applied, late, began.
         """
         try:
-            return self._post_with_retries(url, body, what, idempotent, on_late_copy)
+            return self._send_with_retries(request, what, resend_if_maybe_applied, on_late_copy)
         except TransientError as error:
-            raise ApiError(
-                f"Gave up retrying (max_retries={self.settings.max_retries}, "
-                f"max_retry_seconds={self.settings.max_retry_seconds:g}): {error}"
-            ) from None
+            raise ApiError(self._gave_up(error)) from None
 
     def close(self) -> None:
         """Close the keep-alive connections."""
         self.session.close()
 
-    def _post_authorized(
+    def _gave_up(self, error: TransientError) -> str:
+        return (
+            f"Gave up retrying (max_retries={self.max_tries - 1}, "
+            f"max_retry_seconds={self.max_retry_seconds:g}): {error}"
+        )
+
+    def _send_authorized(
         self,
-        url: str,
-        body: bytes,
+        request: HttpRequest,
         what: str,
-        idempotent: bool,
+        resend_if_maybe_applied: bool,
         on_late_copy: Callable[[float], None] | None,
     ) -> bytes:
         started = time.monotonic()
         try:
-            return self._post_renewing_token(url, body, what)
+            return self._send_renewing_token(request, what)
         except TransientError as error:
             if error.late and on_late_copy is not None:
                 on_late_copy(started)
-            if error.maybe_applied and not idempotent and not self.settings.adjust_retry_ambiguous:
+            if error.maybe_applied and not resend_if_maybe_applied:
                 raise AmbiguousRequestError(
-                    f"The {what} may or may not have been applied: {error}. It was not sent "
-                    "again, so that it cannot be applied twice. Check this location's stock "
-                    "(or Kibo's job queue) before running again, or set "
-                    "adjust_retry_ambiguous: true to retry such requests (at-least-once)."
+                    f"The {what} may or may not have been applied: {error}"
                 ) from None
             raise
 
-    def _post_renewing_token(self, url: str, body: bytes, what: str) -> bytes:
-        token_renewed = False
-        while True:
-            bearer = self._bearer()
-            response = self._post_once(url, body, what, bearer)
-            if response.status_code == 401 and self.settings.api_secret and not token_renewed:
-                self.logger.info("Access token refused for %s; getting a new one.", what)
-                self._forget_token(bearer)
-                token_renewed = True
-                continue
-            return self._read(response, what)
+    def _send_renewing_token(self, request: HttpRequest, what: str) -> bytes:
+        """Send once; when a token is refused (401), get a new one and send once more."""
+        response = self._send_once(request, what)
+        if response.status_code == 401 and isinstance(self.auth, TokenAuth):
+            self.logger.info("Access token refused for %s; getting a new one.", what)
+            self.auth.refused(response.request.headers.get("Authorization"))
+            response = self._send_once(request, what)
+        return self._read(response, what)
 
-    def _post_once(self, url: str, body: bytes, what: str, bearer: str) -> requests.Response:
+    def _send_once(self, request: HttpRequest, what: str) -> requests.Response:
         try:
-            return self.session.post(
-                url,
-                data=body,
-                headers={"Authorization": f"Bearer {bearer}"},
+            return self.session.request(
+                request.method,
+                request.url,
+                data=request.body,
+                auth=self.auth,
                 timeout=self.timeout,
             )
         except requests.RequestException as error:
@@ -274,7 +285,7 @@ class KiboClient:
         status = response.status_code
         if 200 <= status < 300:
             return response.content
-        message = _server_message(response)
+        message = redact(self.destination.error_message(response))[:SHOWN_BODY_CHARS]
         if status in RETRY_STATUSES:
             raise TransientError(
                 f"HTTP {status} for {what}: {message}",
@@ -283,56 +294,21 @@ class KiboClient:
                 late=status in GATEWAY_STATUSES,
             )
         if status in (401, 403):
-            raise AuthError(
-                f"Kibo refused the tenant or API key (HTTP {status}) for {what}: tenant "
-                f"'{self.settings.tenant_id}' and the configured api_key"
-                f"{'/api_secret' if self.settings.api_secret else ''} were not accepted. "
-                f"Server said: {message}"
-            )
+            raise AuthError(self.destination.refused_message(status, what, message))
         raise ApiError(f"HTTP {status} for {what}: {message}")
 
-    def _bearer(self) -> str:
-        """The API key, or a cached access token (a failure to get one is final here: the
-        request was not sent)."""
-        if not self.settings.api_secret:
-            return self.settings.api_key
-        with self._token_lock:
-            if self._token is None or time.monotonic() >= self._token_expires_at:
-                try:
-                    self._token, lifetime = self._fetch_token()
-                except TransientError as error:
-                    raise ApiError(f"Could not get an access token: {error}") from None
-                margin = min(TOKEN_RENEW_MARGIN_SECONDS, lifetime / 10)
-                self._token_expires_at = time.monotonic() + lifetime - margin
-            return self._token
-
-    def _forget_token(self, refused: str) -> None:
-        """Drop the refused token, unless another thread already replaced it."""
-        with self._token_lock:
-            if self._token == refused:
-                self._token = None
-
-    def _request_token(self) -> tuple[str, float]:
-        settings = self.settings
-        what = f"the access token request to {settings.auth_url}"
-        kwargs: dict[str, Any]
-        if settings.token_request == "basic":
-            kwargs = {
-                "auth": (settings.api_key, settings.api_secret),
-                "data": {"grant_type": "client_credentials"},
-            }
-        else:
-            kwargs = {
-                "json": {
-                    "client_id": settings.api_key,
-                    "client_secret": settings.api_secret,
-                    "grant_type": "client_credentials",
-                }
-            }
+    def _fetch_token(self, token_request: TokenRequest) -> tuple[str, float]:
+        """A new access token and its lifetime (a failure to get one is final: the request
+        that needed it was not sent)."""
         try:
-            response = requests.post(
-                settings.auth_url, timeout=self.timeout, verify=self.session.verify, **kwargs
-            )
+            return self._token_with_retries(token_request)
+        except TransientError as error:
+            raise ApiError(f"Could not get an access token: {self._gave_up(error)}") from None
+
+    def _request_token(self, token_request: TokenRequest) -> tuple[str, float]:
+        what = f"the access token request to {token_request.url}"
+        try:
+            response = token_request.send(self.session, self.timeout)
         except requests.RequestException as error:
             raise _classify(error, what) from None
         self._read(response, what)
@@ -345,7 +321,7 @@ class KiboClient:
                 f"(HTTP {response.status_code}, {len(response.content)} bytes)"
             ) from None
 
-    def _log_retry(self, details: dict[str, Any]) -> None:
+    def _log_retry(self, details: Mapping[str, Any]) -> None:
         error = details.get("exception")
         self.logger.warning(
             "%s; try %d of %d failed, retrying in %.1f s.",

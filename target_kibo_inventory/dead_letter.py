@@ -11,10 +11,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from target_kibo_inventory.destinations.base import FailedItem
 from target_kibo_inventory.mapping import InvalidRecordError
 from target_kibo_inventory.reader import InputLineError
+from target_kibo_inventory.rules import clip
 
-EXPLAINED = (InvalidRecordError, InputLineError)
+SHOWN_FAILURES = 20
+"""Most failed items an error names (with the count of all)."""
+
+
+class ItemsFailedError(RuntimeError):
+    """The destination accepted a request but refused some of its items."""
+
+
+EXPLAINED = (InvalidRecordError, InputLineError, ItemsFailedError)
 """Errors whose message says all: the run's error line is that message, with no traceback."""
 
 
@@ -76,17 +86,58 @@ class DeadLetters:
             "field": error.field,
             "reason": str(error),
             "record": record,
-            "set_aside_at": datetime.now(timezone.utc).isoformat(),
         }
-        text = _to_json(line)
+        self._write([line])
+        if self.count == 1:
+            self.logger.warning("Invalid records are set aside in %s: %s", self.path, error)
+
+    def failed_items(
+        self, destination: str, location: str, stream: str, failed: list[FailedItem]
+    ) -> None:
+        """Items a destination refused in an accepted request: raise ItemsFailedError
+        (`fail`), or write each with its location and the reason."""
+        if self.policy == "fail":
+            shown = ", ".join(clip(f.identifier) for f in failed[:SHOWN_FAILURES])
+            more = (
+                f" (and {len(failed) - SHOWN_FAILURES} more)"
+                if len(failed) > SHOWN_FAILURES
+                else ""
+            )
+            raise ItemsFailedError(
+                f"{destination} refused {len(failed)} item(s) at location '{clip(location)}' "
+                f"(stream {clip(stream)}): {shown}{more}; {failed[0].reason}. The other items "
+                "of the request were applied. Set on_invalid_record: dead_letter to set refused "
+                "items aside and go on."
+            )
+        lines = [
+            {
+                "stream": stream,
+                "destination": destination,
+                "location": location,
+                "identifier": f.identifier,
+                "reason": f.reason,
+                "item": f.item,
+            }
+            for f in failed
+        ]
+        self._write(lines)
+        self.logger.warning(
+            "%s refused %d item(s) at location '%s': set aside in %s.",
+            destination,
+            len(failed),
+            clip(location),
+            self.path,
+        )
+
+    def _write(self, lines: list[dict[str, Any]]) -> None:
+        now = datetime.now(timezone.utc).isoformat()
+        text = "".join(_to_json({**line, "set_aside_at": now}) + "\n" for line in lines)
         with self._lock:
             if self._file is None:
                 self._file = self.path.open("a", encoding="utf-8")
-            self._file.write(text + "\n")
+            self._file.write(text)
             self._file.flush()
-            self.count += 1
-        if self.count == 1:
-            self.logger.warning("Invalid records are set aside in %s: %s", self.path, error)
+            self.count += len(lines)
 
     def summary(self) -> dict[str, Any] | None:
         """What was set aside in this run, for the state; None when nothing was."""

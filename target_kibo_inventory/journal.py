@@ -410,7 +410,7 @@ class Journal:
         if loc.has_file and request.incident:
             self._append(loc, {"event": "not_applied", "incident": request.incident})
 
-    def accepted(self, request: Request, job_id: int | str) -> None:
+    def accepted(self, request: Request, job_id: int | str | None) -> None:
         """Note that a request was accepted: the location's applied items grow."""
         if not self.enabled:
             return

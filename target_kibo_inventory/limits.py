@@ -24,3 +24,9 @@ currencyID): its integers are 32-bit."""
 
 INT32_MAX = 2**31 - 1
 """Largest integer Kibo takes in an integer field."""
+
+INCREFF_MAX_ITEMS = 300
+"""Most SKUs in one Increff absolute inventory update (the guide lowered it from 500)."""
+
+INCREFF_MAX_TEXT_LENGTH = 255
+"""Longest string Increff takes in a field."""

@@ -13,7 +13,7 @@ from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.singerlib.encoding import SingerMessageType
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
-from target_kibo_inventory.mapping import clip, quote
+from target_kibo_inventory.rules import clip, quote
 
 
 class InputLineError(InvalidInputLine):

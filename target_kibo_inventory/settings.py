@@ -10,7 +10,7 @@ import json
 import logging
 import math
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,16 +20,26 @@ from singer_sdk import typing as th
 from singer_sdk.configuration._dict_config import parse_environment_config
 
 from target_kibo_inventory.dead_letter import append_problem
+from target_kibo_inventory.destinations.kibo import (
+    AUTH_URL,
+    HOSTS,
+    LEGACY_AUTH_URL,
+    LEGACY_BASE_URL,
+)
 from target_kibo_inventory.limits import (
     ADJUST_MAX_ITEMS,
+    INCREFF_MAX_ITEMS,
     REFRESH_COST_STEP,
     REFRESH_MAX_ITEMS,
 )
 
 OPERATIONS = ("refresh", "adjust")
+DESTINATIONS = ("kibo", "increff")
+API_STYLES = ("translated", "unified_commerce")
 ENVIRONMENTS = ("sandbox", "production")
 API_PACKAGES = ("inventory_specific", "inventory_v5")
 TOKEN_REQUESTS = ("json", "basic")
+INCREFF_PAYLOADS = ("products", "v0")
 DEFAULT_MAX_BUFFERED_ITEMS = 5_000_000
 DEFAULT_MAX_PARALLEL_REQUESTS = 8
 
@@ -55,49 +65,36 @@ ENV_TYPES = {
 }
 """Setting types read from environment variables' text (in this order), as errors name them."""
 
-KIBO_AUTH_URL = "https://home.mozu.com/api/platform/applications/authtickets/oauth"
-LEGACY_BASE_URL = "https://integration.shopatron.com"
-LEGACY_AUTH_URL = "https://auth.shopatron.com/oauthserver/oauth2/token"
-HOSTS = {
-    "sandbox": "https://{tenant_id}-translation.sandbox.mozu.com",
-    "production": "https://{tenant_id}-translation.mozu.com",
-}
-
-API_FIELDS = (
-    "locationName",
-    "partNumber",
-    "upc",
-    "sku",
-    "quantity",
-    "binID",
-    "ltd",
-    "floor",
-    "safetyStock",
-    "currencyID",
-    "retailPrice",
-    "inventoryLocatorName",
-    "attributes",
-)
-
 _OPERATION = th.StringType(allowed_values=list(OPERATIONS))
 
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
+        "destination",
+        th.StringType(allowed_values=list(DESTINATIONS)),
+        default="kibo",
+        title="Destination",
+        description=(
+            "The OMS to load: `kibo` (Kibo OMS or Unified Commerce, see `api_style`) or "
+            "`increff` (Increff OMS absolute inventory)."
+        ),
+    ),
+    th.Property(
         "tenant_id",
         th.StringType,
-        required=True,
         title="Tenant ID",
-        description="Kibo tenant: sent as the `x-vol-tenant` header and used to build the host.",
+        description=(
+            "Kibo tenant: sent as the `x-vol-tenant` header and used to build the host. "
+            "Required for `kibo`."
+        ),
     ),
     th.Property(
         "api_key",
         th.StringType,
-        required=True,
         secret=True,
         title="API key",
         description=(
             "Application (client) ID or API key of the Inventory package (V5 or Specific). "
-            "Sent as the bearer token when `api_secret` is not set."
+            "Sent as the bearer token when `api_secret` is not set. Required for `kibo`."
         ),
     ),
     th.Property(
@@ -116,7 +113,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.StringType,
         title="Token URL",
         description=(
-            f"OAuth2 token endpoint. Default: `{KIBO_AUTH_URL}`, or `{LEGACY_AUTH_URL}` when "
+            f"OAuth2 token endpoint. Default: `{AUTH_URL}`, or `{LEGACY_AUTH_URL}` when "
             f"`base_url` is the legacy `{LEGACY_BASE_URL}`."
         ),
     ),
@@ -131,13 +128,32 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "api_style",
+        th.StringType(allowed_values=list(API_STYLES)),
+        default="translated",
+        title="Kibo API style",
+        description=(
+            "`translated`: the OMS-compatible translation endpoints "
+            "(`https://{tenant_id}-translation...`, `locationName`); `unified_commerce`: Kibo's "
+            "native inventory API (`https://t{tenant_id}.mozu.com/api/commerce/inventory/v5/"
+            "inventory/...`, `locationCode`, OAuth2 with `api_secret`)."
+        ),
+    ),
+    th.Property(
+        "site_id",
+        th.StringType,
+        title="Site ID",
+        description="Kibo site, sent as the `x-vol-site` header (`unified_commerce` only).",
+    ),
+    th.Property(
         "environment",
         th.StringType(allowed_values=list(ENVIRONMENTS)),
         default="sandbox",
         title="Environment",
         description=(
-            "`sandbox` (https://{tenant_id}-translation.sandbox.mozu.com) or `production` "
-            "(https://{tenant_id}-translation.mozu.com). Ignored when `base_url` is set."
+            f"`sandbox` ({HOSTS['sandbox']}) or `production` ({HOSTS['production']}); for "
+            "`unified_commerce`, https://t{tenant_id}.sandbox.mozu.com or "
+            "https://t{tenant_id}.mozu.com. Ignored when `base_url` is set."
         ),
     ),
     th.Property(
@@ -156,7 +172,8 @@ CONFIG_SCHEMA = th.PropertiesList(
         title="Base URL",
         description=(
             "Overrides the host (scheme, host, port), e.g. the legacy "
-            f"`{LEGACY_BASE_URL}` or a local emulator; the package path is appended."
+            f"`{LEGACY_BASE_URL}` or a local emulator; the package path is appended. "
+            "Required for `increff` (Increff gives each client its host)."
         ),
     ),
     th.Property(
@@ -187,7 +204,8 @@ CONFIG_SCHEMA = th.PropertiesList(
         description=(
             "API field name → record property name. Unmapped API fields are read from the "
             "property of the same name or its snake_case form (`part_number`, "
-            "`location_name`, `safety_stock`, ...). API fields: " + ", ".join(API_FIELDS) + "."
+            "`location_name`, `safety_stock`, ...). The API fields are the destination's "
+            "(README, Mapping records)."
         ),
     ),
     th.Property(
@@ -209,6 +227,49 @@ CONFIG_SCHEMA = th.PropertiesList(
             f"Items in a full adjust request. Kibo documents at most {ADJUST_MAX_ITEMS} and "
             "answers 400 above it."
         ),
+    ),
+    th.Property(
+        "increff_auth_username",
+        th.StringType,
+        title="Increff auth username",
+        description="Sent as the `authUsername` header (`increff`).",
+    ),
+    th.Property(
+        "increff_auth_password",
+        th.StringType,
+        secret=True,
+        title="Increff auth password",
+        description="Sent as the `authPassword` header (`increff`).",
+    ),
+    th.Property(
+        "increff_auth_domain",
+        th.StringType,
+        title="Increff auth domain",
+        description="Sent as the `authDomainName` header (`increff`).",
+    ),
+    th.Property(
+        "increff_batch_items",
+        th.IntegerType(minimum=1, maximum=INCREFF_MAX_ITEMS),
+        default=INCREFF_MAX_ITEMS,
+        title="SKUs per Increff request",
+        description=f"SKUs in a full Increff request; Increff takes at most {INCREFF_MAX_ITEMS}.",
+    ),
+    th.Property(
+        "increff_payload",
+        th.StringType(allowed_values=list(INCREFF_PAYLOADS)),
+        default="products",
+        title="Increff payload",
+        description=(
+            '`products`: `{"locationCode", "products": [{"channelSkuCode", "quantity"}]}`; '
+            "`v0`: the older array of `{clientId, clientSkuId, inventoryPoolId, quantity, "
+            "fulfillmentLocationId}` (the location must be an integer)."
+        ),
+    ),
+    th.Property(
+        "increff_client_id",
+        th.IntegerType,
+        title="Increff client ID",
+        description="`clientId` of each item of the `v0` payload (required for it).",
     ),
     th.Property(
         "on_invalid_record",
@@ -351,26 +412,40 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    """The target's settings, checked and with their defaults resolved."""
+    """The target's settings, checked, with their defaults applied (named as the settings).
 
-    tenant_id: str
-    api_key: str
+    Combinations that depend on the destination (which settings it requires, which
+    operations it takes) are checked by the destination when it is built.
+    """
+
+    destination: str
+    tenant_id: str | None
+    api_key: str | None
     api_secret: str | None
-    auth_url: str
-    token_request: str
-    base_url: str
+    auth_url: str | None
+    token_request: str | None
+    api_style: str
+    site_id: str | None
+    environment: str
     api_package: str
+    base_url: str | None
     operation: str
     stream_operations: dict[str, str]
     location_name: str | None
     field_map: dict[str, str]
+    refresh_batch_items: int
+    adjust_batch_items: int
+    increff_auth_username: str | None
+    increff_auth_password: str | None
+    increff_auth_domain: str | None
+    increff_batch_items: int
+    increff_payload: str
+    increff_client_id: int | None
     on_invalid_record: str
     dead_letter_path: str
     drain_interval_seconds: float
-    journal_folder: Path | None
+    journal_path: str | None
     journal_resolve: dict[str, str]
-    refresh_batch_items: int
-    adjust_batch_items: int
     max_buffered_items: int
     max_parallel_requests: int
     max_retries: int
@@ -382,45 +457,40 @@ class Settings:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Settings:
-        """Build settings from the validated SDK config (defaults already applied)."""
+        """Build settings from the validated SDK config (defaults already applied); an empty
+        string counts as not set."""
         _check(config)
-        base_url = (config.get("base_url") or HOSTS[config["environment"]].format(**config)).rstrip(
-            "/"
-        )
-        auth_url = config.get("auth_url") or (
-            LEGACY_AUTH_URL if base_url == LEGACY_BASE_URL else KIBO_AUTH_URL
-        )
-        token_request = config.get("token_request") or (
-            "basic" if auth_url == LEGACY_AUTH_URL else "json"
-        )
-        return cls(
-            tenant_id=config["tenant_id"],
-            api_key=config["api_key"],
-            api_secret=config.get("api_secret") or None,
-            auth_url=auth_url,
-            token_request=token_request,
-            base_url=base_url,
-            api_package=config["api_package"],
-            operation=config["operation"],
-            stream_operations=dict(config["stream_operations"]),
-            location_name=config.get("location_name") or None,
-            field_map=dict(config["field_map"]),
-            on_invalid_record=config["on_invalid_record"],
-            dead_letter_path=config["dead_letter_path"],
-            drain_interval_seconds=float(config["drain_interval_seconds"]),
-            journal_folder=_journal_folder(config),
-            journal_resolve=dict(config["journal_resolve"]),
-            refresh_batch_items=config["refresh_batch_items"],
-            adjust_batch_items=config["adjust_batch_items"],
-            max_buffered_items=config["max_buffered_items"],
-            max_parallel_requests=config["max_parallel_requests"],
-            max_retries=config["max_retries"],
-            max_retry_seconds=float(config["max_retry_seconds"]),
-            adjust_retry_ambiguous=bool(config["adjust_retry_ambiguous"]),
-            maybe_applied_wait_seconds=float(config["maybe_applied_wait_seconds"]),
-            ca_bundle=config.get("ca_bundle") or None,
-            request_timeout=float(config["request_timeout"]),
-        )
+        values = {f.name: config.get(f.name) for f in fields(cls)}
+        for f in fields(cls):
+            value = values[f.name]
+            if value == "" and f.name != "journal_path":
+                values[f.name] = None
+            elif f.type == "float":  # JSON config numbers may arrive as Decimal
+                values[f.name] = float(value)
+        return cls(**values)
+
+    @property
+    def operations(self) -> set[str]:
+        """Every operation some stream may be sent with."""
+        return {self.operation, *self.stream_operations.values()}
+
+    @property
+    def journal_folder(self) -> Path | None:
+        """The crash journal, needed only when some stream is sent as adjust (refresh is
+        idempotent); an empty journal_path turns it off."""
+        if "adjust" not in self.operations or self.journal_path == "":
+            return None
+        return Path(self.journal_path or f"kibo-inventory-journal-{self.tenant_id}")
+
+    def require(self, destination: str, *names: str) -> None:
+        """Raise SettingsError naming the settings a destination needs that are not set."""
+        missing = [n for n in names if not str(getattr(self, n) or "").strip()]
+        if missing:
+            raise SettingsError(
+                f"Setting{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(repr(n) for n in missing)} "
+                f"{'are' if len(missing) > 1 else 'is'} required for destination '{destination}'."
+            )
 
     def operation_for(self, stream_name: str) -> str:
         """The operation that records of this stream are sent with."""
@@ -439,12 +509,10 @@ class Settings:
             )
         return warnings
 
-    def batch_items(self, operation: str) -> int:
-        """Items in a full request of this operation."""
-        return self.refresh_batch_items if operation == "refresh" else self.adjust_batch_items
-
     def warn_about_costs(self, logger: logging.Logger) -> None:
-        """Log the settings that are allowed but cost jobs or risk refusals."""
+        """Log the settings that are allowed but cost jobs or risk refusals (Kibo)."""
+        if self.destination != "kibo":
+            return
         if self.refresh_batch_items % REFRESH_COST_STEP:
             logger.warning(
                 "refresh_batch_items=%d is not a multiple of %d: Kibo costs refresh jobs in "
@@ -576,28 +644,8 @@ def _closest(name: str, known: Iterable[str]) -> str | None:
     return close[0] if close else None
 
 
-def _journal_folder(config: dict[str, Any]) -> Path | None:
-    """The journal, needed only when some stream is sent as adjust (refresh is idempotent)."""
-    operations = {config["operation"], *config["stream_operations"].values()}
-    if "adjust" not in operations:
-        return None
-    path = config.get("journal_path")
-    if path is None:
-        return Path(f"kibo-inventory-journal-{config['tenant_id']}")
-    return Path(path) if path else None
-
-
 def _check(config: dict[str, Any]) -> None:
     """Raise SettingsError for values the JSON schema alone cannot rule out."""
-    for name in ("tenant_id", "api_key"):
-        if not str(config.get(name) or "").strip():
-            raise SettingsError(f"Setting '{name}' is required and must not be empty.")
-    unknown = sorted(set(config.get("field_map", {})) - set(API_FIELDS))
-    if unknown:
-        raise SettingsError(
-            f"field_map has unknown API field(s) {', '.join(unknown)}; the API fields are "
-            f"{', '.join(API_FIELDS)}."
-        )
     for name in ("base_url", "auth_url"):
         _check_transport(name, config.get(name))
     ca_bundle = config.get("ca_bundle")

@@ -12,10 +12,10 @@ from target_kibo_inventory.mapping import (
     InvalidRecordError,
     MissingKeyPropertyError,
     RecordMapper,
-    clip,
-    quote,
+    api_fields,
 )
 from target_kibo_inventory.reader import InputLineError
+from target_kibo_inventory.rules import clip, quote
 from target_kibo_inventory.validation import (
     InvalidSchemaError,
     SchemaViolationError,
@@ -52,19 +52,23 @@ class InventorySink(Sink):
         self.dead_letters = target.dead_letters
         self.positions = target.record_positions
         self._uncounted = 0
+        destination = target.destination
         self.mapper = RecordMapper(
             stream_name,
             self.schema,
             self.key_properties,
-            self.operation,
+            destination.items(self.operation),
             settings.field_map,
             settings.location_name,
         )
-        if self.mapper.ignored:
+        if ignored := self.mapper.ignored(api_fields(destination), settings.field_map):
             self.logger.warning(
-                "Stream '%s' is sent as adjust, whose items take no %s: these fields are not sent.",
-                stream_name,
-                ", ".join(self.mapper.ignored),
+                "Stream '%s' is sent as %s, whose items take no %s (destination %s): these fields "
+                "are not sent.",
+                clip(stream_name),
+                self.operation,
+                ", ".join(ignored),
+                destination.name,
             )
 
     def get_validator(self) -> BaseJSONSchemaValidator | None:

@@ -16,11 +16,15 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.mapper import SameRecordTransform
 
 from target_kibo_inventory import redaction
+from target_kibo_inventory.client import HttpClient, Sender
 from target_kibo_inventory.dead_letter import DeadLetters
+from target_kibo_inventory.destinations import registry as destinations
+from target_kibo_inventory.destinations.base import Destination
 from target_kibo_inventory.journal import Journal
 from target_kibo_inventory.loader import InventoryLoader
-from target_kibo_inventory.mapping import clip
+from target_kibo_inventory.mapping import FieldMapError, check_field_map
 from target_kibo_inventory.reader import NoSchemaError, RecordReader
+from target_kibo_inventory.rules import clip
 from target_kibo_inventory.settings import (
     CONFIG_SCHEMA,
     Settings,
@@ -51,13 +55,16 @@ class TargetKiboInventory(Target):
         config: Mapping[str, Any] | None = None,
         parse_env_config: bool = False,
         validate_config: bool = True,
+        destination: Destination | None = None,
+        client: Sender | None = None,
         **kwargs: Any,
     ) -> None:
         """Check the settings and set up the run.
 
         Before the SDK validates the config: settings from environment variables get their
         schema types, secrets are masked in every log line from then on, and unknown settings
-        are refused.
+        are refused. `destination` and `client` replace the ones the settings name (to drive
+        the whole pipeline in process, e.g. with another destination).
         """
         config = dict(config or {})
         schema, dropped = setting_schemas(type(self))
@@ -77,6 +84,14 @@ class TargetKiboInventory(Target):
         for warning in ignored_setting_warnings(self.config, dropped):
             self.logger.warning(warning)
         self.settings.warn_about_costs(self.logger)
+        self.dead_letters = DeadLetters(
+            self.settings.on_invalid_record, self.settings.dead_letter_path, self.logger
+        )
+        try:
+            self.destination = destination or destinations.build(self.settings)
+            check_field_map(self.settings.field_map, self.destination)
+        except (SettingsError, FieldMapError) as error:
+            raise ConfigValidationError(str(error), errors=[str(error)]) from None
         self.journal = Journal(
             self.settings.journal_folder,
             self.settings.adjust_retry_ambiguous,
@@ -84,16 +99,38 @@ class TargetKiboInventory(Target):
             self.logger,
         )
         self.journal.open()
-        self.loader = InventoryLoader(self.settings, self.logger, self.journal)
-        self.dead_letters = DeadLetters(
-            self.settings.on_invalid_record, self.settings.dead_letter_path, self.logger
-        )
+        self.loader = self._loader(client)
         self._MAX_RECORD_AGE_IN_MINUTES = self.settings.drain_interval_seconds / 60
         self.record_positions: Counter[str] = Counter()
         self._routes: dict[str, list[tuple[Any, bool, InventorySink]]] = {}
         self._next_age_check = 0.0
         self._busy = False
         self._stop_signal: int | None = None
+
+    def _loader(self, client: Sender | None) -> InventoryLoader:
+        """The run's loader: the destination, its client, the journal, the dead letters."""
+        settings = self.settings
+        client = client or HttpClient(
+            self.destination,
+            self.logger,
+            timeout=settings.request_timeout,
+            max_retries=settings.max_retries,
+            max_retry_seconds=settings.max_retry_seconds,
+            ca_bundle=settings.ca_bundle,
+        )
+        return InventoryLoader(
+            self.destination,
+            client,
+            self.journal,
+            self.logger,
+            max_buffered_items=settings.max_buffered_items,
+            max_parallel_requests=settings.max_parallel_requests,
+            resend_ambiguous_adjusts=settings.adjust_retry_ambiguous,
+            maybe_applied_wait_seconds=settings.maybe_applied_wait_seconds,
+            on_failed_items=lambda request, failed: self.dead_letters.failed_items(
+                self.destination.name, request.location, request.stream, failed
+            ),
+        )
 
     @classmethod
     def append_builtin_config(cls, config_jsonschema: dict) -> None:
@@ -190,7 +227,7 @@ class TargetKiboInventory(Target):
             return
         state = {key: value for key, value in state.items() if key != STATE_KEY}
         with self.journal.checkpoint(state):
-            state[STATE_KEY] = {"jobs": self.loader.ledger.take()}
+            state[STATE_KEY] = self.loader.ledger.take()
             if dead_letters := self.dead_letters.summary():
                 state[STATE_KEY]["dead_letter"] = dead_letters
             super()._write_state_message(state)

@@ -10,7 +10,7 @@ import jsonschema
 from singer_sdk.exceptions import InvalidJSONSchema
 from singer_sdk.sinks.core import BaseJSONSchemaValidator, JSONSchemaValidator
 
-from target_kibo_inventory.mapping import clip
+from target_kibo_inventory.rules import clip
 
 
 class SchemaViolationError(ValueError):

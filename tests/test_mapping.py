@@ -7,23 +7,17 @@ from decimal import Decimal
 
 import pytest
 
+from target_kibo_inventory.destinations.kibo import ADJUST_ITEMS, REFRESH_ITEMS
 from target_kibo_inventory.limits import INT32_MAX, INT32_MIN
-from target_kibo_inventory.mapping import (
-    InvalidRecordError,
-    RecordMapper,
-    RuleError,
-    clip,
-    quote,
-    snake_case,
-    to_integer,
-    to_number,
-    to_text,
-)
+from target_kibo_inventory.mapping import InvalidRecordError, RecordMapper, snake_case
+from target_kibo_inventory.rules import RuleError, clip, quote, to_integer, to_number, to_text
+
+ITEMS = {"refresh": REFRESH_ITEMS, "adjust": ADJUST_ITEMS}
 
 
 def mapper(operation="refresh", field_map=None, location=None, properties=None, keys=()):
     schema = {"properties": properties or {}}
-    return RecordMapper("s", schema, keys, operation, field_map or {}, location)
+    return RecordMapper("s", schema, keys, ITEMS[operation], field_map or {}, location)
 
 
 def test_snake_case_forms():
@@ -125,7 +119,8 @@ def test_refresh_refuses_negative_and_adjust_accepts_it():
 def test_adjust_items_hold_only_adjust_fields():
     declared = ("sku", "quantity", "binID", "locationName", "floor", "retail_price")
     m = mapper("adjust", properties={name: {} for name in declared})
-    assert m.ignored == ["floor", "retailPrice"]
+    fields = [rule.name for rule in REFRESH_ITEMS.fields]
+    assert m.ignored(fields, {}) == ["floor", "retailPrice"]
     item = m.map({"sku": "A", "quantity": 2, "floor": 1, "binID": 4, "locationName": "L"}, 1).item
     assert item == {"sku": "A", "quantity": 2, "binID": 4}
 

@@ -22,16 +22,10 @@ from hypothesis import strategies as st
 
 from target_kibo_inventory.batching import Batcher
 from target_kibo_inventory.dead_letter import DeadLetters
+from target_kibo_inventory.destinations.kibo import REFRESH_ITEMS
 from target_kibo_inventory.limits import INT32_MAX, INT32_MIN
-from target_kibo_inventory.mapping import (
-    QUOTE_LIMIT,
-    InvalidRecordError,
-    RecordMapper,
-    RuleError,
-    quote,
-    to_integer,
-    to_number,
-)
+from target_kibo_inventory.mapping import InvalidRecordError, RecordMapper
+from target_kibo_inventory.rules import QUOTE_LIMIT, RuleError, quote, to_integer, to_number
 
 valid = st.fixed_dictionaries(
     {
@@ -59,7 +53,7 @@ records = st.lists(st.tuples(st.booleans(), valid, invalid), max_size=300)
 @settings(max_examples=150, deadline=None)
 @given(rows=records, full=st.integers(1, 25))
 def test_valid_items_once_in_order_and_every_invalid_record_set_aside(rows, full):
-    mapper = RecordMapper("s", {"properties": {}}, (), "refresh", {}, None)
+    mapper = RecordMapper("s", {"properties": {}}, (), REFRESH_ITEMS, {}, None)
     batcher = Batcher({"refresh": full, "adjust": full}, {"refresh": 3, "adjust": full}, 10**9)
     with tempfile.TemporaryDirectory() as tmp:
         dead = DeadLetters("dead_letter", str(Path(tmp) / "dead.jsonl"), logging.getLogger())

@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 
+from target_kibo_inventory.auth import BearerAuth, TokenAuth, TokenRequest
+from target_kibo_inventory.destinations.kibo import KiboTranslated
 from target_kibo_inventory.settings import Settings
 from target_kibo_inventory.target import TargetKiboInventory
 from tests.helpers import TARGET, run_target
@@ -38,7 +40,7 @@ BASE = {"tenant_id": "t1", "api_key": "k"}
             "auth_url 'http://10.0.0.5/token' uses plain http: https is required",
         ),
         ({"ca_bundle": "/nonexistent/ca.pem"}, "ca_bundle '/nonexistent/ca.pem' is not a file"),
-        ({"tenant_id": " "}, "Setting 'tenant_id' is required and must not be empty"),
+        ({"tenant_id": " "}, "Setting 'tenant_id' is required for destination 'kibo'"),
         ({"request_timeout": 0}, "0 is less than or equal to the minimum of 0"),
     ],
 )
@@ -51,7 +53,7 @@ def test_invalid_settings_fail_at_start_up_with_a_clear_message(tmp_path, overri
 def test_missing_required_setting(tmp_path):
     run = run_target({"tenant_id": "t1"}, "", tmp_path)
     assert run.returncode == 1
-    assert "'api_key' is a required property" in run.stderr
+    assert "Setting 'api_key' is required for destination 'kibo'" in run.stderr
 
 
 def test_costly_batch_sizes_are_allowed_with_a_warning(tmp_path):
@@ -83,33 +85,48 @@ def _settings(**config) -> Settings:
     return target.settings
 
 
+def _kibo(**config) -> KiboTranslated:
+    destination = TargetKiboInventory(config={**BASE, **config}).destination
+    assert isinstance(destination, KiboTranslated)
+    return destination
+
+
+def _token_request(**config) -> TokenRequest:
+    auth = _kibo(api_secret="s", **config).auth()
+    assert isinstance(auth, TokenAuth)
+    return auth.token_request
+
+
 def test_default_host_is_the_sandbox_and_the_preferred_package():
     settings = _settings()
-    assert settings.base_url == "https://t1-translation.sandbox.mozu.com"
+    assert _kibo().host == "https://t1-translation.sandbox.mozu.com"
     assert settings.api_package == "inventory_specific"
     assert settings.operation == "refresh"
     assert (settings.refresh_batch_items, settings.adjust_batch_items) == (12000, 1000)
     assert settings.request_timeout == 60
-    assert settings.auth_url == "https://home.mozu.com/api/platform/applications/authtickets/oauth"
-    assert settings.token_request == "json"
+    token = _token_request()
+    assert token.url == "https://home.mozu.com/api/platform/applications/authtickets/oauth"
+    assert token.form == "json"
+    assert isinstance(_kibo().auth(), BearerAuth)  # no api_secret: the key is the bearer
 
 
 def test_production_host():
-    assert _settings(environment="production").base_url == "https://t1-translation.mozu.com"
+    assert _kibo(environment="production").host == "https://t1-translation.mozu.com"
 
 
 def test_legacy_host_uses_the_legacy_token_url_with_basic_auth():
-    settings = _settings(base_url="https://integration.shopatron.com/")
-    assert settings.base_url == "https://integration.shopatron.com"
-    assert settings.auth_url == "https://auth.shopatron.com/oauthserver/oauth2/token"
-    assert settings.token_request == "basic"
+    assert _kibo(base_url="https://integration.shopatron.com/").host == (
+        "https://integration.shopatron.com"
+    )
+    token = _token_request(base_url="https://integration.shopatron.com/")
+    assert token.url == "https://auth.shopatron.com/oauthserver/oauth2/token"
+    assert token.form == "basic"
 
 
 def test_explicit_token_settings_win():
-    settings = _settings(auth_url="https://sso.example.com/token", token_request="basic")
-    assert settings.auth_url == "https://sso.example.com/token"
-    assert settings.token_request == "basic"
-    assert _settings(auth_url="https://sso.example.com/token").token_request == "json"
+    token = _token_request(auth_url="https://sso.example.com/token", token_request="basic")
+    assert (token.url, token.form) == ("https://sso.example.com/token", "basic")
+    assert _token_request(auth_url="https://sso.example.com/token").form == "json"
 
 
 def test_stream_operations_override_operation():
@@ -123,16 +140,12 @@ def test_stream_operations_override_operation():
     ["http://127.0.0.1:8700", "http://127.8.9.10", "http://[::1]:8700", "http://localhost"],
 )
 def test_plain_http_is_allowed_only_to_this_machine(base_url):
-    assert _settings(base_url=base_url).base_url == base_url
+    assert _kibo(base_url=base_url).host == base_url
 
 
 def test_tls_is_verified_with_the_default_or_the_given_ca_bundle(tmp_path):
-    import logging
-
-    from target_kibo_inventory.client import KiboClient
-
     bundle = tmp_path / "ca.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\n")
-    assert KiboClient(_settings(), logging.getLogger()).session.verify is True
-    client = KiboClient(_settings(ca_bundle=str(bundle)), logging.getLogger())
-    assert client.session.verify == str(bundle)
+    assert TargetKiboInventory(config=BASE).loader.client.session.verify is True
+    target = TargetKiboInventory(config={**BASE, "ca_bundle": str(bundle)})
+    assert target.loader.client.session.verify == str(bundle)

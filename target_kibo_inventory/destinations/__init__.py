@@ -1,5 +1,2 @@
-"""Destinations: one module per API style (paths, request body, limits, reading the answer)."""
-
-from target_kibo_inventory.destinations.kibo import KiboTranslationApi
-
-__all__ = ["KiboTranslationApi"]
+"""Destinations: one module per inventory API, each implementing `base.Destination`;
+`registry.build` picks the one the settings name."""

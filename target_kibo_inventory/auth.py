@@ -1,0 +1,100 @@
+"""Request authentication as `requests` auth objects: a bearer key, an OAuth2 token, headers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import requests
+from requests.auth import AuthBase
+
+TOKEN_RENEW_MARGIN_SECONDS = 60.0
+
+
+class BearerAuth(AuthBase):
+    """`Authorization: Bearer <key>` with a fixed key."""
+
+    def __init__(self, key: str) -> None:
+        self._header = f"Bearer {key}"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._header
+        return request
+
+
+class HeaderAuth(AuthBase):
+    """Fixed credential headers (Increff's authUsername, authPassword, authDomainName)."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self._headers = dict(headers)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.update(self._headers)
+        return request
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """Where and how an OAuth2 client-credentials token is asked for."""
+
+    url: str
+    client_id: str = field(repr=False)
+    client_secret: str = field(repr=False)
+    form: str = "json"
+    """`json`: a JSON body with the credentials (Kibo); `basic`: HTTP Basic and a form body."""
+
+    def send(self, session: requests.Session, timeout: float) -> requests.Response:
+        """POST the token request through the session."""
+        if self.form == "basic":
+            return session.post(
+                self.url,
+                auth=(self.client_id, self.client_secret),
+                data={"grant_type": "client_credentials"},
+                timeout=timeout,
+            )
+        body = {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "grant_type": "client_credentials",
+        }
+        return session.post(self.url, json=body, timeout=timeout)
+
+
+class TokenAuth(AuthBase):
+    """OAuth2 client credentials: a token fetched once and kept until shortly before it
+    expires; when the API refuses it, `refused` drops it so the next request fetches anew.
+
+    The client that sends the requests fetches the token (`fetch`), through its own session
+    and with its retries; threads share one token.
+    """
+
+    def __init__(self, token_request: TokenRequest) -> None:
+        self.token_request = token_request
+        self.fetch: Callable[[TokenRequest], tuple[str, float]] | None = None
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.token()}"
+        return request
+
+    def token(self) -> str:
+        """The cached token, or a new one when there is none or it is about to expire."""
+        with self._lock:
+            if self._token is None or time.monotonic() >= self._expires_at:
+                if self.fetch is None:
+                    raise RuntimeError("TokenAuth has no client to fetch its token")
+                self._token, lifetime = self.fetch(self.token_request)
+                margin = min(TOKEN_RENEW_MARGIN_SECONDS, lifetime / 10)
+                self._expires_at = time.monotonic() + lifetime - margin
+            return self._token
+
+    def refused(self, header: str | None) -> None:
+        """The API refused this Authorization header: drop its token, unless another thread
+        already replaced it."""
+        with self._lock:
+            if header == f"Bearer {self._token}":
+                self._token = None

@@ -1,0 +1,124 @@
+"""The destination interface: everything that differs between inventory APIs, in one object.
+
+The shared machinery (mapping, validation, per-location batching, dispatch, retries, the
+crash journal, dead letters, state) is written once against `Destination`; each API is one
+module of this package that implements it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import requests
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """An item field of the API: how its value is checked, and where it may be read from.
+
+    The value is read from the record property that `field_map` names for `name`, else the
+    property named `name` or its snake_case form; then, in order, from those of `fallbacks`
+    (other API field names, e.g. Increff's channelSkuCode falls back to sku).
+    """
+
+    name: str
+    convert: Callable[[Any], Any]
+    fallbacks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ItemRules:
+    """The items of one operation: their fields, which identify an item, and the location."""
+
+    fields: tuple[FieldRule, ...]
+    identifiers: tuple[str, ...]
+    """At least one of these fields is required."""
+    location: FieldRule
+    """The location: read like a field, sent once per request, not in the items."""
+    required: tuple[str, ...] = ("quantity",)
+    """Fields every item must have."""
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """One request, ready to send."""
+
+    method: str
+    url: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class FailedItem:
+    """An item the API refused while it accepted the rest of the request."""
+
+    identifier: str
+    item: Mapping[str, Any]
+    reason: str
+
+
+@dataclass
+class Answer:
+    """What a 2xx answer says: a job ID, or which items succeeded and failed."""
+
+    job_id: int | str | None = None
+    failed: list[FailedItem] = field(default_factory=list)
+    succeeded: int = 0
+
+
+class AnswerError(ValueError):
+    """A 2xx answer that cannot be read (no job ID, not JSON, ...)."""
+
+
+class Destination(Protocol):
+    """An inventory API: its requests, limits, item fields, auth and answers."""
+
+    name: str
+    """As in the `destination` setting and in the state's entries."""
+    operations: tuple[str, ...]
+    """The operations it takes ('refresh': absolute counts; 'adjust': deltas)."""
+    location_key: str
+    """The location's name in request bodies and state entries (locationName, locationCode)."""
+
+    def items(self, operation: str) -> ItemRules:
+        """The item fields of an operation, for the mapper."""
+        ...
+
+    def full_size(self, operation: str) -> int:
+        """Items in a full request."""
+        ...
+
+    def cost_step(self, operation: str) -> int:
+        """Items per cost step (a request of n items costs ⌈n/step⌉ steps)."""
+        ...
+
+    def encode_item(self, location: str, item: Mapping[str, Any]) -> bytes:
+        """An item as the JSON value it is sent as."""
+        ...
+
+    def request(self, operation: str, location: str, items: Sequence[bytes]) -> HttpRequest:
+        """The request that sends these items for a location: `items` are parts whose
+        concatenation is the encoded items separated by commas (built with one copy)."""
+        ...
+
+    def headers(self) -> dict[str, str]:
+        """Headers sent with every request (e.g. the tenant)."""
+        ...
+
+    def auth(self) -> requests.auth.AuthBase:
+        """How requests are authenticated."""
+        ...
+
+    def read_answer(self, operation: str, content: bytes, items: Sequence[bytes]) -> Answer:
+        """A 2xx answer's body, read against the items sent (AnswerError when it cannot be)."""
+        ...
+
+    def error_message(self, response: requests.Response) -> str:
+        """The server's own words in an error answer (the client masks secrets and cuts it)."""
+        ...
+
+    def refused_message(self, status: int, what: str, server_says: str) -> str:
+        """What a 401/403 to `what` means here and what to check."""
+        ...

@@ -1,0 +1,194 @@
+"""The rules of item fields: converting a record's value and checking it, with messages that
+quote the value safely (escaped, cut short). Each destination builds its fields from these."""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from decimal import Decimal
+from typing import Any
+
+from target_kibo_inventory.limits import INT32_MAX, INT32_MIN, MIN_BIN_ID
+
+QUOTE_LIMIT = 500
+"""Most characters of a value or a line that a message quotes."""
+MAX_NUMBER_TEXT = 100
+"""Longest numeric string read (digits, sign, point and exponent), after stripping spaces."""
+MAX_EXPONENT = 1000
+"""Largest exponent (either sign) of a numeric string, as in '1e1000'."""
+MAX_FLOAT = sys.float_info.max
+"""Largest magnitude of ltd and retailPrice: JSON numbers are read as doubles."""
+INT32_NOTE = " (Kibo's integers are 32-bit)"
+REFRESH_NOTE = " for refresh (an absolute count)"
+_NUMERIC = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE](?P<exponent>[+-]?[0-9]+))?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def quote(value: Any) -> str:
+    """A value from the input as repr shows it (control characters escaped), cut after
+    QUOTE_LIMIT characters with a note of its full length."""
+    if isinstance(value, str):
+        return _cut(repr(value[:QUOTE_LIMIT]), len(value))
+    try:
+        text = repr(value)
+    except RecursionError:
+        return f"a {type(value).__name__} nested too deeply to show"
+    return _cut(text, len(text))
+
+
+def clip(name: object) -> str:
+    """A name or text from the input, for a message: escaped and cut like `quote`."""
+    text = str(name)
+    shown = text[:QUOTE_LIMIT]
+    if not shown.isprintable():
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown)
+    return _cut(shown, len(text))
+
+
+def _cut(shown: str, length: int) -> str:
+    """The shown start of a text of this length, cut after QUOTE_LIMIT characters."""
+    if len(shown) <= QUOTE_LIMIT and length <= QUOTE_LIMIT:
+        return shown
+    return f"{shown[:QUOTE_LIMIT]}… ({length} characters)"
+
+
+class RuleError(ValueError):
+    """A value breaks a rule of its field; the message states the rule."""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+def _parse(value: Any, noun: str) -> int | float | Decimal:
+    """A JSON number, or a numeric string of ASCII digits within MAX_NUMBER_TEXT characters
+    and MAX_EXPONENT, as a number (not yet checked to be finite or in range)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > MAX_NUMBER_TEXT:
+            rule = f"of at most {MAX_NUMBER_TEXT} characters"
+            raise RuleError(f"must be {noun} {rule}; got {quote(value)}")
+        match = _NUMERIC.fullmatch(text)
+        if match is None:
+            raise RuleError(f"must be {noun}; got {quote(value)}")
+        exponent = match["exponent"]
+        if exponent and abs(int(exponent)) > MAX_EXPONENT:
+            rule = f"with an exponent within ±{MAX_EXPONENT}"
+            raise RuleError(f"must be {noun} {rule}; got {quote(value)}")
+        return Decimal(text)
+    if not _is_number(value) or _is_nan(value):
+        raise RuleError(f"must be {noun}; got {quote(value)}")
+    return value
+
+
+def _is_nan(value: float | Decimal) -> bool:
+    return value.is_nan() if isinstance(value, Decimal) else value != value
+
+
+def _integer_in(value: Any, low: int, low_note: str = INT32_NOTE) -> int:
+    """An integer from low to INT32_MAX, from an int, an integral float or Decimal, or a
+    numeric string like '101' or '101.0'; compared before converted, so '1e999' is quick."""
+    if type(value) is str and value.isdigit() and value.isascii() and len(value) <= 10:
+        number: int | float | Decimal = int(value)
+        if low <= number <= INT32_MAX:
+            return number
+    else:
+        number = _parse(value, "an integer")
+    if number < low:
+        raise RuleError(f"must be an integer ≥ {low}{low_note}; got {quote(value)}")
+    if number > INT32_MAX:
+        raise RuleError(f"must be an integer ≤ {INT32_MAX}{INT32_NOTE}; got {quote(value)}")
+    integer = int(number)
+    if integer != number:
+        raise RuleError(f"must be an integer; got {quote(value)}")
+    return integer
+
+
+def to_integer(value: Any) -> int:
+    """A 32-bit integer, from an int, an integral float or a numeric string like '101.0'."""
+    if type(value) is int and INT32_MIN <= value <= INT32_MAX:
+        return value
+    return _integer_in(value, INT32_MIN)
+
+
+def to_number(value: Any) -> float | int:
+    """A finite number a double can hold, from a JSON number or a numeric string."""
+    number = _parse(value, "a number")
+    if type(number) is int:
+        finite = -MAX_FLOAT <= number <= MAX_FLOAT
+    else:
+        number = float(number)
+        finite = math.isfinite(number)
+    if not finite:
+        raise RuleError(f"must be a finite number within ±{MAX_FLOAT}; got {quote(value)}")
+    return number
+
+
+def to_text(value: Any) -> str:
+    """A non-empty string; numbers are turned into their decimal text."""
+    if type(value) is str and value and not value.isspace():
+        return value
+    if _is_number(value):
+        return _number_text(value)
+    if not isinstance(value, str) or not value.strip():
+        raise RuleError(f"must be a non-empty string; got {quote(value)}")
+    return value
+
+
+def _number_text(value: int | float | Decimal) -> str:
+    """A number's decimal text, integral ones without a fraction (12.0 → '12')."""
+    number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if not number.is_finite() or number.adjusted() >= MAX_NUMBER_TEXT:
+        rule = f"must be a non-empty string, or a number of at most {MAX_NUMBER_TEXT} digits"
+        raise RuleError(f"{rule}; got {quote(value)}")
+    integral = number.to_integral_value()
+    return str(int(integral)) if integral == number else str(value)
+
+
+def bin_id(value: Any) -> int:
+    """A bin: an integer from 1."""
+    if type(value) is int and MIN_BIN_ID <= value <= INT32_MAX:
+        return value
+    return _integer_in(value, MIN_BIN_ID, "")
+
+
+def text_of_at_most(value: Any, length: int) -> str:
+    """A non-empty string of at most `length` characters."""
+    text = to_text(value)
+    if len(text) > length:
+        raise RuleError(f"must be at most {length} characters; got {len(text)}")
+    return text
+
+
+def location(value: Any) -> str:
+    """A location: it names requests in the log, so it holds no control characters."""
+    if type(value) is str and value.isprintable() and value and not value.isspace():
+        return value
+    text = to_text(value)
+    if _CONTROL.search(text):
+        raise RuleError(f"must not contain control characters; got {quote(value)}")
+    return text
+
+
+def strings(value: Any, most: int, noun: str = "strings") -> list[str]:
+    """A list of at most `most` strings."""
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise RuleError(f"must be a list of strings; got {quote(value)}")
+    if len(value) > most:
+        raise RuleError(f"must hold at most {most} {noun}; got {len(value)}")
+    return list(value)
+
+
+def non_negative_integer(value: Any) -> int:
+    """An integer from 0 (an ID)."""
+    if type(value) is int and 0 <= value <= INT32_MAX:
+        return value
+    return _integer_in(value, 0, "")
+
+
+def count(value: Any) -> int:
+    """An absolute count (refresh): an integer from 0."""
+    if type(value) is int and 0 <= value <= INT32_MAX:
+        return value
+    return _integer_in(value, 0, REFRESH_NOTE)

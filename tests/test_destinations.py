@@ -1,0 +1,166 @@
+"""Unit tests of the destination objects: URLs, bodies, answers, errors, settings they need."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from target_kibo_inventory.destinations.base import AnswerError
+from target_kibo_inventory.destinations.increff import Increff
+from target_kibo_inventory.destinations.kibo import KiboTranslated
+from target_kibo_inventory.destinations.registry import build
+from target_kibo_inventory.settings import CONFIG_SCHEMA, Settings, SettingsError
+
+DEFAULTS = {k: v["default"] for k, v in CONFIG_SCHEMA["properties"].items() if "default" in v}
+KIBO = {"tenant_id": "t", "api_key": "k", "base_url": "https://t-translation.mozu.com"}
+INCREFF = {
+    "destination": "increff",
+    "base_url": "https://acme.increff.com",
+    "increff_auth_username": "user",
+    "increff_auth_password": "pw-secret",
+    "increff_auth_domain": "acme",
+}
+
+
+def _settings(**config) -> Settings:
+    return Settings.from_config({**DEFAULTS, **config})
+
+
+def _response(status: int, body: dict | str) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response._content = (json.dumps(body) if isinstance(body, dict) else body).encode()
+    return response
+
+
+def test_kibo_urls_per_package():
+    specific = KiboTranslated(_settings(**KIBO))
+    v5 = KiboTranslated(_settings(**KIBO, api_package="inventory_v5"))
+    host = "https://t-translation.mozu.com"
+    assert specific.request("refresh", "L", []).url == host + "/inv/api/v5/inventory/refresh/"
+    assert specific.request("adjust", "L", []).url == host + "/inv/api/v5/inventory/adjust/"
+    assert v5.request("refresh", "L", []).url == host + "/api/v5/inventory/refresh"
+    assert v5.request("adjust", "L", []).url == host + "/api/v5/inventory/adjust"
+    assert specific.job_url(7) == host + "/inv/api/v1/queue/7"
+    assert v5.job_url(7) == host + "/api/v1/queue/7"
+
+
+@pytest.mark.parametrize(
+    ("environment", "host"),
+    [
+        ("sandbox", "https://t-translation.sandbox.mozu.com"),
+        ("production", "https://t-translation.mozu.com"),
+    ],
+)
+def test_kibo_hosts_per_environment(environment, host):
+    kibo = KiboTranslated(_settings(tenant_id="t", api_key="k", environment=environment))
+    assert kibo.host == host
+
+
+def test_kibo_body_is_joined_from_encoded_items():
+    kibo = KiboTranslated(_settings(**KIBO))
+    items = [kibo.encode_item("L", {"sku": "A", "quantity": 1}), b'{"sku":"B","quantity":2}']
+    request = kibo.request("refresh", 'Store "1"', [b",".join(items)])
+    assert request.method == "POST"
+    assert json.loads(request.body) == {
+        "locationName": 'Store "1"',
+        "items": [{"sku": "A", "quantity": 1}, {"sku": "B", "quantity": 2}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "job_id"),
+    [
+        (b'{"jobID": 76543210}', 76543210),
+        (b'{"jobID": "01234567"}', "01234567"),
+        (b'{ "jobID": 01234567 }', "01234567"),  # the guide's own example, not valid JSON
+    ],
+)
+def test_kibo_job_id_is_read_as_given(content, job_id):
+    assert KiboTranslated(_settings(**KIBO)).read_answer("refresh", content, []).job_id == job_id
+
+
+@pytest.mark.parametrize("content", [b"{}", b'{"jobID": null}', b'{"jobID": true}', b"[]", b"ok"])
+def test_kibo_answers_without_a_job_id_are_refused(content):
+    with pytest.raises(AnswerError):
+        KiboTranslated(_settings(**KIBO)).read_answer("refresh", content, [])
+
+
+def test_kibo_needs_its_tenant_and_key():
+    with pytest.raises(SettingsError, match="'tenant_id', 'api_key' are required for destination"):
+        build(_settings())
+
+
+def test_increff_body_headers_and_limits():
+    increff = build(_settings(**INCREFF))
+    assert isinstance(increff, Increff)
+    assert increff.operations == ("refresh",)
+    assert increff.full_size("refresh") == 300
+    item = increff.encode_item("wd003", {"channelSkuCode": "ITEM302", "quantity": 40})
+    request = increff.request("refresh", "wd003", [item])
+    assert (request.method, request.url) == (
+        "PUT",
+        "https://acme.increff.com/usp/inventories/absolute",
+    )
+    assert json.loads(request.body) == {
+        "locationCode": "wd003",
+        "products": [{"channelSkuCode": "ITEM302", "quantity": 40}],
+    }
+    prepared = increff.auth()(requests.Request("PUT", request.url).prepare())
+    assert {k: prepared.headers[k] for k in ("authUsername", "authPassword", "authDomainName")} == {
+        "authUsername": "user",
+        "authPassword": "pw-secret",
+        "authDomainName": "acme",
+    }
+
+
+def test_increff_reads_failures_and_skus_named_nowhere():
+    increff = build(_settings(**INCREFF))
+    items = [increff.encode_item("L", {"channelSkuCode": s, "quantity": 1}) for s in "ABCD"]
+    content = json.dumps({"failureProducts": ["B"], "successProducts": ["A", "D"]}).encode()
+    answer = increff.read_answer("refresh", content, [b",".join(items)])
+    assert answer.job_id is None
+    assert answer.succeeded == 2
+    assert [(f.identifier, f.reason) for f in answer.failed] == [
+        ("B", "Increff listed it in failureProducts"),
+        ("C", "Increff named it in neither its successes nor its failures"),
+    ]
+    assert answer.failed[0].item == {"channelSkuCode": "B", "quantity": 1}
+
+
+def test_increff_v0_payload():
+    increff = build(_settings(**INCREFF, increff_payload="v0", increff_client_id=10000900))
+    item = increff.encode_item("1000901", {"clientSkuId": "SKU1", "quantity": 10})
+    request = increff.request("refresh", "1000901", [item])
+    line = {"clientId": 10000900, "clientSkuId": "SKU1", "quantity": 10}
+    assert json.loads(request.body) == [{**line, "fulfillmentLocationId": 1000901}]
+    content = json.dumps({"failureSkus": ["SKU1"], "successSkus": []}).encode()
+    [failed] = increff.read_answer("refresh", content, [item]).failed
+    assert failed.identifier == "SKU1"
+
+
+def test_increff_error_body_and_refusal():
+    increff = build(_settings(**INCREFF))
+    body = {"code": "BAD_DATA", "message": "Input validation failed", "description": "[x]"}
+    assert increff.error_message(_response(400, body)) == "BAD_DATA Input validation failed [x]"
+    refused = increff.refused_message(401, "the request", "no")
+    assert (
+        "Increff refused the credentials (HTTP 401) for the request: authUsername 'user'" in refused
+    )
+    assert "pw-secret" not in refused
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"increff_auth_domain": ""}, "'increff_auth_domain' is required for destination"),
+        ({"operation": "adjust"}, "Increff takes absolute counts only"),
+        ({"stream_operations": {"moves": "adjust"}}, "Increff takes absolute counts only"),
+        ({"increff_payload": "v0"}, "'increff_client_id' is required for destination 'increff'"),
+    ],
+)
+def test_increff_checks_its_settings(config, message):
+    with pytest.raises(SettingsError, match=message):
+        build(_settings(**{**INCREFF, **config}))
