@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Generator, Mapping
 from importlib.metadata import PackageNotFoundError, version
@@ -66,23 +67,29 @@ class TransientError(Exception):
         self.late = maybe_applied if late is None else late
 
 
-def retry_waits(
-    base: float = BACKOFF_BASE_SECONDS, cap: float = BACKOFF_MAX_SECONDS
-) -> Generator[float, Any, None]:
-    """Exponential backoff with full jitter, or the server's Retry-After when it gives one.
+class StoppedError(ApiError):
+    """The run is stopping (SIGTERM): a request was not tried again."""
 
-    A `backoff` wait generator: it is sent the exception of each failed try.
-    """
-    error = yield 0.0
-    attempt = 0
+
+def retry_wait(
+    tries: int,
+    error: BaseException | None,
+    base: float = BACKOFF_BASE_SECONDS,
+    cap: float = BACKOFF_MAX_SECONDS,
+) -> float:
+    """Seconds to wait after `tries` failed tries: the server's Retry-After when it gives one
+    (in full), else exponential backoff with full jitter."""
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        return float(retry_after)
+    return random.uniform(0, min(cap, base * 2 ** (tries - 1)))
+
+
+def _no_sleep() -> Generator[float, Any, None]:
+    """A `backoff` wait generator that never sleeps: the client waits in its `on_backoff`
+    handler instead, on an event that SIGTERM sets, so that a stop cuts a wait short."""
     while True:
-        retry_after = getattr(error, "retry_after", None)
-        if retry_after is not None:
-            wait = retry_after  # as asked; backoff still ends the wait at max_retry_seconds
-        else:
-            wait = random.uniform(0, min(cap, base * 2**attempt))
-        attempt += 1
-        error = yield wait
+        yield 0.0
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -182,6 +189,7 @@ class HttpClient:
         max_retries: int,
         max_retry_seconds: float,
         ca_bundle: str | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.destination = destination
         self.logger = logger
@@ -201,13 +209,15 @@ class HttpClient:
         self.timeout = timeout
         self.max_tries = max_retries + 1
         self.max_retry_seconds = max_retry_seconds
+        self.stopping = stopping or threading.Event()
         retrying = backoff.on_exception(
-            retry_waits,
+            _no_sleep,
             TransientError,
             max_tries=self.max_tries,
             max_time=max_retry_seconds,
             jitter=None,
-            on_backoff=self._log_retry,
+            on_backoff=self._wait_before_retry,
+            logger=None,  # each retry is logged once, by _wait_before_retry
         )
         self._send_with_retries = retrying(self._send_authorized)
         self._token_with_retries = retrying(self._request_token)
@@ -321,12 +331,18 @@ class HttpClient:
                 f"(HTTP {response.status_code}, {len(response.content)} bytes)"
             ) from None
 
-    def _log_retry(self, details: Mapping[str, Any]) -> None:
+    def _wait_before_retry(self, details: Mapping[str, Any]) -> None:
+        """Log the failed try, then wait before the next one (within max_retry_seconds);
+        a stop (SIGTERM) ends the wait and the retries."""
         error = details.get("exception")
+        wait = retry_wait(details["tries"], error)
+        wait = max(0.0, min(wait, self.max_retry_seconds - details["elapsed"]))
         self.logger.warning(
             "%s; try %d of %d failed, retrying in %.1f s.",
             error,
             details["tries"],
             self.max_tries,
-            details["wait"],
+            wait,
         )
+        if self.stopping.wait(wait):
+            raise StoppedError(f"Stopping: not tried again after {error}")

@@ -63,6 +63,7 @@ class InventoryLoader:
         max_parallel_requests: int,
         resend_ambiguous_adjusts: bool,
         maybe_applied_wait_seconds: float,
+        stopping: threading.Event,
         on_failed_items: Callable[[Request, list[FailedItem]], None],
     ) -> None:
         self.destination = destination
@@ -81,7 +82,7 @@ class InventoryLoader:
         self.resend_ambiguous_adjusts = resend_ambiguous_adjusts
         self.maybe_applied_wait = maybe_applied_wait_seconds
         self.on_failed_items = on_failed_items
-        self.stopping = threading.Event()
+        self.stopping = stopping
         """Set on SIGTERM: waits end early."""
         self._late_copy_until: dict[str, float] = {}
         self._lock = threading.Lock()

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import os
+import select
+import stat
 import sys
 import typing as t
 from collections import Counter
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import msgspec
@@ -45,12 +50,21 @@ def _number(text: str) -> Decimal | str:
 _lenient = msgspec.json.Decoder(float_hook=_number)
 
 
+IDLE_CHECK_SECONDS = 1.0
+"""How often `on_idle` is called while a pipe brings no input."""
+READ_BYTES = 1 << 16
+
+
 class RecordReader(MsgSpecReader):
     """Reads standard input as bytes and hands RECORD messages straight to their callback.
 
     Other messages take the SDK's path; every line that is no Singer message, there or here,
-    is an InputLineError naming its line number.
+    is an InputLineError naming its line number. When the input is a pipe and `on_idle` is
+    set, it is called every second in which no input arrived (the target drains then:
+    `drain_interval_seconds` bounds time, not only input).
     """
+
+    on_idle: Callable[[], None] | None = None
 
     @property
     def default_input(self) -> t.IO:  # ty: ignore[invalid-method-override]
@@ -66,7 +80,7 @@ class RecordReader(MsgSpecReader):
         decode = decoder.decode
         records = 0
         try:
-            for line in file_input or self.default_input:
+            for line in self._lines(file_input or self.default_input):
                 try:
                     message = decode(line)
                 except (msgspec.DecodeError, ArithmeticError, RecursionError) as error:
@@ -92,6 +106,17 @@ class RecordReader(MsgSpecReader):
         stats[SingerMessageType.RECORD] += records
         return stats
 
+    def _lines(self, source: t.IO) -> t.Iterable[bytes | str]:
+        """The input's lines; for a pipe with `on_idle`, read so that idle time is noticed."""
+        try:
+            fd = source.fileno()
+            is_pipe = stat.S_ISFIFO(os.fstat(fd).st_mode)
+        except (AttributeError, OSError, ValueError):  # StringIO, a closed or odd stream
+            is_pipe = False
+        if self.on_idle is None or not is_pipe:
+            return source
+        return _pipe_lines(fd, self.on_idle)
+
     def assert_line_requires(  # ty: ignore[invalid-method-override]
         self, line_dict: t.Any, requires: set[str]
     ) -> None:
@@ -116,6 +141,27 @@ class RecordReader(MsgSpecReader):
     def _process_unknown_message(self, message_dict: dict) -> None:
         """Refuse a message of a type Singer does not define."""
         raise InputLineError(f"unknown message type {quote(message_dict['type'])}")
+
+
+def _pipe_lines(fd: int, on_idle: Callable[[], None]) -> Iterator[bytes]:
+    """Lines read from a pipe in large chunks; `on_idle` is called after each second that
+    brought no byte."""
+    pending = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], IDLE_CHECK_SECONDS)
+        if not ready:
+            on_idle()
+            continue
+        chunk = os.read(fd, READ_BYTES)
+        if not chunk:
+            break
+        pending += chunk
+        end = pending.rfind(b"\n") + 1
+        if end:
+            yield from io.BytesIO(pending[:end])  # whole lines, each with its newline
+            pending = pending[end:]
+    if pending:
+        yield pending
 
 
 def _decode_again(line: bytes | str, error: Exception) -> t.Any:

@@ -296,8 +296,8 @@ CONFIG_SCHEMA = th.PropertiesList(
         title="Drain interval",
         description=(
             "At most this long after the last drain, every buffered item is sent and STATE "
-            "is written (the SDK's record-age drain). Shorter gives more frequent resume "
-            "points, at the cost of more, smaller jobs."
+            "is written, also while the tap sends nothing (checked every second). Shorter "
+            "gives more frequent resume points, at the cost of more, smaller jobs."
         ),
     ),
     th.Property(

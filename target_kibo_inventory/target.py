@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import signal
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import FrameType
-from typing import Any
+from typing import IO, Any
 
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
@@ -99,13 +101,18 @@ class TargetKiboInventory(Target):
             self.logger,
         )
         self.journal.open()
+        self.stopping = threading.Event()
+        """Set by SIGTERM/SIGINT: waits before retries and before newer requests end."""
         self.loader = self._loader(client)
         self._MAX_RECORD_AGE_IN_MINUTES = self.settings.drain_interval_seconds / 60
         self.record_positions: Counter[str] = Counter()
         self._routes: dict[str, list[tuple[Any, bool, InventorySink]]] = {}
         self._next_age_check = 0.0
         self._busy = False
+        self._unsent = False
+        self._state_held = False
         self._stop_signal: int | None = None
+        self.message_reader.on_idle = self._on_idle
 
     def _loader(self, client: Sender | None) -> InventoryLoader:
         """The run's loader: the destination, its client, the journal, the dead letters."""
@@ -117,6 +124,7 @@ class TargetKiboInventory(Target):
             max_retries=settings.max_retries,
             max_retry_seconds=settings.max_retry_seconds,
             ca_bundle=settings.ca_bundle,
+            stopping=self.stopping,
         )
         return InventoryLoader(
             self.destination,
@@ -127,6 +135,7 @@ class TargetKiboInventory(Target):
             max_parallel_requests=settings.max_parallel_requests,
             resend_ambiguous_adjusts=settings.adjust_retry_ambiguous,
             maybe_applied_wait_seconds=settings.maybe_applied_wait_seconds,
+            stopping=self.stopping,
             on_failed_items=lambda request, failed: self.dead_letters.failed_items(
                 self.destination.name, request.location, request.stream, failed
             ),
@@ -148,8 +157,7 @@ class TargetKiboInventory(Target):
         record the schema rejects can be set aside like any other invalid record. A record
         that is no object goes to the sink unmapped, to be refused there.
         """
-        self._busy = True
-        try:
+        with self._handling():
             try:
                 routes = self._routes[message_dict["stream"]]
                 record = message_dict["record"]
@@ -165,13 +173,10 @@ class TargetKiboInventory(Target):
                         continue
                 sink.tally_record_read()
                 sink.process_record(transformed, {})
+            self._unsent = True
             if time.monotonic() >= self._next_age_check:
                 self._next_age_check = time.monotonic() + 1
-                self._handle_max_record_age()
-        finally:
-            self._busy = False
-        if self._stop_signal is not None:
-            self._stop()
+                self._drain_if_due()
 
     def _route(self, message_dict: dict) -> list[tuple[Any, bool, InventorySink]]:
         """A stream's maps, each with whether it is the identity, and its sink."""
@@ -196,16 +201,39 @@ class TargetKiboInventory(Target):
 
     def _process_state_message(self, message_dict: dict) -> None:
         """Keep the tap's latest state; items received after it are past the resume point."""
-        self._busy = True
-        try:
+        with self._handling():
             latest = self._latest_state
             super()._process_state_message(message_dict)
             if self._latest_state != latest:
                 self.journal.state_received()
+                self._unsent = True
+
+    @contextlib.contextmanager
+    def _handling(self) -> Iterator[None]:
+        """While a message is handled, a stop (SIGTERM) waits, so that no buffer is read
+        half-updated; it is carried out right after."""
+        self._busy = True
+        try:
+            yield
         finally:
             self._busy = False
         if self._stop_signal is not None:
             self._stop()
+
+    def _drain_if_due(self) -> None:
+        """Drain when something received waits longer than drain_interval_seconds."""
+        if self._unsent and self._max_record_age_in_minutes > self._MAX_RECORD_AGE_IN_MINUTES:
+            self._unsent = False
+            self.logger.info(
+                "Sending what was received in the last %g s (drain_interval_seconds).",
+                self.settings.drain_interval_seconds,
+            )
+            self.drain_all()
+
+    def _on_idle(self) -> None:
+        """No input for a second: a drain may be due (the tap may be slow or idle)."""
+        with self._handling():
+            self._drain_if_due()
 
     def _process_batch_message(self, message_dict: dict) -> None:
         """BATCH messages (files of records) are not supported: refuse them, never drop them."""
@@ -224,7 +252,9 @@ class TargetKiboInventory(Target):
         """
         if self.journal.replaying:
             self.logger.info("STATE held back until the interrupted run's items are replayed.")
+            self._state_held = True
             return
+        self._state_held = False
         state = {key: value for key, value in state.items() if key != STATE_KEY}
         with self.journal.checkpoint(state):
             state[STATE_KEY] = self.loader.ledger.take()
@@ -256,31 +286,75 @@ class TargetKiboInventory(Target):
                 signal.Signals(self._stop_signal).name,
             )
 
+    def listen(self, file_input: IO[str] | None = None) -> None:
+        """Read the input to its end; a stop (SIGTERM) that cut a request short ends here."""
+        try:
+            super().listen(file_input)
+        except Exception as error:
+            if self._stop_signal is None:
+                raise
+            self._stop(cut_short=error)
+
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """On SIGTERM/SIGINT: send what is buffered, write the state, exit non-zero.
 
-        While a record is being processed the stop waits until it is done, so that no
-        buffer is read half-updated.
+        Waits before retries end at once (no request is tried again); while a message is
+        being handled the stop waits until it is done.
         """
         self._stop_signal = signum
+        self.stopping.set()
         if not self._busy:
             self._stop()
 
-    def _stop(self) -> None:
+    def _stop(self, cut_short: Exception | None = None) -> None:
         name = signal.Signals(self._stop_signal or signal.SIGTERM).name
-        self.logger.warning("Received %s: sending the buffered items and writing the state.", name)
         self._busy = True
-        self.drain_all(is_endofpipe=True)
+        if cut_short is None:
+            self.logger.warning(
+                "Received %s: sending the buffered items and writing the state.", name
+            )
+            try:
+                self.drain_all(is_endofpipe=True)
+            except Exception as error:  # reported below as what the stop did
+                cut_short = error
+        unreported = self.loader.ledger.take()
         self.dead_letters.close()
         self.loader.close()
         self.journal.close()
-        self._exit_after_signal()
+        self._exit_after_signal(name, cut_short, unreported)
 
-    def _exit_after_signal(self) -> None:
-        signum = self._stop_signal or signal.SIGTERM
-        self.logger.error(
-            "Stopped by %s before the end of the input: every record received was accepted and "
-            "the state was written; run again to load the rest.",
-            signal.Signals(signum).name,
-        )
-        sys.exit(128 + signum)
+    def _exit_after_signal(
+        self, name: str, cut_short: Exception | None, unreported: dict[str, list[dict]]
+    ) -> None:
+        """Say what the stop did, then exit with 128 + the signal's number."""
+        if cut_short is not None:
+            outcome = (
+                f"not every record received was accepted ({cut_short}); no STATE was written "
+                "past them. Run again from the last state written"
+            )
+        elif self._latest_state is None:
+            outcome = (
+                "every record received was accepted; the tap had sent no STATE, so none was "
+                "written. Run again from the state the tap started from"
+            )
+        elif self._state_held:
+            outcome = (
+                "every record received was accepted, but the STATE is held back until an "
+                "interrupted run's items are replayed, so none was written. Run again from "
+                "the same state"
+            )
+        else:
+            outcome = (
+                "every record received was accepted and the state was written; run again to "
+                "load the rest"
+            )
+        ids = [job["jobID"] for job in unreported.get("jobs", [])]
+        requests = len(unreported.get("requests", []))
+        if ids or requests:
+            outcome += (
+                f". Accepted and in no STATE: jobs {ids}"
+                if ids
+                else f". Accepted and in no STATE: {requests} request(s)"
+            )
+        self.logger.error("Stopped by %s before the end of the input: %s.", name, outcome)
+        sys.exit(128 + (self._stop_signal or signal.SIGTERM))

@@ -62,7 +62,7 @@ def test_a_run_that_moved_on_is_not_blocked_by_a_failed_taps_tail(emulator, tmp_
 def test_partitions_with_disjoint_locations_share_the_working_directory(emulator, tmp_path):
     config = _config(emulator, "adjust")
     a_args = ("--locations", "North Store,South Store", "--pause-at", PAUSES)
-    a = Pipeline(tmp_path, config, "adjust", *a_args, "--hang-at", "7000", name="a-")
+    a = Pipeline(tmp_path, config, "adjust", *a_args, "--hang-at", "7100", name="a-")
     b = Pipeline(tmp_path, config, "adjust", "--locations", "Warehouse", name="b-")
     assert b.wait() == 0, b.finish()[1][-3000:]
     b.finish()

@@ -1,0 +1,94 @@
+"""End to end: SIGTERM says what really happened and cuts waits short; an idle tap's records
+are sent within drain_interval_seconds."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from tests.helpers import TARGET, lines, record, schema
+
+HOLD_OPEN = "import sys, time; sys.stdout.write(sys.argv[1]); sys.stdout.flush(); time.sleep(60)"
+"""A tap that writes its messages, then stays silent with its output open."""
+
+
+def _pipeline(tmp_path, config: dict, messages: list[dict]) -> tuple[subprocess.Popen, ...]:
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    tap = subprocess.Popen(
+        [sys.executable, "-c", HOLD_OPEN, lines(messages)], stdout=subprocess.PIPE
+    )
+    target = subprocess.Popen(
+        [TARGET, "--config", "config.json"],
+        stdin=tap.stdout,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        text=True,
+    )
+    tap.stdout.close()
+    return tap, target
+
+
+def _wait_for(condition, seconds: float) -> float:
+    start = time.monotonic()
+    while not condition():
+        assert time.monotonic() - start < seconds, "timed out"
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def _stock(n: int) -> list[dict]:
+    return [
+        schema("stock"),
+        *(record("stock", sku=f"S{i}", location_name="L", quantity=i) for i in range(n)),
+    ]
+
+
+def test_an_idle_taps_records_are_sent_within_the_drain_interval(emulator, tmp_path):
+    tap, target = _pipeline(tmp_path, emulator.config(drain_interval_seconds=1), _stock(10))
+    try:
+        waited = _wait_for(lambda: emulator.api_requests(), 10)
+        print(f"\n[idle tap] 10 items sent {waited:.1f} s after start, the tap still open")
+        assert [r["items"] for r in emulator.api_requests()] == [10]
+        assert tap.poll() is None  # the input has not ended
+    finally:
+        target.terminate()
+        tap.kill()
+        target.communicate(timeout=60)
+
+
+def test_sigterm_without_a_tap_state_says_none_was_written_and_names_the_jobs(emulator, tmp_path):
+    tap, target = _pipeline(tmp_path, emulator.config(drain_interval_seconds=1), _stock(5))
+    _wait_for(lambda: emulator.api_requests(), 10)
+    target.send_signal(signal.SIGTERM)
+    stdout, stderr = target.communicate(timeout=60)
+    tap.kill()
+    assert target.returncode == 128 + signal.SIGTERM
+    assert stdout == ""  # no STATE: the tap sent none
+    assert "the tap had sent no STATE, so none was written" in stderr
+    assert "Accepted and in no STATE: jobs [1]" in stderr
+    assert "the state was written" not in stderr
+
+
+def test_sigterm_cuts_a_retry_wait_short(emulator, tmp_path):
+    emulator.script({"status": 429, "retry_after": 100})
+    tap, target = _pipeline(tmp_path, emulator.config(drain_interval_seconds=1), _stock(5))
+    _wait_for(lambda: emulator.api_requests(), 10)
+    time.sleep(0.5)  # the target now waits 100 s before trying again
+    start = time.monotonic()
+    target.send_signal(signal.SIGTERM)
+    _, stderr = target.communicate(timeout=60)
+    stopped_in = time.monotonic() - start
+    tap.kill()
+    print(f"\n[SIGTERM during a 100 s Retry-After] stopped in {stopped_in:.1f} s")
+    assert stopped_in < 10
+    assert target.returncode == 128 + signal.SIGTERM
+    assert "retrying in 100.0 s" in stderr
+    assert "not every record received was accepted (Stopping: not tried again after HTTP 429" in (
+        stderr
+    )
+    assert "no STATE was written past them" in stderr
+    assert [r["status"] for r in emulator.api_requests()] == [429]
