@@ -359,6 +359,8 @@ def test_adjust_items_take_only_the_adjust_fields():
     assert m.map(record, 1).item == {"sku": "S", "quantity": -2, "lotCode": "7"}
     assert m.ignored(api_fields(_native()), {}) == ["LTD", "floor"]
     assert _mapper("refresh", properties=properties).ignored(api_fields(_native()), {}) == []
+    mapped_only = _mapper("adjust", properties={"sku": {}, "quantity": {}, "prio": {}})
+    assert mapped_only.ignored(api_fields(_native()), {"LTD": "prio"}) == ["LTD"]
 
 
 @pytest.mark.parametrize(
