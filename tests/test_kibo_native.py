@@ -3,6 +3,7 @@ hosts, paths, headers, token requests, bodies, item fields and their rules, answ
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -28,6 +29,8 @@ from target_kibo_inventory.mapping import (
 )
 from target_kibo_inventory.rules import RuleError
 from target_kibo_inventory.settings import CONFIG_SCHEMA, Settings, SettingsError
+from target_kibo_inventory.target import TargetKiboInventory
+from tests.helpers import lines, record, schema
 
 DEFAULTS = {k: v["default"] for k, v in CONFIG_SCHEMA["properties"].items() if "default" in v}
 NATIVE = {
@@ -441,3 +444,51 @@ def test_string_maps():
     for value in (["a"], {"a": 1}, {"a": None}, "a=b", None):
         with pytest.raises(RuleError, match="must be an object of strings"):
             rules.string_map(value)
+
+
+class _Recorder:
+    """A client that records each request and answers it with a job ID."""
+
+    def __init__(self) -> None:
+        self.sent: list = []
+
+    def send(self, request, what, **_):
+        self.sent.append(request)
+        return b'{"jobID": 1}'
+
+    def close(self) -> None:
+        pass
+
+
+def test_batching_and_limits_are_unchanged_in_process(tmp_path, monkeypatch):
+    """Per location: full refresh requests of refresh_batch_items, adjusts of at most 1000."""
+    monkeypatch.chdir(tmp_path)
+    config = {**NATIVE, "refresh_batch_items": 3000, "stream_operations": {"moves": "adjust"}}
+    messages = [schema("counts"), schema("moves")]
+    messages += [record("counts", sku=f"A{i}", location_name="L1", quantity=i) for i in range(7000)]
+    messages += [record("counts", sku=f"B{i}", location_name="L2", quantity=1) for i in range(10)]
+    messages += [record("moves", sku=f"C{i}", location_name="L3", quantity=-1) for i in range(2500)]
+    recorder = _Recorder()
+    target = TargetKiboInventory(config=config, client=recorder)
+    assert isinstance(target.destination, KiboUnifiedCommerce)
+    target.listen(io.StringIO(lines(messages)))
+    sizes = sorted(
+        (
+            r.url.rsplit("/", 1)[1],
+            json.loads(r.body)["locationCode"],
+            len(json.loads(r.body)["items"]),
+        )
+        for r in recorder.sent
+    )
+    assert sizes == [
+        ("adjust", "L3", 500),
+        ("adjust", "L3", 1000),
+        ("adjust", "L3", 1000),
+        ("refresh", "L1", 1000),
+        ("refresh", "L1", 3000),
+        ("refresh", "L1", 3000),
+        ("refresh", "L2", 10),
+    ]
+    assert {r.url.rsplit("/", 1)[0] for r in recorder.sent} == {
+        SANDBOX + "/api/commerce/inventory/v5/inventory"
+    }
