@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -192,3 +193,43 @@ def count(value: Any) -> int:
     if type(value) is int and 0 <= value <= INT32_MAX:
         return value
     return _integer_in(value, 0, REFRESH_NOTE)
+
+
+DATE_TIME_EXAMPLE = "2020-09-28T12:00:00-0500"
+"""The form Kibo's OpenAPI spec gives for its date-time fields (deliveryDate, date)."""
+_DATE_TIME = re.compile(
+    r"(?P<local>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.[0-9]+)?"
+    r"(?P<offset>Z|[+-](?P<hours>[0-9]{2}):?(?P<minutes>[0-9]{2}))?"
+)
+
+
+def date_time(value: Any) -> str:
+    """An ISO 8601 date-time with a UTC offset (`Z`, `±hh:mm` or `±hhmm`), e.g. Kibo's
+    '2020-09-28T12:00:00-0500', sent as written (surrounding spaces dropped); a date-time
+    object with a time zone is written in ISO 8601."""
+    rule = f"must be a date-time with a UTC offset (ISO 8601, e.g. {DATE_TIME_EXAMPLE})"
+    if isinstance(value, datetime):
+        if value.utcoffset() is None:
+            raise RuleError(f"{rule}; got {quote(value)}, which has no offset")
+        return value.isoformat()
+    match = _DATE_TIME.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise RuleError(f"{rule}; got {quote(value)}")
+    if match["offset"] is None:
+        raise RuleError(f"{rule}; got {quote(value)}, which has no offset (add Z or ±hh:mm)")
+    try:
+        datetime.fromisoformat(match["local"])
+    except ValueError:
+        raise RuleError(f"{rule}; got {quote(value)}, which is no such date or time") from None
+    if match["hours"] is not None and (int(match["hours"]) > 23 or int(match["minutes"]) > 59):
+        raise RuleError(f"{rule}; got {quote(value)}, whose offset is out of range")
+    return match.string
+
+
+def string_map(value: Any, noun: str = "strings") -> dict[str, str]:
+    """A JSON object whose values are strings (Kibo's `tags`: tag category name → tag name)."""
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise RuleError(f"must be an object of {noun}; got {quote(value)}")
+    return dict(value)

@@ -136,14 +136,18 @@ CONFIG_SCHEMA = th.PropertiesList(
             "`translated`: the OMS-compatible translation endpoints "
             "(`https://{tenant_id}-translation...`, `locationName`); `unified_commerce`: Kibo's "
             "native inventory API (`https://t{tenant_id}.mozu.com/api/commerce/inventory/v5/"
-            "inventory/...`, `locationCode`, OAuth2 with `api_secret`)."
+            "inventory/...`, `locationCode`, the spec's item fields such as `LTD`, `tags` and "
+            "`deliveryDate`), with OAuth2 tokens only, so `api_secret` is required."
         ),
     ),
     th.Property(
         "site_id",
         th.StringType,
         title="Site ID",
-        description="Kibo site, sent as the `x-vol-site` header (`unified_commerce` only).",
+        description=(
+            "Kibo site ID, sent as the `x-vol-site` header with every request "
+            "(`api_style: unified_commerce` only; set it when the tenant's API asks for a site)."
+        ),
     ),
     th.Property(
         "environment",

@@ -1,0 +1,205 @@
+"""Kibo's native Unified Commerce inventory API (`api_style: unified_commerce`).
+
+Source: Kibo's OpenAPI spec, kibo-openapi-inventory.json: the tenant-level servers
+(`https://t{tenantId}.{env}.mozu.com/api`; the GCP-US and EU hosts through `base_url`), the
+paths `/commerce/inventory/v5/inventory/refresh` and `/adjust` (RefreshRequest, AdjustRequest:
+`locationCode` and `items`; RefreshItem, AdjustItem), the answer JobIDResponse, the job queue
+`/commerce/inventory/v1/queue/{jobID}`, and bearer tokens (OAuth2 client credentials). The
+limits (12000 refresh items costed in steps of 3000, 1000 adjust items) and the guides' field
+limits are those of the translated endpoints (kibo.py, limits.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import requests
+
+from target_kibo_inventory import rules
+from target_kibo_inventory.auth import TokenAuth, TokenRequest
+from target_kibo_inventory.destinations.base import Answer, FieldRule, HttpRequest, ItemRules
+from target_kibo_inventory.destinations.kibo import (
+    AUTH_URL,
+    IDENTIFIERS,
+    read_job_id,
+    server_message,
+)
+from target_kibo_inventory.limits import MAX_ATTRIBUTES, MAX_LOCATOR_NAME_LENGTH, REFRESH_COST_STEP
+from target_kibo_inventory.settings import SettingsError
+
+if TYPE_CHECKING:
+    from target_kibo_inventory.settings import Settings
+
+HOSTS = {
+    "sandbox": "https://t{tenant_id}.sandbox.mozu.com",
+    "production": "https://t{tenant_id}.mozu.com",
+}
+"""The spec's tenant-level servers, without their `/api` base (part of PATHS here)."""
+API_BASE = "/api"
+PATHS = {
+    "refresh": "/api/commerce/inventory/v5/inventory/refresh",
+    "adjust": "/api/commerce/inventory/v5/inventory/adjust",
+    "queue": "/api/commerce/inventory/v1/queue/",
+}
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _locator_name(value: Any) -> str:
+    return rules.text_of_at_most(value, MAX_LOCATOR_NAME_LENGTH)
+
+
+def _attributes(value: Any) -> list[str]:
+    return rules.strings(value, MAX_ATTRIBUTES, "attributes")
+
+
+def _tags(value: Any) -> dict[str, str]:
+    return rules.string_map(value, "strings (tag category name → tag name)")
+
+
+_IDENTIFIER_RULES = tuple(FieldRule(name, rules.to_text) for name in IDENTIFIERS)
+_EXTRAS = (
+    FieldRule("tags", _tags),
+    FieldRule("deliveryDate", rules.date_time),
+    FieldRule("externalID", rules.to_text),
+    FieldRule("lotCode", rules.to_text),
+    FieldRule("condition", rules.to_text),
+    FieldRule("serialNumber", rules.to_text),
+    FieldRule("date", rules.date_time),
+)
+"""The fields of both RefreshItem and AdjustItem that the translated endpoints lack."""
+LOCATION = FieldRule("locationCode", rules.location, fallbacks=("locationName",))
+"""A location code, read from `locationCode` (field_map, or a `locationCode` or `location_code`
+property), else as for the translated endpoints (`locationName`, `location_name`)."""
+REFRESH_ITEMS = ItemRules(
+    fields=(
+        *_IDENTIFIER_RULES,
+        FieldRule("quantity", rules.count),
+        FieldRule("binID", rules.bin_id),
+        FieldRule("LTD", rules.to_number),
+        FieldRule("floor", rules.to_integer),
+        FieldRule("safetyStock", rules.to_integer),
+        FieldRule("retailPrice", rules.to_number),
+        FieldRule("currencyID", rules.to_integer),
+        FieldRule("inventoryLocatorName", _locator_name),
+        FieldRule("attributes", _attributes),
+        *_EXTRAS,
+    ),
+    identifiers=IDENTIFIERS,
+    location=LOCATION,
+)
+"""RefreshItem. `LTD` is read from an `LTD` or `ltd` property (its snake_case form)."""
+ADJUST_ITEMS = ItemRules(
+    fields=(
+        *_IDENTIFIER_RULES,
+        FieldRule("quantity", rules.to_integer),
+        FieldRule("binID", rules.bin_id),
+        *_EXTRAS,
+    ),
+    identifiers=IDENTIFIERS,
+    location=LOCATION,
+)
+"""AdjustItem: no LTD, floor, safetyStock, retailPrice, currencyID, inventoryLocatorName or
+attributes."""
+
+
+def native_host(settings: Settings) -> str:
+    """`base_url` (without a trailing `/api`: the spec's server URLs end so, and PATHS start
+    with it), else the environment's tenant-level host."""
+    url = settings.base_url or HOSTS[settings.environment].format(tenant_id=settings.tenant_id)
+    return url.rstrip("/").removesuffix(API_BASE)
+
+
+class KiboUnifiedCommerce:
+    """Kibo's native inventory API: `{locationCode, items}` bodies, OAuth2 tokens only, the
+    tenant (and site) in headers, answered with a jobID."""
+
+    name = "kibo"
+    operations = ("refresh", "adjust")
+    location_key = "locationCode"
+
+    def __init__(self, settings: Settings) -> None:
+        try:
+            settings.require(self.name, "tenant_id", "api_key", "api_secret")
+        except SettingsError as error:
+            raise SettingsError(
+                f"{error} With api_style 'unified_commerce', Kibo's native API takes only "
+                "OAuth2 access tokens, obtained from auth_url with api_key (the application's "
+                "client ID) and api_secret (its shared secret)."
+            ) from None
+        self.host = native_host(settings)
+        self.urls = {op: self.host + path for op, path in PATHS.items()}
+        self.tenant = str(settings.tenant_id)
+        self.site = settings.site_id
+        self.sizes = {
+            "refresh": settings.refresh_batch_items,
+            "adjust": settings.adjust_batch_items,
+        }
+        self._auth = TokenAuth(
+            TokenRequest(
+                settings.auth_url or AUTH_URL,
+                str(settings.api_key),
+                str(settings.api_secret),
+                settings.token_request or "json",
+            )
+        )
+
+    def items(self, operation: str) -> ItemRules:
+        """RefreshItem or AdjustItem, as the spec defines them."""
+        return REFRESH_ITEMS if operation == "refresh" else ADJUST_ITEMS
+
+    def full_size(self, operation: str) -> int:
+        """`refresh_batch_items` (≤ 12000) or `adjust_batch_items` (≤ 1000 documented)."""
+        return self.sizes[operation]
+
+    def cost_step(self, operation: str) -> int:
+        """3000 refresh items; an adjust request costs one step."""
+        return REFRESH_COST_STEP if operation == "refresh" else self.sizes[operation]
+
+    def encode_item(self, location: str, item: Mapping[str, Any]) -> bytes:
+        """The item as JSON (the location goes once, in the body)."""
+        return _encode(item)
+
+    def request(self, operation: str, location: str, items: Sequence[bytes]) -> HttpRequest:
+        """POST `{"locationCode": ..., "items": [...]}`, built with one copy."""
+        head = b'{"locationCode":' + _encode(location) + b',"items":['
+        return HttpRequest("POST", self.urls[operation], b"".join((head, *items, b"]}")))
+
+    def headers(self) -> dict[str, str]:
+        """Sent with every request: the tenant, and the site when `site_id` is set."""
+        headers = {"x-vol-tenant": self.tenant}
+        if self.site:
+            headers["x-vol-site"] = self.site
+        return headers
+
+    def auth(self) -> TokenAuth:
+        """An OAuth2 access token (client credentials), cached and renewed."""
+        return self._auth
+
+    def read_answer(self, operation: str, content: bytes, items: Sequence[bytes]) -> Answer:
+        """JobIDResponse: `{"jobID": n}`."""
+        return Answer(job_id=read_job_id(content))
+
+    def error_message(self, response: requests.Response) -> str:
+        """The `message` (or `error`) of Kibo's `{error, message}` body."""
+        return server_message(response)
+
+    def refused_message(self, status: int, what: str, server_says: str) -> str:
+        """Kibo refused the tenant, the site or the credentials."""
+        site = (
+            f"site '{self.site}' (x-vol-site)"
+            if self.site
+            else "no site (x-vol-site is sent only when site_id is set)"
+        )
+        return (
+            f"Kibo refused the tenant, site or credentials (HTTP {status}) for {what}: tenant "
+            f"'{self.tenant}' (x-vol-tenant), {site} and the access token of the configured "
+            f"api_key/api_secret were not accepted (api_style 'unified_commerce'). Server "
+            f"said: {server_says}"
+        )
+
+    def job_url(self, job_id: int | str) -> str:
+        """Where a job's status is read: Get Job of the native job queue."""
+        return f"{self.urls['queue']}{job_id}"
