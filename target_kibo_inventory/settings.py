@@ -176,7 +176,8 @@ CONFIG_SCHEMA = th.PropertiesList(
         title="Base URL",
         description=(
             "Overrides the host (scheme, host, port), e.g. the legacy "
-            f"`{LEGACY_BASE_URL}` or a local emulator; the package path is appended. "
+            f"`{LEGACY_BASE_URL}`, another region's Kibo host or a local emulator; the API's "
+            "paths are appended. "
             "Required for `increff` (Increff gives each client its host)."
         ),
     ),
