@@ -49,8 +49,13 @@ class RecordReader(MsgSpecReader):
     """Reads standard input as bytes and hands RECORD messages straight to their callback.
 
     Other messages take the SDK's path; every line that is no Singer message, there or here,
-    is an InputLineError naming its line number.
+    is an InputLineError naming its line number. `before_input` is called before the first
+    line is read (the target checks its credentials there); `on_failure` with the error that
+    ends the reading, before it propagates.
     """
+
+    before_input: t.Callable[[], None] | None = None
+    on_failure: t.Callable[[BaseException], None] | None = None
 
     @property
     def default_input(self) -> t.IO:  # ty: ignore[invalid-method-override]
@@ -61,6 +66,18 @@ class RecordReader(MsgSpecReader):
         self, file_input: t.IO | None, callbacks: dict[str, t.Callable[[dict], None]]
     ) -> t.Counter[str]:
         """Decode each line and call its message type's callback; count the types."""
+        if self.before_input is not None:
+            self.before_input()
+        try:
+            return self._process_lines(file_input, callbacks)
+        except BaseException as error:
+            if self.on_failure is not None:
+                self.on_failure(error)
+            raise
+
+    def _process_lines(
+        self, file_input: t.IO | None, callbacks: dict[str, t.Callable[[dict], None]]
+    ) -> t.Counter[str]:
         stats: Counter[str] = Counter()
         on_record = callbacks[SingerMessageType.RECORD]
         decode = decoder.decode
