@@ -416,12 +416,13 @@ class InventoryLoader:
             return
         confirm = self.waiter is not None
         self.logger.warning(
-            "Waiting %.0f s before sending newer items to location '%s': an earlier try "
+            "Waiting %s%.0f s before sending newer items to location '%s': an earlier try "
             "there may have been applied without an answer, and a late copy of it must "
             "not land after them (maybe_applied_wait_seconds)%s.",
+            "up to " if confirm else "",
             wait,
             clip(location),
-            "; less if the job queue shows it landed (wait_for_jobs)" if confirm else "",
+            "; less once the job queue shows it landed (wait_for_jobs)" if confirm else "",
         )
         if confirm and self._late_copy_landed(location, late):
             return

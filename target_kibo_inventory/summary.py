@@ -148,13 +148,14 @@ class RunStats:
     def elapsed(self) -> float:
         return self._clock() - self.started
 
-    def progress_line(self, waiting_for_jobs: bool) -> str:
-        """One line: records read, items buffered, requests, retries, jobs, records/s."""
+    def progress_line(self, tracking_jobs: bool) -> str:
+        """One line: records read, items buffered, requests, retries, jobs (and, when they are
+        waited for, how many finished), records/s."""
         records = self.records_read()
         elapsed = max(self.elapsed(), 1e-9)
         sent = "planned" if self.dry_run else "sent"
         jobs = f"{self.jobs_accepted:,} jobs accepted"
-        if waiting_for_jobs:
+        if tracking_jobs:
             jobs += f", {sum(self.jobs_final.values()):,} finished"
         return (
             f"Progress: {records:,} records read, {self.items_buffered():,} items buffered, "
@@ -295,17 +296,20 @@ def _jobs_cell(jobs: list[dict[str, Any]]) -> str:
 
 class Progress:
     """Logs `stats.progress_line()` at INFO at most every `interval` seconds while the run
-    goes on, and only when something changed."""
+    goes on: when something changed, or while a drain waits for jobs."""
 
     def __init__(
         self,
         stats: RunStats,
         logger: logging.Logger,
+        *,
+        tracking_jobs: bool,
         waiting_for_jobs: Callable[[], bool],
         interval: float = PROGRESS_SECONDS,
     ) -> None:
         self.stats = stats
         self.logger = logger
+        self.tracking_jobs = tracking_jobs
         self.waiting_for_jobs = waiting_for_jobs
         self.interval = interval
         self._stopped = threading.Event()
@@ -331,7 +335,6 @@ class Progress:
 
     def _log(self) -> None:
         stats = self.stats
-        waiting = self.waiting_for_jobs()
         now = (
             stats.records_read(),
             stats.items_buffered(),
@@ -340,8 +343,7 @@ class Progress:
             stats.retries,
             stats.jobs_accepted,
             sum(stats.jobs_final.values()),
-            waiting,
         )
-        if now != self._last or waiting:
+        if now != self._last or self.waiting_for_jobs():
             self._last = now
-            self.logger.info(stats.progress_line(waiting))
+            self.logger.info(stats.progress_line(self.tracking_jobs))

@@ -114,7 +114,12 @@ class TargetKiboInventory(Target):
         self.record_positions: Counter[str] = Counter()
         self.stats = self._stats()
         self.loader = self._loader(client)
-        self.progress = Progress(self.stats, self.logger, lambda: self.loader.waiting_for_jobs)
+        self.progress = Progress(
+            self.stats,
+            self.logger,
+            tracking_jobs=self.loader.waiter is not None,
+            waiting_for_jobs=lambda: self.loader.waiting_for_jobs,
+        )
         self.message_reader.before_input = self._before_input
         self.message_reader.on_failure = self._finish
         self._MAX_RECORD_AGE_IN_MINUTES = settings.drain_interval_seconds / 60
