@@ -149,7 +149,7 @@ class InventoryLoader:
                     "no job queue, so there is nothing to wait for.",
                     destination.name,
                 )
-        self._answered_jobs: set[Any] = set()
+        self._answered_jobs: set[str] = set()
         self._unfinished_logged = False
 
     def add(self, operation: str, location: str, item: dict[str, Any], stream: str) -> None:
@@ -279,7 +279,7 @@ class InventoryLoader:
             }
             self.ledger.record("jobs", entry)
             self.logger.log(level, "Job %s accepted: %s.", answer.job_id, what)
-            self._answered_jobs.add(answer.job_id)  # the retry's own job is no late copy
+            self._answered_jobs.add(_job_key(answer.job_id))  # the retry's own: no late copy
             if self.waiter is not None:
                 self.waiter.track(self._job(request, entry))
             elif self.job_log is not None:
@@ -467,12 +467,17 @@ class InventoryLoader:
                 return True
 
     def _is_late_copy(self, job: JobStatus, late: LateCopy) -> bool:
-        if job.job_id in self._answered_jobs:
+        if _job_key(job.job_id) in self._answered_jobs:
             return False
         if (job.type or "").upper() != late.operation.upper() or job.item_count != late.items:
             return False
         added = _timestamp(job.added)
         return added is not None and added >= late.began - LATE_COPY_CLOCK_MARGIN_SECONDS
+
+
+def _job_key(job_id: int | str) -> str:
+    """A job ID as digits without leading zeros: Kibo may answer `01234567` and list 1234567."""
+    return str(job_id).lstrip("0") or "0"
 
 
 def _timestamp(text: str | None) -> float | None:
