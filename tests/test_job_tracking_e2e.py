@@ -250,3 +250,33 @@ def test_a_late_copy_is_confirmed_through_the_job_queue_instead_of_waited_out(em
     gets = [r for r in emulator.queue_requests() if r["jobID"] is None and r["locationName"]]
     assert gets  # Get Jobs at 'L'
     assert all(r["path"] == "/inv/api/v1/queue" for r in gets)
+
+
+def test_a_job_the_queue_does_not_know_is_an_error_naming_it(emulator, tmp_path):
+    emulator.faults(step_seconds=60)
+    config = emulator.config(wait_for_jobs=True)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    target = subprocess.Popen(
+        [TARGET, "--config", "config.json"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        text=True,
+    )
+    target.stdin.write(lines([schema("stock"), *_records({"L1": 3}), state(BOOKMARKS)]))
+    target.stdin.close()
+    while not (jobs := emulator.get("/emulator/jobs")["jobs"]):
+        time.sleep(0.05)
+    emulator.post("/emulator/reset", {})  # the queue forgets the job before its first poll
+    assert target.wait(timeout=60) == 1
+    stderr = target.stderr.read()
+    job_id = jobs[0]["jobID"]
+    [error] = _errors(stderr)
+    assert (
+        f"Could not read the status of job {job_id} (refresh of 3 items at location 'L1', "
+        f"stream stock) from {emulator.url}/inv/api/v1/queue/{job_id}: HTTP 404" in error
+    )
+    assert f"no job {job_id}" in error
+    assert "Traceback" not in stderr
+    assert target.stdout.read() == ""  # no STATE
