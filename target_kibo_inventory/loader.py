@@ -83,7 +83,11 @@ class InventoryLoader:
 
     Everything that differs between APIs comes from the destination; `on_failed_items` is
     told of the items a destination refused in an accepted request (it sets them aside, or
-    raises to stop the run).
+    raises to stop the run). With `wait_for_jobs` every accepted job is polled on the
+    destination's job queue (`settle` waits for them before a STATE) and `on_failed_job` is
+    told of each that ended FAILED (it sets it aside with its items when `keep_job_items`, or
+    raises). `stats` counts what was sent; `job_log` keeps every job; with `dry_run` nothing
+    is sent: each request is written to a file instead.
     """
 
     def __init__(
