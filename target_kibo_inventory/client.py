@@ -16,7 +16,7 @@ import requests
 from urllib3.exceptions import NewConnectionError
 
 from target_kibo_inventory.auth import TokenAuth, TokenRequest
-from target_kibo_inventory.destinations.base import Destination, HttpRequest
+from target_kibo_inventory.destinations.base import Destination, HttpRequest, has_job_queue
 from target_kibo_inventory.redaction import redact
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -34,6 +34,10 @@ SHOWN_BODY_CHARS = 500
 
 class ApiError(RuntimeError):
     """The API refused a request, or answered in a way that cannot be used."""
+
+    explained = True
+    """Its message says all: the run's error line, with the traceback at DEBUG
+    (dead_letter.without_traceback)."""
 
 
 class AuthError(ApiError):
@@ -172,6 +176,10 @@ class Sender(Protocol):
         """Send a request; return the answer's body."""
         ...
 
+    def get(self, url: str, what: str) -> bytes:
+        """GET (the job queue) with the same auth and retries; return the answer's body."""
+        ...
+
     def close(self) -> None:
         """Release the connections."""
         ...
@@ -190,9 +198,12 @@ class HttpClient:
         max_retry_seconds: float,
         ca_bundle: str | None = None,
         stopping: threading.Event | None = None,
+        on_retry: Callable[[], None] | None = None,
     ) -> None:
         self.destination = destination
         self.logger = logger
+        self.on_retry = on_retry
+        """Told of each retry (the run's counters)."""
         self.session = requests.Session()
         self.session.headers.update(
             {
@@ -240,6 +251,28 @@ class HttpClient:
             return self._send_with_retries(request, what, resend_if_maybe_applied, on_late_copy)
         except TransientError as error:
             raise ApiError(self._gave_up(error)) from None
+
+    def get(self, url: str, what: str) -> bytes:
+        """GET with the same auth and retries as `send` (reading it twice changes nothing)."""
+        return self.send(HttpRequest("GET", url, b""), what)
+
+    def check_token(self) -> bool:
+        """Get the OAuth2 access token now (with api_secret); False when there is none to get.
+        Raises AuthError or ApiError."""
+        if not isinstance(self.auth, TokenAuth):
+            return False
+        self.auth.token()
+        return True
+
+    def check_read(self) -> bool:
+        """Read the destination's job queue once (Get Jobs, limit 1): the cheapest request
+        that proves the credentials and the tenant; False when it has no job queue. Raises
+        AuthError or ApiError."""
+        if not has_job_queue(self.destination):
+            return False
+        url = self.destination.jobs_url(None, limit=1)
+        self.get(url, "a read of the job queue (Get Jobs, limit 1)")
+        return True
 
     def close(self) -> None:
         """Close the keep-alive connections."""
@@ -332,8 +365,10 @@ class HttpClient:
             ) from None
 
     def _wait_before_retry(self, details: Mapping[str, Any]) -> None:
-        """Log the failed try, then wait before the next one (within max_retry_seconds);
-        a stop (SIGTERM) ends the wait and the retries."""
+        """Count and log the failed try, then wait before the next one (within
+        max_retry_seconds); a stop (SIGTERM) ends the wait and the retries."""
+        if self.on_retry is not None:
+            self.on_retry()
         error = details.get("exception")
         wait = retry_wait(details["tries"], error)
         wait = max(0.0, min(wait, self.max_retry_seconds - details["elapsed"]))

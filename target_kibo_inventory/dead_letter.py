@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from target_kibo_inventory.destinations.base import FailedItem
+from target_kibo_inventory.destinations.base import FailedItem, JobStatus
+from target_kibo_inventory.jobs import Job, JobFailedError, failed_job_message, shown_messages
 from target_kibo_inventory.mapping import InvalidRecordError
 from target_kibo_inventory.reader import InputLineError
 from target_kibo_inventory.rules import clip
@@ -25,20 +26,41 @@ class ItemsFailedError(RuntimeError):
 
 
 EXPLAINED = (InvalidRecordError, InputLineError, ItemsFailedError)
-"""Errors whose message says all: the run's error line is that message, with no traceback."""
+"""Errors whose message says all: the run's error line is that message, with no traceback.
+So is any error whose class sets `explained = True` (API errors, journal errors, job
+errors), without this module importing theirs."""
+
+
+def is_explained(error: BaseException | None) -> bool:
+    """Whether an error's message says all that an operator needs."""
+    return isinstance(error, EXPLAINED) or getattr(error, "explained", False) is True
 
 
 def without_traceback(record: logging.LogRecord) -> bool:
-    """A logging filter: an explained error is logged as its message alone, once.
+    """A logging filter: an explained error is logged as its message alone, once; its
+    traceback goes to DEBUG, just before it.
 
     The SDK's CLI logs an uncaught error with its traceback, which ends with the message
-    again; for an invalid record or input line the traceback tells a user nothing more.
+    again; for a known error (an invalid record or input line, an API's refusal, a failed
+    job, ...) the traceback tells a user nothing more. Unknown errors keep theirs. The SDK's
+    closing "Config validation failed" line after the settings errors it lists is dropped:
+    each of those lines names the setting already.
     """
-    if record.exc_info and isinstance(record.exc_info[1], EXPLAINED):
-        record.error_type = type(record.exc_info[1]).__name__
+    if getattr(record, "traceback_of_error", False):
+        return True
+    error = record.exc_info[1] if record.exc_info else None
+    if error is not None and is_explained(error):
+        logger = logging.getLogger(record.name)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "Traceback of the error below:",
+                exc_info=record.exc_info,
+                extra={"traceback_of_error": True},
+            )
+        record.error_type = type(error).__name__
         record.exc_info = None
         record.exc_text = None
-    return True
+    return not (record.msg == "Config validation failed" and hasattr(record, "schema"))
 
 
 def append_problem(name: str) -> str | None:
@@ -72,6 +94,8 @@ class DeadLetters:
         self.logger = logger
         logger.addFilter(without_traceback)
         self.count = 0
+        self.failed_jobs = 0
+        """Jobs that ended FAILED and were set aside (one line each, with their items)."""
         self._file: Any = None
         self._lock = threading.Lock()
 
@@ -129,7 +153,36 @@ class DeadLetters:
             self.path,
         )
 
-    def _write(self, lines: list[dict[str, Any]]) -> None:
+    def failed_job(self, destination: str, job: Job, status: JobStatus) -> None:
+        """A job that ended FAILED: raise JobFailedError naming it (`fail`), or write it as
+        one line (its ID, location, messages and the items it carried) and go on."""
+        if self.policy == "fail":
+            raise JobFailedError(failed_job_message(job, status, destination=destination))
+        items = json.loads(b"".join((b"[", *job.parts, b"]"))) if job.parts is not None else None
+        line = {
+            "stream": job.stream,
+            "destination": destination,
+            "jobID": job.job_id,
+            "location": job.location,
+            "operation": job.operation,
+            "status": status.status,
+            "itemCount": status.item_count,
+            "messages": list(status.messages),
+            "reason": f"the job ended {status.status}",
+            "items": items,
+        }
+        self._write([line], count=False)
+        self.failed_jobs += 1
+        self.logger.warning(
+            "%s %s ended FAILED: set aside in %s with its items (on_invalid_record: "
+            "dead_letter); messages: %s",
+            destination.capitalize(),
+            job.describe(),
+            self.path,
+            shown_messages(status),
+        )
+
+    def _write(self, lines: list[dict[str, Any]], *, count: bool = True) -> None:
         now = datetime.now(timezone.utc).isoformat()
         text = "".join(_to_json({**line, "set_aside_at": now}) + "\n" for line in lines)
         with self._lock:
@@ -137,13 +190,17 @@ class DeadLetters:
                 self._file = self.path.open("a", encoding="utf-8")
             self._file.write(text)
             self._file.flush()
-            self.count += len(lines)
+            if count:
+                self.count += len(lines)
 
     def summary(self) -> dict[str, Any] | None:
         """What was set aside in this run, for the state; None when nothing was."""
-        if not self.count:
+        if not self.count and not self.failed_jobs:
             return None
-        return {"path": str(self.path), "records": self.count}
+        summary: dict[str, Any] = {"path": str(self.path), "records": self.count}
+        if self.failed_jobs:
+            summary["failed_jobs"] = self.failed_jobs
+        return summary
 
     def close(self) -> None:
         """Close the file and warn with the count of records set aside."""
@@ -156,6 +213,13 @@ class DeadLetters:
                 "%d invalid record(s) were set aside in %s (on_invalid_record: dead_letter); "
                 "every other record was loaded.",
                 self.count,
+                self.path,
+            )
+        if self.failed_jobs:
+            self.logger.warning(
+                "%d job(s) ended FAILED and were set aside in %s with their items "
+                "(on_invalid_record: dead_letter).",
+                self.failed_jobs,
                 self.path,
             )
 

@@ -50,6 +50,9 @@ after the N-th STATE message is written, before the journal records that it was.
 class JournalError(RuntimeError):
     """The journal cannot be used, or the input does not match what it recorded."""
 
+    explained = True
+    """Its message says all (dead_letter.without_traceback)."""
+
 
 class AmbiguousResumeError(JournalError):
     """The interrupted run was sending an adjust that may or may not have been applied."""

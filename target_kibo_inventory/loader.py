@@ -1,5 +1,5 @@
-"""The run's loader, shared by all sinks: one batcher, the destination, and the ledger of what
-the destination accepted."""
+"""The run's loader, shared by all sinks: one batcher, the destination, the ledger of what
+the destination accepted and, with `wait_for_jobs`, the jobs waited for."""
 
 from __future__ import annotations
 
@@ -7,13 +7,47 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from target_kibo_inventory.batching import Batcher, Request
 from target_kibo_inventory.client import AmbiguousRequestError, ApiError, Sender
-from target_kibo_inventory.destinations.base import Answer, AnswerError, Destination, FailedItem
+from target_kibo_inventory.destinations.base import (
+    Answer,
+    AnswerError,
+    Destination,
+    FailedItem,
+    JobStatus,
+    has_job_queue,
+)
 from target_kibo_inventory.dispatch import Dispatcher
+from target_kibo_inventory.dry_run import DryRun
+from target_kibo_inventory.jobs import Job, JobError, JobLog, JobWaiter, poll_delays
 from target_kibo_inventory.journal import Journal
+from target_kibo_inventory.rules import clip
+from target_kibo_inventory.summary import RunStats
+
+ACCEPTED_LINES_AT_INFO = 20
+"""A drain's first "accepted" lines go to INFO, the rest to DEBUG (its drain line counts all)."""
+LATE_COPY_POLL_SECONDS = (1.0, 10.0)
+"""Get Jobs while waiting out a late copy: every second at first, at most every 10 s."""
+LATE_COPY_CLOCK_MARGIN_SECONDS = 1.0
+"""A late copy is a job added after its try began, less this much for the clocks' skew."""
+
+
+@dataclass
+class LateCopy:
+    """Tries of a location's request that may still land, late."""
+
+    until: float
+    """Monotonic time until which the location's next request waits."""
+    began: float
+    """Wall-clock time the earliest such try began."""
+    operation: str
+    items: int
+    request: Request
+    tries: int = 1
 
 
 class Ledger:
@@ -49,7 +83,11 @@ class InventoryLoader:
 
     Everything that differs between APIs comes from the destination; `on_failed_items` is
     told of the items a destination refused in an accepted request (it sets them aside, or
-    raises to stop the run).
+    raises to stop the run). With `wait_for_jobs` every accepted job is polled on the
+    destination's job queue (`settle` waits for them before a STATE) and `on_failed_job` is
+    told of each that ended FAILED (it sets it aside with its items when `keep_job_items`, or
+    raises). `stats` counts what was sent; `job_log` keeps every job; with `dry_run` nothing
+    is sent: each request is written to a file instead.
     """
 
     def __init__(
@@ -65,6 +103,13 @@ class InventoryLoader:
         maybe_applied_wait_seconds: float,
         stopping: threading.Event,
         on_failed_items: Callable[[Request, list[FailedItem]], None],
+        stats: RunStats | None = None,
+        wait_for_jobs: bool = False,
+        job_wait_timeout_seconds: float = 3600.0,
+        on_failed_job: Callable[[Job, JobStatus], None] | None = None,
+        keep_job_items: bool = False,
+        job_log: JobLog | None = None,
+        dry_run: DryRun | None = None,
     ) -> None:
         self.destination = destination
         self.client = client
@@ -84,8 +129,37 @@ class InventoryLoader:
         self.on_failed_items = on_failed_items
         self.stopping = stopping
         """Set on SIGTERM: waits end early."""
-        self._late_copy_until: dict[str, float] = {}
+        self._late_copies: dict[str, LateCopy] = {}
         self._lock = threading.Lock()
+        self.stats = stats or RunStats(
+            destination.name,
+            {op: destination.full_size(op) for op in destination.operations},
+            {op: destination.cost_step(op) for op in destination.operations},
+        )
+        self.stats.items_buffered = lambda: self.batcher.buffered_items
+        self.dry_run = dry_run
+        self.job_log = job_log
+        self.on_failed_job = on_failed_job
+        self.keep_job_items = keep_job_items
+        self.job_wait_timeout = job_wait_timeout_seconds
+        self.waiter: JobWaiter | None = None
+        if wait_for_jobs and dry_run is None:
+            if has_job_queue(destination):
+                self.waiter = JobWaiter(
+                    self._read_job,
+                    self._job_final,
+                    logger,
+                    threads=max_parallel_requests,
+                    stopping=stopping,
+                )
+            else:
+                logger.info(
+                    "wait_for_jobs: destination %s answers each request item by item and has "
+                    "no job queue, so there is nothing to wait for.",
+                    destination.name,
+                )
+        self._answered_jobs: set[str] = set()
+        self._unfinished_logged = False
 
     def add(self, operation: str, location: str, item: dict[str, Any], stream: str) -> None:
         """Buffer one item (encoded once, here) and send whatever request is now due."""
@@ -102,10 +176,40 @@ class InventoryLoader:
                 self.dispatcher.submit(request)
             self.dispatcher.wait()
 
+    def settle(self) -> None:
+        """Before a STATE is written: everything sent and accepted, and with `wait_for_jobs`
+        every job final (at most job_wait_timeout_seconds); then the drain's line."""
+        self.flush()
+        if self.waiter is not None and self.waiter.pending:
+            self.logger.info(
+                "Waiting for %d job(s) to finish before writing the state (wait_for_jobs).",
+                self.waiter.pending,
+            )
+            self.waiter.wait(self.job_wait_timeout)
+        self._log_drain()
+
+    @property
+    def waiting_for_jobs(self) -> bool:
+        """Whether some accepted job is not final yet (with `wait_for_jobs`)."""
+        return self.waiter is not None and self.waiter.pending > 0
+
     def close(self) -> None:
-        """Stop the request threads and release the HTTP connections."""
+        """Stop the request and polling threads and release the HTTP connections."""
         self.dispatcher.close()
+        self.stop_waiting()
         self.client.close()
+
+    def stop_waiting(self) -> None:
+        """Stop polling; the jobs never seen final go to the job log with their last status
+        (once: a failing run calls this without closing the request threads)."""
+        if self.waiter is not None:
+            self.waiter.close()
+            if self.job_log is not None and not self._unfinished_logged:
+                self._unfinished_logged = True
+                for job in self.waiter.unfinished():
+                    self.job_log.write({**self._job_log_entry(job.entry), "status": job.status})
+        if self.job_log is not None:
+            self.job_log.close()
 
     def _batch(self, operation: str, location: str, encoded: bytes, stream: str) -> None:
         with self._lock:
@@ -124,8 +228,15 @@ class InventoryLoader:
             f"'{request.location}' (stream {request.stream})"
         )
         http = self.destination.request(request.operation, request.location, request.parts)
+        if self.dry_run is not None:
+            self.dry_run.write(request, http)
+            self.stats.request_done(request.operation, request.location, request.count)
+            return
+        if self.waiter is not None:
+            self.waiter.check()  # a failed job stops the run before more is sent
         self._wait_for_late_copies(request.location)
         self.journal.sending(request)
+        self.stats.request_started()
         try:
             content = self.client.send(
                 http,
@@ -142,6 +253,8 @@ class InventoryLoader:
         except ApiError:
             self.journal.not_applied(request)
             raise
+        finally:
+            self.stats.request_ended()
         answer = self._read(request, content, what)
         self.journal.accepted(request, answer.job_id)
         self._record(request, answer, what)
@@ -159,6 +272,12 @@ class InventoryLoader:
     def _record(self, request: Request, answer: Answer, what: str) -> None:
         """Note what the destination accepted; hand over the items it refused."""
         location_key = self.destination.location_key
+        self.stats.request_done(request.operation, request.location, request.count, answer.job_id)
+        level = (
+            logging.INFO
+            if self.stats.log_accepted_at_info(ACCEPTED_LINES_AT_INFO)
+            else logging.DEBUG
+        )
         if answer.job_id is not None:
             entry = {
                 "jobID": answer.job_id,
@@ -168,7 +287,12 @@ class InventoryLoader:
                 "stream": request.stream,
             }
             self.ledger.record("jobs", entry)
-            self.logger.info("Job %s accepted: %s.", answer.job_id, what)
+            self.logger.log(level, "Job %s accepted: %s.", answer.job_id, what)
+            self._answered_jobs.add(_job_key(answer.job_id))  # the retry's own: no late copy
+            if self.waiter is not None:
+                self.waiter.track(self._job(request, entry))
+            elif self.job_log is not None:
+                self.job_log.write(self._job_log_entry(entry))
         else:
             entry = {
                 "destination": self.destination.name,
@@ -179,29 +303,200 @@ class InventoryLoader:
                 "stream": request.stream,
             }
             self.ledger.record("requests", entry)
-            self.logger.info(
-                "Accepted: %s; %d succeeded, %d failed.", what, answer.succeeded, len(answer.failed)
+            self.logger.log(
+                level,
+                "Accepted: %s; %d succeeded, %d failed.",
+                what,
+                answer.succeeded,
+                len(answer.failed),
             )
+            if self.job_log is not None:
+                self.job_log.write({**self._job_log_entry(entry), "jobID": None})
         if answer.failed:
             self.on_failed_items(request, answer.failed)
+
+    def _log_drain(self) -> None:
+        """One INFO line per drain: what it sent (or planned) and, when waited for, how the
+        jobs ended."""
+        drain = self.stats.take_drain()
+        if not drain.requests:
+            return
+        verb = "planned (dry run)" if self.dry_run is not None else "sent"
+        jobs = f"; {drain.jobs} job(s)" if drain.jobs else ""
+        if drain.jobs and self.waiter is not None:
+            finals = ", ".join(f"{n} {s}" for s, n in sorted(self.stats.jobs_final.items()))
+            jobs += f", all finished (this run so far: {finals})"
+        hidden = drain.accepted_lines - ACCEPTED_LINES_AT_INFO
+        more = f"; {hidden} more 'accepted' line(s) at DEBUG" if hidden > 0 else ""
+        self.logger.info(
+            "Drain: %d request(s) %s, %d items at %d location(s)%s%s.",
+            drain.requests,
+            verb,
+            drain.items,
+            len(drain.locations),
+            jobs,
+            more,
+        )
+
+    # Jobs (wait_for_jobs)
+
+    def _job(self, request: Request, entry: dict[str, Any]) -> Job:
+        parts = list(request.parts) if self.keep_job_items else None
+        return Job(
+            entry["jobID"],
+            request.operation,
+            request.location,
+            request.count,
+            request.stream,
+            entry,
+            parts,
+        )
+
+    def _read_job(self, job: Job) -> JobStatus:
+        """One poll of a job on the destination's job queue."""
+        url = self.destination.job_url(job.job_id)
+        assert url is not None
+        what = f"the status of {job.describe()}"
+        try:
+            content = self.client.get(url, what)
+            [status] = self.destination.read_jobs(content)
+        except (ApiError, AnswerError, ValueError) as error:
+            raise JobError(
+                f"Could not read {what} from {url}: {error}. The job was accepted; check it "
+                "in the job queue before running again (a 404 means this job queue does not "
+                "know it: check api_package)."
+            ) from None
+        return status
+
+    def _job_final(self, job: Job, status: JobStatus) -> None:
+        """A job is SUCCESS or FAILED: note it in the state, the log and the job log; a
+        FAILED one stops the run or is set aside (`on_failed_job`)."""
+        job.status = status.status
+        job.entry["status"] = status.status
+        if status.item_count is not None:
+            job.entry["itemCount"] = status.item_count
+        self.stats.job_final(job.job_id, status.status)
+        if self.job_log is not None:
+            line = self._job_log_entry(job.entry)
+            if status.messages:
+                line["messages"] = list(status.messages)
+            self.job_log.write(line)
+        if status.status == "SUCCESS":
+            self.logger.debug("Job %s finished: SUCCESS.", job.job_id)
+            if status.item_count is not None and status.item_count != job.items:
+                self.logger.warning(
+                    "%s ended SUCCESS with itemCount %d, but %d items were sent: check the "
+                    "job in Kibo.",
+                    job.describe().capitalize(),
+                    status.item_count,
+                    job.items,
+                )
+            return
+        if self.on_failed_job is not None:
+            self.on_failed_job(job, status)
+
+    def _job_log_entry(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """A ledger entry as a job log line (the location under one name for every API)."""
+        line = {"destination": self.destination.name}
+        for key, value in entry.items():
+            line["location" if key == self.destination.location_key else key] = value
+        line.setdefault("operation", "refresh")
+        return line
 
     def _late_copy_possible(self, request: Request, started: float) -> None:
         """A try of this request may still land, late: newer requests there must wait."""
         until = started + self.maybe_applied_wait
-        self._late_copy_until[request.location] = max(
-            until, self._late_copy_until.get(request.location, 0.0)
+        began = time.time() - (time.monotonic() - started)
+        late = self._late_copies.get(request.location)
+        if late is not None and late.request is request:  # another try of it
+            late.until = max(late.until, until)
+            late.tries += 1
+            return
+        self._late_copies[request.location] = LateCopy(
+            until, began, request.operation, request.count, request
         )
 
     def _wait_for_late_copies(self, location: str) -> None:
-        """Before a newer request for a location, wait out a late copy of an earlier try."""
-        wait = self._late_copy_until.pop(location, 0.0) - time.monotonic()
-        if wait > 0:
-            self.logger.warning(
-                "Waiting %.0f s before sending newer items to location '%s': an earlier try "
-                "there may have been applied without an answer, and a late copy of it must "
-                "not land after them (maybe_applied_wait_seconds).",
-                wait,
-                location,
-            )
-            if self.stopping.wait(wait):
+        """Before a newer request for a location, wait out a late copy of an earlier try;
+        with `wait_for_jobs`, only until the job queue shows that the copy landed."""
+        late = self._late_copies.pop(location, None)
+        wait = late.until - time.monotonic() if late is not None else 0.0
+        if late is None or wait <= 0:
+            return
+        confirm = self.waiter is not None
+        self.logger.warning(
+            "Waiting %s%.0f s before sending newer items to location '%s': an earlier try "
+            "there may have been applied without an answer, and a late copy of it must "
+            "not land after them (maybe_applied_wait_seconds)%s.",
+            "up to " if confirm else "",
+            wait,
+            clip(location),
+            "; less once the job queue shows it landed (wait_for_jobs)" if confirm else "",
+        )
+        if confirm and self._late_copy_landed(location, late):
+            return
+        remaining = late.until - time.monotonic()
+        if remaining > 0 and self.stopping.wait(remaining):
+            raise InterruptedError(f"stopped while waiting to send to location '{location}'")
+
+    def _late_copy_landed(self, location: str, late: LateCopy) -> bool:
+        """Read the location's newest jobs until they hold a late copy of each try that may
+        land late (a job of the same type and item count, added after the first such try
+        began, that is none of this run's jobs), or until the wait is over."""
+        delays = poll_delays(*LATE_COPY_POLL_SECONDS, jitter=0.0)
+        url = self.destination.jobs_url(location, types=[late.operation.upper()], limit=20)
+        assert url is not None
+        started = time.monotonic()
+        while True:
+            remaining = late.until - time.monotonic()
+            if remaining <= 0:
+                return False
+            if self.stopping.wait(min(next(delays), remaining)):
                 raise InterruptedError(f"stopped while waiting to send to location '{location}'")
+            try:
+                jobs = self.destination.read_jobs(
+                    self.client.get(url, f"the jobs of location '{clip(location)}'")
+                )
+            except (ApiError, AnswerError) as error:
+                self.logger.warning(
+                    "Could not read the job queue to see the late copy land (%s): waiting the "
+                    "full maybe_applied_wait_seconds.",
+                    error,
+                )
+                return False
+            copies = [job.job_id for job in jobs if self._is_late_copy(job, late)]
+            if len(copies) >= late.tries:
+                self.logger.info(
+                    "The late copy of the earlier try at location '%s' landed as job(s) %s: "
+                    "sending the newer items now, after %.0f s.",
+                    clip(location),
+                    ", ".join(str(job_id) for job_id in copies),
+                    time.monotonic() - started,
+                )
+                return True
+
+    def _is_late_copy(self, job: JobStatus, late: LateCopy) -> bool:
+        if _job_key(job.job_id) in self._answered_jobs:
+            return False
+        if (job.type or "").upper() != late.operation.upper() or job.item_count != late.items:
+            return False
+        added = _timestamp(job.added)
+        return added is not None and added >= late.began - LATE_COPY_CLOCK_MARGIN_SECONDS
+
+
+def _job_key(job_id: int | str) -> str:
+    """A job ID as digits without leading zeros: Kibo may answer `01234567` and list 1234567."""
+    return str(job_id).lstrip("0") or "0"
+
+
+def _timestamp(text: str | None) -> float | None:
+    """An ISO 8601 time (UTC when it names no zone) as seconds since the epoch."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()

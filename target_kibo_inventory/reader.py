@@ -10,6 +10,7 @@ import sys
 import typing as t
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import msgspec
@@ -59,11 +60,15 @@ class RecordReader(MsgSpecReader):
     """Reads standard input as bytes and hands RECORD messages straight to their callback.
 
     Other messages take the SDK's path; every line that is no Singer message, there or here,
-    is an InputLineError naming its line number. When the input is a pipe and `on_idle` is
-    set, it is called every second in which no input arrived (the target drains then:
+    is an InputLineError naming its line number. `before_input` is called before the first
+    line is read (the target checks its credentials there); `on_failure` with the error that
+    ends the reading, before it propagates. When the input is a pipe and `on_idle` is set, it
+    is called every second in which no input arrived (the target drains then:
     `drain_interval_seconds` bounds time, not only input).
     """
 
+    before_input: Callable[[], None] | None = None
+    on_failure: Callable[[BaseException], None] | None = None
     on_idle: Callable[[], None] | None = None
 
     @property
@@ -75,6 +80,18 @@ class RecordReader(MsgSpecReader):
         self, file_input: t.IO | None, callbacks: dict[str, t.Callable[[dict], None]]
     ) -> t.Counter[str]:
         """Decode each line and call its message type's callback; count the types."""
+        if self.before_input is not None:
+            self.before_input()
+        try:
+            return self._process_lines(file_input, callbacks)
+        except BaseException as error:
+            if self.on_failure is not None:
+                self.on_failure(error)
+            raise
+
+    def _process_lines(
+        self, file_input: t.IO | None, callbacks: dict[str, t.Callable[[dict], None]]
+    ) -> t.Counter[str]:
         stats: Counter[str] = Counter()
         on_record = callbacks[SingerMessageType.RECORD]
         decode = decoder.decode
@@ -165,8 +182,15 @@ def _pipe_lines(fd: int, on_idle: Callable[[], None]) -> Iterator[bytes]:
 
 
 def _decode_again(line: bytes | str, error: Exception) -> t.Any:
-    """A line the SDK's decoder refused: read numbers beyond Decimal's range as text, or
+    """A line the SDK's decoder refused: read numbers beyond Decimal's range as text, a line
+    nested too deep for the reader's call stack in a fresh thread (whose stack is empty), or
     raise InputLineError quoting the start of the line."""
+    if isinstance(error, RecursionError):
+        with ThreadPoolExecutor(1) as pool:
+            try:
+                return pool.submit(decoder.decode, line).result()
+            except (msgspec.DecodeError, ArithmeticError, RecursionError) as again:
+                error = again
     if isinstance(error, ArithmeticError):
         try:
             return _lenient.decode(line)

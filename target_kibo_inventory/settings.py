@@ -408,6 +408,73 @@ CONFIG_SCHEMA = th.PropertiesList(
         title="Request timeout",
         description="Seconds to wait for the API to connect and to answer, per request.",
     ),
+    th.Property(
+        "wait_for_jobs",
+        th.BooleanType,
+        default=False,
+        title="Wait for jobs",
+        description=(
+            "Poll Kibo's job queue for every accepted job until it is SUCCESS or FAILED, and "
+            "write each STATE only after the jobs it reports are done, so that a bookmark never "
+            "moves past stock that failed to apply. A FAILED job stops the run (with "
+            "`on_invalid_record: dead_letter` it is set aside and the run goes on). Each drain "
+            "then waits for Kibo's queue. Destinations that answer item by item (Increff) need "
+            "no polling."
+        ),
+    ),
+    th.Property(
+        "job_wait_timeout_seconds",
+        th.NumberType(exclusive_minimum=0),
+        default=3600,
+        title="Job wait limit",
+        description=(
+            "With `wait_for_jobs`: the longest a drain waits for its jobs to finish; past it "
+            "the run fails naming the jobs still pending (no STATE is written past them)."
+        ),
+    ),
+    th.Property(
+        "job_log_path",
+        th.StringType,
+        title="Job log",
+        description=(
+            "File that every accepted job (or Increff request) is appended to as one JSON "
+            "line: time, destination, operation, location, items, job ID, stream, and its "
+            "final status when known (`wait_for_jobs`). Kept across runs, unlike the state."
+        ),
+    ),
+    th.Property(
+        "check_credentials_at_start",
+        th.BooleanType,
+        default=True,
+        title="Check credentials at start",
+        description=(
+            "Before reading the input, get the OAuth2 token (with `api_secret`) and read the "
+            "destination's job queue once (Get Jobs, limit 1), so that a wrong key, secret or "
+            "tenant fails at once. Turn off for a key that cannot read the job queue."
+        ),
+    ),
+    th.Property(
+        "dry_run",
+        th.BooleanType,
+        default=False,
+        title="Dry run",
+        description=(
+            "Read, validate, map and batch everything but send nothing (no token request "
+            "either): each request that would go out is written as a JSON file (method, URL, "
+            "body) to `dry_run_dir`. No STATE is written, so a bookmark never moves."
+        ),
+    ),
+    th.Property(
+        "dry_run_dir",
+        th.StringType,
+        default="kibo-dry-run",
+        title="Dry-run folder",
+        description=(
+            "Folder of a dry run's request files (`request-00001.json`, ...), its "
+            "`summary.json` and `dead-letter.jsonl`; those of an earlier dry run are removed "
+            "first."
+        ),
+    ),
 ).to_dict()
 
 
@@ -459,6 +526,12 @@ class Settings:
     maybe_applied_wait_seconds: float
     ca_bundle: str | None
     request_timeout: float
+    wait_for_jobs: bool
+    job_wait_timeout_seconds: float
+    job_log_path: str | None
+    check_credentials_at_start: bool
+    dry_run: bool
+    dry_run_dir: str
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Settings:
@@ -662,6 +735,18 @@ def _check(config: dict[str, Any]) -> None:
             raise SettingsError(
                 f"Setting 'dead_letter_path' ({path!r}) {problem}: "
                 "on_invalid_record: dead_letter appends invalid records to it."
+            )
+    job_log = config.get("job_log_path")
+    if job_log and (problem := append_problem(job_log)):
+        raise SettingsError(
+            f"Setting 'job_log_path' ({job_log!r}) {problem}: every accepted job is appended to it."
+        )
+    if config.get("dry_run"):
+        folder = config.get("dry_run_dir") or ""
+        if not folder or (Path(folder).exists() and not Path(folder).is_dir()):
+            raise SettingsError(
+                f"Setting 'dry_run_dir' ({folder!r}) must be a folder: a dry run writes the "
+                "requests it would send there."
             )
 
 

@@ -18,10 +18,12 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.mapper import SameRecordTransform
 
 from target_kibo_inventory import redaction
-from target_kibo_inventory.client import HttpClient, Sender
-from target_kibo_inventory.dead_letter import DeadLetters
+from target_kibo_inventory.client import ApiError, AuthError, HttpClient, Sender
+from target_kibo_inventory.dead_letter import DeadLetters, without_traceback
 from target_kibo_inventory.destinations import registry as destinations
 from target_kibo_inventory.destinations.base import Destination
+from target_kibo_inventory.dry_run import DryRun
+from target_kibo_inventory.jobs import JobLog
 from target_kibo_inventory.journal import Journal
 from target_kibo_inventory.loader import InventoryLoader
 from target_kibo_inventory.mapping import FieldMapError, check_field_map
@@ -38,9 +40,14 @@ from target_kibo_inventory.settings import (
     setting_schemas,
 )
 from target_kibo_inventory.sinks import InventorySink
+from target_kibo_inventory.summary import Progress, RunStats, log_summary, print_table
 
 STATE_KEY = "kibo_inventory"
 UNUSED_BUILTIN_SETTINGS = ("add_record_metadata", "load_method", "batch_size_rows")
+
+
+class CredentialsError(AuthError):
+    """The credentials check at start-up failed."""
 
 
 class TargetKiboInventory(Target):
@@ -68,6 +75,7 @@ class TargetKiboInventory(Target):
         are refused. `destination` and `client` replace the ones the settings name (to drive
         the whole pipeline in process, e.g. with another destination).
         """
+        self.logger.addFilter(without_traceback)  # before the SDK validates the config
         config = dict(config or {})
         schema, dropped = setting_schemas(type(self))
         try:
@@ -86,26 +94,39 @@ class TargetKiboInventory(Target):
         for warning in ignored_setting_warnings(self.config, dropped):
             self.logger.warning(warning)
         self.settings.warn_about_costs(self.logger)
+        settings = self.settings
+        self.dry_run = DryRun(settings.dry_run_dir, self.logger) if settings.dry_run else None
         self.dead_letters = DeadLetters(
-            self.settings.on_invalid_record, self.settings.dead_letter_path, self.logger
+            settings.on_invalid_record,
+            self.dry_run.dead_letter_path if self.dry_run else settings.dead_letter_path,
+            self.logger,
         )
         try:
-            self.destination = destination or destinations.build(self.settings)
-            check_field_map(self.settings.field_map, self.destination)
+            self.destination = destination or destinations.build(settings)
+            check_field_map(settings.field_map, self.destination)
         except (SettingsError, FieldMapError) as error:
             raise ConfigValidationError(str(error), errors=[str(error)]) from None
         self.journal = Journal(
-            self.settings.journal_folder,
-            self.settings.adjust_retry_ambiguous,
-            self.settings.journal_resolve,
+            None if self.dry_run else settings.journal_folder,  # a dry run records nothing
+            settings.adjust_retry_ambiguous,
+            settings.journal_resolve,
             self.logger,
         )
         self.journal.open()
         self.stopping = threading.Event()
         """Set by SIGTERM/SIGINT: waits before retries and before newer requests end."""
-        self.loader = self._loader(client)
-        self._MAX_RECORD_AGE_IN_MINUTES = self.settings.drain_interval_seconds / 60
         self.record_positions: Counter[str] = Counter()
+        self.stats = self._stats()
+        self.loader = self._loader(client)
+        self.progress = Progress(
+            self.stats,
+            self.logger,
+            tracking_jobs=self.loader.waiter is not None,
+            waiting_for_jobs=lambda: self.loader.waiting_for_jobs,
+        )
+        self.message_reader.before_input = self._before_input
+        self.message_reader.on_failure = self._finish
+        self._MAX_RECORD_AGE_IN_MINUTES = settings.drain_interval_seconds / 60
         self._routes: dict[str, list[tuple[Any, bool, InventorySink]]] = {}
         self._next_age_check = 0.0
         self._busy = False
@@ -113,6 +134,21 @@ class TargetKiboInventory(Target):
         self._state_held = False
         self._stop_signal: int | None = None
         self.message_reader.on_idle = self._on_idle
+        self._finished = False
+        self._dry_state_noted = False
+
+    def _stats(self) -> RunStats:
+        """The run's counters, reading the records and dead letters where they are kept."""
+        destination = self.destination
+        stats = RunStats(
+            destination.name,
+            {op: destination.full_size(op) for op in destination.operations},
+            {op: destination.cost_step(op) for op in destination.operations},
+            dry_run=self.dry_run is not None,
+        )
+        stats.records_read = lambda: sum(self.record_positions.values())
+        stats.dead_lettered = lambda: self.dead_letters.count
+        return stats
 
     def _loader(self, client: Sender | None) -> InventoryLoader:
         """The run's loader: the destination, its client, the journal, the dead letters."""
@@ -125,6 +161,7 @@ class TargetKiboInventory(Target):
             max_retry_seconds=settings.max_retry_seconds,
             ca_bundle=settings.ca_bundle,
             stopping=self.stopping,
+            on_retry=self.stats.retry,
         )
         return InventoryLoader(
             self.destination,
@@ -139,7 +176,78 @@ class TargetKiboInventory(Target):
             on_failed_items=lambda request, failed: self.dead_letters.failed_items(
                 self.destination.name, request.location, request.stream, failed
             ),
+            stats=self.stats,
+            wait_for_jobs=settings.wait_for_jobs,
+            job_wait_timeout_seconds=settings.job_wait_timeout_seconds,
+            on_failed_job=lambda job, status: self.dead_letters.failed_job(
+                self.destination.name, job, status
+            ),
+            keep_job_items=settings.on_invalid_record == "dead_letter",
+            job_log=JobLog(settings.job_log_path) if settings.job_log_path else None,
+            dry_run=self.dry_run,
         )
+
+    def _before_input(self) -> None:
+        """Before the first input line is read: prepare a dry run's folder, or check the
+        credentials; start the progress lines."""
+        if self.dry_run is not None:
+            self.dry_run.prepare()
+        elif self.settings.check_credentials_at_start:
+            self._check_credentials()
+        self.progress.start()
+
+    def _check_credentials(self) -> None:
+        """Get the token and read the job queue once, so that a wrong key, secret or tenant
+        fails now, in one line, and not after reading the whole input."""
+        client = self.loader.client
+        if not isinstance(client, HttpClient):  # a client given in process
+            return
+        started = time.monotonic()
+        prefix = "The credentials check at start-up (before reading any input) failed"
+        try:
+            token = client.check_token()
+        except ApiError as error:
+            raise CredentialsError(
+                f"{prefix}: {error}. Check api_key, api_secret and auth_url."
+            ) from None
+        try:
+            read = client.check_read()
+        except ApiError as error:
+            raise CredentialsError(
+                f"{prefix}: {error}. Check tenant_id and api_key (and base_url, environment "
+                "and api_package: a key belongs to one package); if this key may not read the "
+                "job queue, set check_credentials_at_start: false."
+            ) from None
+        if token or read:
+            self.logger.info(
+                "Credentials accepted by %s (%s) in %.1f s; reading the input.",
+                self.destination.name,
+                " and ".join(
+                    what for what, done in (("token", token), ("job queue", read)) if done
+                ),
+                time.monotonic() - started,
+            )
+
+    def _finish(self, error: BaseException | None = None) -> None:
+        """Once, at the end of the run (or as it fails): the summary, as a log line, a METRIC
+        entry and, on a terminal, a table; a dry run's summary.json."""
+        if self._finished:
+            return
+        self._finished = True
+        self.progress.stop()
+        if error is None:
+            status = "succeeded"
+        elif self._stop_signal is not None or isinstance(error, SystemExit | KeyboardInterrupt):
+            status = "stopped"
+        else:
+            status = "failed"
+            self.loader.stop_waiting()
+        summary = self.stats.summary(status, self.dead_letters.failed_jobs)
+        log_summary(self.logger, summary)
+        if self.dry_run is not None:
+            self.dry_run.write_summary(summary)
+        if sys.stderr.isatty():
+            print_table(summary)
 
     @classmethod
     def append_builtin_config(cls, config_jsonschema: dict) -> None:
@@ -247,9 +355,16 @@ class TargetKiboInventory(Target):
         """Write the tap's state plus the jobs accepted since the previous STATE message.
 
         The SDK calls this at the end of each full drain, after every buffered item was
-        accepted by the API, so the state is always a safe point to resume from; the crash
-        journal is checkpointed around it.
+        accepted by the API (and, with `wait_for_jobs`, after every job is final), so the
+        state is always a safe point to resume from; the crash journal is checkpointed around
+        it. A dry run writes none.
         """
+        self.loader.settle()  # with wait_for_jobs: every job it reports is final
+        if self.dry_run is not None:
+            if not self._dry_state_noted:
+                self._dry_state_noted = True
+                self.logger.info("Dry run: no STATE is written, so no bookmark moves.")
+            return
         if self.journal.replaying:
             self.logger.info("STATE held back until the interrupted run's items are replayed.")
             self._state_held = True
@@ -271,15 +386,21 @@ class TargetKiboInventory(Target):
         """
         self._busy = True
         self.journal.tail = True
-        super().process_endofpipe()
-        for warning in self.settings.unused_stream_operations(self._sinks_active):
-            self.logger.warning(warning)
-        if len(self.loader.ledger) or (self.dead_letters.count and not self._latest_state):
-            self._write_state_message({})
+        try:
+            super().process_endofpipe()
+            for warning in self.settings.unused_stream_operations(self._sinks_active):
+                self.logger.warning(warning)
+            if len(self.loader.ledger) or (self.dead_letters.count and not self._latest_state):
+                self._write_state_message({})
+            self.loader.settle()  # every job final, even when no STATE was written
+        except BaseException as error:
+            self._finish(error)
+            raise
         self.journal.finish(tap_sent_state=self._latest_state is not None)
         self.dead_letters.close()
         self.loader.close()
         self.journal.close()
+        self._finish()
         if self._stop_signal is not None:
             self.logger.warning(
                 "Received %s after the input was fully loaded and the state written.",
@@ -318,6 +439,7 @@ class TargetKiboInventory(Target):
             except Exception as error:  # reported below as what the stop did
                 cut_short = error
         unreported = self.loader.ledger.take()
+        self._finish(cut_short or SystemExit(128 + (self._stop_signal or signal.SIGTERM)))
         self.dead_letters.close()
         self.loader.close()
         self.journal.close()

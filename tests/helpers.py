@@ -150,8 +150,17 @@ class EmulatorClient:
         return self.get("/emulator/requests")["requests"]
 
     def api_requests(self) -> list[dict]:
-        """Inventory API requests only (not token requests)."""
-        return [r for r in self.requests() if "operation" in r]
+        """Inventory write requests only (not token requests, not reads of the job queue,
+        such as the target's credentials check at start-up and its polls)."""
+        return [r for r in self.requests() if "operation" in r and r["operation"] != "queue"]
+
+    def queue_requests(self) -> list[dict]:
+        """Reads of the job queue (Get Job, Get Jobs)."""
+        return [r for r in self.requests() if r.get("operation") == "queue"]
+
+    def requests_with_bodies(self) -> list[dict]:
+        """Every request the emulator saw, each with its parsed JSON body."""
+        return self.get("/emulator/requests", bodies=1)["requests"]
 
     def jobs(self) -> list[dict]:
         return self.get("/emulator/jobs", wait=1)["jobs"]

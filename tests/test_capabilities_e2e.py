@@ -156,6 +156,18 @@ def test_structured_logging_writes_json_log_lines(emulator, tmp_path):
         f"Job {emulator.api_requests()[0]['jobID']} accepted: refresh of 1 items at location "
         "'Main' (stream counts)."
     )
+    [summary] = [e for e in logged if e.get("metric_info", {}).get("type") == "summary"]
+    assert (summary["message"], summary["logger_name"]) == ("METRIC", "singer_sdk.metrics")
+    assert summary["metric_info"]["metric"] == "kibo_inventory_summary"
+    run_summary = summary["metric_info"]["value"]
+    assert (run_summary["status"], run_summary["requests"], run_summary["items"]) == (
+        "succeeded",
+        1,
+        1,
+    )
+    assert run_summary["locations"][0]["jobs"] == [
+        {"jobID": emulator.api_requests()[0]["jobID"], "status": None}  # not waited for
+    ]
 
     returncode, logged = run(record("counts", sku="HAT", quantity=-3))
     assert returncode != 0

@@ -7,7 +7,7 @@ import json
 import pytest
 import requests
 
-from target_kibo_inventory.destinations.base import AnswerError
+from target_kibo_inventory.destinations.base import AnswerError, has_job_queue
 from target_kibo_inventory.destinations.increff import Increff
 from target_kibo_inventory.destinations.kibo import KiboTranslated
 from target_kibo_inventory.destinations.registry import build
@@ -45,6 +45,23 @@ def test_kibo_urls_per_package():
     assert v5.request("adjust", "L", []).url == host + "/api/v5/inventory/adjust"
     assert specific.job_url(7) == host + "/inv/api/v1/queue/7"
     assert v5.job_url(7) == host + "/api/v1/queue/7"
+
+
+def test_kibo_job_queue_per_package_and_increff_without_one():
+    specific = KiboTranslated(_settings(**KIBO))
+    v5 = KiboTranslated(_settings(**KIBO, api_package="inventory_v5"))
+    host = "https://t-translation.mozu.com"
+    assert specific.jobs_url(None, limit=1) == host + "/inv/api/v1/queue?limit=1"
+    assert v5.jobs_url("Main St", types=["REFRESH"], limit=20) == (
+        host + "/api/v1/queue?locationCode=Main+St&types=REFRESH&limit=20"
+    )
+    [job] = specific.read_jobs(b'{"jobID": 7, "status": "PENDING", "itemCount": 3}')
+    assert (job.job_id, job.status, job.final) == (7, "PENDING", False)
+    increff = Increff(_settings(**INCREFF))
+    assert (increff.job_url(7), increff.jobs_url(None, limit=1)) == (None, None)
+    assert has_job_queue(specific)
+    assert not has_job_queue(increff)
+    assert not has_job_queue(object())  # a destination written without the job queue methods
 
 
 @pytest.mark.parametrize(

@@ -56,6 +56,12 @@ def _values(emulator: EmulatorClient, tmp_path: Path) -> dict[str, Any]:
         "journal_resolve": {},
         "max_buffered_items": 100000,
         "max_parallel_requests": 3,
+        "wait_for_jobs": True,
+        "job_wait_timeout_seconds": 600.5,
+        "job_log_path": "env-jobs.jsonl",
+        "check_credentials_at_start": True,
+        "dry_run": False,
+        "dry_run_dir": "env-dry-run",
         "max_retries": 2,
         "max_retry_seconds": 30.5,
         "adjust_retry_ambiguous": True,
@@ -126,6 +132,8 @@ def test_every_setting_is_read_from_the_environment_with_its_type(emulator, tmp_
     assert (settings.adjust_batch_items, settings.max_parallel_requests) == (2, 3)
     assert settings.adjust_retry_ambiguous is True
     assert settings.operation_for("moves") == "adjust"
+    assert (settings.wait_for_jobs, settings.job_wait_timeout_seconds) == (True, 600.5)
+    assert (settings.job_log_path, settings.dry_run_dir) == ("env-jobs.jsonl", "env-dry-run")
 
 
 def test_a_run_configured_only_from_the_environment(emulator, tmp_path):
@@ -157,6 +165,9 @@ def test_a_run_configured_only_from_the_environment(emulator, tmp_path):
     assert any(r["path"] == KIBO_TOKEN_PATH for r in emulator.requests())
     [dead] = (tmp_path / "env-dead.jsonl").read_text().splitlines()
     assert json.loads(dead)["record"]["sku"] == "B"
+    logged = [json.loads(line) for line in (tmp_path / "env-jobs.jsonl").read_text().splitlines()]
+    assert sorted(job["jobID"] for job in logged) == sorted(j["jobID"] for j in emulator.jobs())
+    assert {job["status"] for job in logged} == {"SUCCESS"}  # wait_for_jobs
 
 
 @pytest.mark.parametrize(

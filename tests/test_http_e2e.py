@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 
+import pytest
+
 from tests.helpers import record, run_target, schema
 
 MESSAGES = [schema("stock"), record("stock", sku="A", location_name="L1", quantity=5)]
@@ -17,22 +19,39 @@ def _secret_free(run, emulator) -> None:
         assert secret not in run.stdout
 
 
-def test_wrong_api_key_fails_fast_without_retry(emulator, tmp_path):
+def test_wrong_api_key_fails_at_start_up_before_any_inventory_request(emulator, tmp_path):
     run = run_target(emulator.config(api_key="not-the-key"), MESSAGES, tmp_path)
+    assert run.returncode != 0
+    assert "credentials check at start-up (before reading any input) failed" in run.stderr
+    assert "Kibo refused the tenant or API key (HTTP 401)" in run.stderr
+    assert "retrying" not in run.stderr
+    assert [(r["status"], r["auth"]) for r in emulator.queue_requests()] == [(401, "refused")]
+    assert emulator.api_requests() == []
+    assert "not-the-key" not in run.stderr
+    assert run.states == []
+
+
+def test_wrong_api_key_fails_fast_without_retry(emulator, tmp_path):
+    config = emulator.config(api_key="not-the-key", check_credentials_at_start=False)
+    run = run_target(config, MESSAGES, tmp_path)
     assert run.returncode != 0
     assert "Kibo refused the tenant or API key (HTTP 401)" in run.stderr
     assert "retrying" not in run.stderr
+    assert emulator.queue_requests() == []
     assert [(r["status"], r["auth"]) for r in emulator.api_requests()] == [(401, "refused")]
     assert "not-the-key" not in run.stderr
     assert run.states == []
 
 
-def test_wrong_tenant_fails_fast(emulator, tmp_path):
-    run = run_target(emulator.config(tenant_id="other-tenant"), MESSAGES, tmp_path)
+@pytest.mark.parametrize("check", [True, False])
+def test_wrong_tenant_fails_fast(emulator, tmp_path, check):
+    config = emulator.config(tenant_id="other-tenant", check_credentials_at_start=check)
+    run = run_target(config, MESSAGES, tmp_path)
     assert run.returncode != 0
     assert "refused the tenant or API key (HTTP 401)" in run.stderr
     assert "tenant 'other-tenant'" in run.stderr
-    assert len(emulator.api_requests()) == 1
+    assert len(emulator.api_requests()) == (0 if check else 1)
+    assert len(emulator.queue_requests()) == (1 if check else 0)
 
 
 def test_403_fails_fast_and_other_4xx_show_the_server_message(emulator, tmp_path):
@@ -87,7 +106,11 @@ def test_oauth_client_credentials_json_token(emulator, tmp_path):
     assert [(r["path"], r["status"]) for r in seen if "operation" not in r] == [
         (KIBO_TOKEN_PATH, 200)
     ]
-    assert [r["auth"] for r in seen if "operation" in r] == ["token", "token"]
+    assert [(r["operation"], r["auth"]) for r in seen if "operation" in r] == [
+        ("queue", "token"),  # the credentials check at start-up, with the one token
+        ("refresh", "token"),
+        ("refresh", "token"),
+    ]
     _secret_free(run, emulator)
 
 
@@ -101,6 +124,7 @@ def test_oauth_basic_token_for_the_legacy_form(emulator, tmp_path):
     assert run.returncode == 0, run.stderr
     assert [r["path"] for r in emulator.requests()] == [
         LEGACY_TOKEN_PATH,
+        "/inv/api/v1/queue",  # the credentials check at start-up
         "/inv/api/v5/inventory/refresh/",
     ]
     assert emulator.api_requests()[0]["auth"] == "token"
@@ -115,6 +139,7 @@ def test_a_401_gets_a_new_token_once(emulator, tmp_path):
     assert run.returncode == 0, run.stderr
     assert [(r["path"], r["status"]) for r in emulator.requests()] == [
         (KIBO_TOKEN_PATH, 200),
+        ("/inv/api/v1/queue", 200),  # the credentials check at start-up
         ("/inv/api/v5/inventory/refresh/", 401),
         (KIBO_TOKEN_PATH, 200),
         ("/inv/api/v5/inventory/refresh/", 200),

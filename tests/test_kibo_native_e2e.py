@@ -60,11 +60,18 @@ def test_native_host_paths_headers_and_token_flow(kibo, tmp_path):
     run = run_target(_config(kibo, base_url=kibo.url + "/api"), messages, tmp_path)
     assert run.returncode == 0, run.stderr
     _secret_free(run)
-    token, *calls = kibo.requests()
+    token, check, *calls = kibo.requests()
     assert (token["path"], token["grant"], token["status"]) == (
         KIBO_TOKEN_PATH,
         "client_credentials",
         200,
+    )
+    # the credentials check at start-up: Get Jobs on the native queue, with the token
+    assert (check["method"], check["path"], check["operation"], check["auth"]) == (
+        "GET",
+        "/api/commerce/inventory/v1/queue",
+        "queue",
+        "token",
     )
     assert len(calls) == 3
     assert {
@@ -137,7 +144,7 @@ def test_bodies_name_the_location_code_read_as_today_or_from_a_location_code(kib
 
 def _bodies(kibo: EmulatorClient) -> list[dict]:
     """The inventory requests' bodies, by location."""
-    bodies = [r["body"] for r in _logged(kibo) if r.get("operation")]
+    bodies = [r["body"] for r in _logged(kibo) if r.get("operation") not in (None, "queue")]
     assert all(set(body) == {"locationCode", "items"} for body in bodies)
     return sorted(bodies, key=lambda body: body["locationCode"])
 
@@ -198,7 +205,7 @@ def test_adjust_on_the_native_api_sends_only_adjust_fields_and_warns(kibo, tmp_p
         "Stream 'moves' is sent as adjust, whose items take no LTD, inventoryLocatorName, "
         "attributes (destination kibo): these fields are not sent."
     ) in run.stderr
-    calls = [r for r in _logged(kibo) if r.get("operation")]
+    calls = [r for r in _logged(kibo) if r.get("operation") not in (None, "queue")]
     assert [(c["path"], c["status"], c["site"], c["auth"]) for c in calls] == [
         (REFRESH, 200, SITE, "token"),
         (ADJUST, 200, SITE, "token"),
@@ -252,7 +259,9 @@ def test_a_refused_site_fails_fast_naming_tenant_site_and_credentials(kibo, tmp_
     assert f"x-vol-site must be this tenant's site {SITE}; got None" in run.stderr
     assert "retrying" not in run.stderr
     _secret_free(run)
-    assert [(r["status"], r["site"]) for r in kibo.api_requests()] == [(403, None)]
+    # refused at the credentials check at start-up (Get Jobs), before any stock moves
+    assert [(r["status"], r["site"]) for r in kibo.queue_requests()] == [(403, None)]
+    assert kibo.api_requests() == []
     wrong = run_target(_config(kibo, site_id="6"), messages, tmp_path)
     assert "site '6' (x-vol-site)" in wrong.stderr
     assert kibo.stock() == {}
@@ -276,6 +285,7 @@ def test_a_refused_token_is_renewed_once(kibo, tmp_path):
     assert "Access token refused" in run.stderr
     assert [(r["path"], r["status"]) for r in kibo.requests()] == [
         (KIBO_TOKEN_PATH, 200),
+        ("/api/commerce/inventory/v1/queue", 200),  # the credentials check at start-up
         (REFRESH, 401),
         (KIBO_TOKEN_PATH, 200),
         (REFRESH, 200),

@@ -96,6 +96,10 @@ class _Echo(BaseHTTPRequestHandler):
         else:
             self._send(401, f"Rejected request:\n{echo}")
 
+    def do_GET(self) -> None:
+        """The credentials check at start-up reads the job queue: echoed the same way."""
+        self.do_POST()
+
     def _send(self, status: int, text: str) -> None:
         answer = text.encode()
         self.send_response(status)

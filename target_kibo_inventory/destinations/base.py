@@ -7,6 +7,7 @@ module of this package that implements it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -72,6 +73,61 @@ class AnswerError(ValueError):
     """A 2xx answer that cannot be read (no job ID, not JSON, ...)."""
 
 
+FINAL_STATUSES = frozenset({"SUCCESS", "FAILED"})
+"""Job statuses after which a job changes no more (PENDING and WORKING mean: wait)."""
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A job as a job queue answers it (Kibo's JobQueueResponse)."""
+
+    job_id: int | str
+    status: str
+    """PENDING, WORKING, SUCCESS or FAILED."""
+    item_count: int | None = None
+    messages: tuple[str, ...] = ()
+    location: str | None = None
+    type: str | None = None
+    """REFRESH, ADJUST, ..."""
+    added: str | None = None
+    started: str | None = None
+    finished: str | None = None
+    """ISO 8601 times, UTC."""
+
+    @property
+    def final(self) -> bool:
+        """Whether the job is done (SUCCESS or FAILED)."""
+        return self.status in FINAL_STATUSES
+
+
+def read_job_statuses(content: bytes) -> list[JobStatus]:
+    """Kibo's JobQueueResponse: one object (Get Job) or an array of them (Get Jobs)."""
+    try:
+        answer = json.loads(content)
+    except ValueError:
+        raise AnswerError("the job queue's answer is not JSON") from None
+    jobs = answer if isinstance(answer, list) else [answer]
+    return [_job_status(job) for job in jobs]
+
+
+def _job_status(job: Any) -> JobStatus:
+    if not isinstance(job, dict) or job.get("jobID") is None or not job.get("status"):
+        raise AnswerError("the job queue answered a job without jobID or status")
+    messages = job.get("messages") or ()
+    count = job.get("itemCount")
+    return JobStatus(
+        job_id=job["jobID"],
+        status=str(job["status"]).upper(),
+        item_count=count if isinstance(count, int) and not isinstance(count, bool) else None,
+        messages=tuple(str(m) for m in messages) if isinstance(messages, list) else (),
+        location=job.get("locationCode"),
+        type=job.get("type"),
+        added=job.get("added"),
+        started=job.get("started"),
+        finished=job.get("finished"),
+    )
+
+
 class Destination(Protocol):
     """An inventory API: its requests, limits, item fields, auth and answers."""
 
@@ -122,3 +178,30 @@ class Destination(Protocol):
     def refused_message(self, status: int, what: str, server_says: str) -> str:
         """What a 401/403 to `what` means here and what to check."""
         ...
+
+    def job_url(self, job_id: int | str) -> str | None:
+        """Where a job's status is read (Get Job); None when the API answers item by item
+        and has no job queue (then `jobs_url` is None too and `read_jobs` is never called)."""
+        ...
+
+    def jobs_url(
+        self, location: str | None, *, types: Sequence[str] = (), limit: int = 100
+    ) -> str | None:
+        """Get Jobs: the newest jobs (of a location, of these types), at most `limit`."""
+        ...
+
+    def read_jobs(self, content: bytes) -> list[JobStatus]:
+        """The job(s) of a job queue answer (AnswerError when it cannot be read)."""
+        ...
+
+
+def has_job_queue(destination: Destination) -> bool:
+    """Whether the destination has a job queue to read (`job_url`, `jobs_url`, `read_jobs`);
+    a destination written without these methods has none."""
+    jobs_url = getattr(destination, "jobs_url", None)
+    return (
+        callable(jobs_url)
+        and callable(getattr(destination, "job_url", None))
+        and callable(getattr(destination, "read_jobs", None))
+        and jobs_url(None, limit=1) is not None
+    )

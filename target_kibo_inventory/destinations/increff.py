@@ -22,6 +22,7 @@ from target_kibo_inventory.destinations.base import (
     FieldRule,
     HttpRequest,
     ItemRules,
+    JobStatus,
 )
 from target_kibo_inventory.limits import INCREFF_MAX_TEXT_LENGTH
 from target_kibo_inventory.settings import SettingsError
@@ -182,6 +183,18 @@ class Increff:
             f"'{self.username}', authDomainName '{self.domain}' and the configured "
             f"increff_auth_password were not accepted. Server said: {server_says}"
         )
+
+    def job_url(self, job_id: int | str) -> None:
+        """No job queue: Increff answers SKU by SKU."""
+
+    def jobs_url(
+        self, location: str | None, *, types: Sequence[str] = (), limit: int = 100
+    ) -> None:
+        """No job queue."""
+
+    def read_jobs(self, content: bytes) -> list[JobStatus]:
+        """Never called: there is no job queue."""
+        raise AnswerError("Increff has no job queue")
 
 
 def _sku(entry: Any) -> str:

@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import msgspec
 import requests
@@ -24,6 +25,8 @@ from target_kibo_inventory.destinations.base import (
     FieldRule,
     HttpRequest,
     ItemRules,
+    JobStatus,
+    read_job_statuses,
 )
 from target_kibo_inventory.limits import MAX_ATTRIBUTES, MAX_LOCATOR_NAME_LENGTH, REFRESH_COST_STEP
 
@@ -141,7 +144,29 @@ def token_auth_or_key(settings: Settings, host: str) -> TokenAuth | BearerAuth:
     return TokenAuth(TokenRequest(url, str(settings.api_key), settings.api_secret, form))
 
 
-class KiboTranslated:
+class KiboJobQueue:
+    """Kibo's job queue (Get Job, Get Jobs) under `urls["queue"]`, answered as JobQueueResponse;
+    shared by the Kibo destinations, each of which has its package's queue path."""
+
+    urls: dict[str, str]
+
+    def job_url(self, job_id: int | str) -> str:
+        """Where a job's status is read (the job queue of the same package)."""
+        return f"{self.urls['queue']}{job_id}"
+
+    def jobs_url(self, location: str | None, *, types: Sequence[str] = (), limit: int = 100) -> str:
+        """Get Jobs, newest first: `?locationCode=...&types=...&limit=...` (types repeated)."""
+        query: list[tuple[str, Any]] = [("locationCode", location)] if location else []
+        query += [("types", job_type) for job_type in types]
+        query.append(("limit", limit))
+        return f"{self.urls['queue'].rstrip('/')}?{urlencode(query)}"
+
+    def read_jobs(self, content: bytes) -> list[JobStatus]:
+        """A JobQueueResponse, or an array of them."""
+        return read_job_statuses(content)
+
+
+class KiboTranslated(KiboJobQueue):
     """Kibo's translated endpoints: `{locationName, items}` bodies, answered with a jobID."""
 
     name = "kibo"
@@ -204,7 +229,3 @@ class KiboTranslated:
             f"'{self.tenant}' and the configured api_key{secret} were not accepted. Server "
             f"said: {server_says}"
         )
-
-    def job_url(self, job_id: int | str) -> str:
-        """Where a job's status is read (the job queue of the same package)."""
-        return f"{self.urls['queue']}{job_id}"

@@ -23,6 +23,7 @@ from target_kibo_inventory.destinations.base import Answer, FieldRule, HttpReque
 from target_kibo_inventory.destinations.kibo import (
     AUTH_URL,
     IDENTIFIERS,
+    KiboJobQueue,
     read_job_id,
     server_message,
 )
@@ -112,7 +113,7 @@ def native_host(settings: Settings) -> str:
     return url.rstrip("/").removesuffix(API_BASE)
 
 
-class KiboUnifiedCommerce:
+class KiboUnifiedCommerce(KiboJobQueue):
     """Kibo's native inventory API: `{locationCode, items}` bodies, OAuth2 tokens only, the
     tenant (and site) in headers, answered with a jobID."""
 
@@ -199,7 +200,3 @@ class KiboUnifiedCommerce:
             f"api_key/api_secret were not accepted (api_style 'unified_commerce'). Server "
             f"said: {server_says}"
         )
-
-    def job_url(self, job_id: int | str) -> str:
-        """Where a job's status is read: Get Job of the native job queue."""
-        return f"{self.urls['queue']}{job_id}"

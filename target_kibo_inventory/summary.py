@@ -1,0 +1,349 @@
+"""What a run did: counters kept while it runs, a progress line every few seconds, the line of
+each drain, and the end-of-run summary (a log line, a METRIC entry for log pipelines, and a
+table on a terminal)."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from singer_sdk import metrics
+
+from target_kibo_inventory.rules import clip
+
+PROGRESS_SECONDS = 10.0
+"""At most one progress line this often."""
+MAX_LOCATIONS_LOGGED = 1000
+"""Locations detailed in the summary's METRIC entry (the largest first; totals count all)."""
+MAX_LOCATIONS_SHOWN = 20
+"""Locations in the terminal table (the largest first)."""
+
+
+class SummaryMetric(str, enum.Enum):
+    """The summary's metric name, in the SDK's METRIC log convention."""
+
+    RUN_SUMMARY = "kibo_inventory_summary"
+
+
+@dataclass
+class Place:
+    """What went to one location with one operation."""
+
+    items: int = 0
+    requests: int = 0
+    cost_steps: int = 0
+    jobs: list[list[Any]] = field(default_factory=list)
+    """[jobID, status] of each job, in order."""
+
+
+@dataclass
+class Drain:
+    """What was sent since the previous drain."""
+
+    requests: int = 0
+    items: int = 0
+    locations: set[str] = field(default_factory=set)
+    jobs: int = 0
+    accepted_lines: int = 0
+    """"Job accepted" lines logged at INFO (the rest go to DEBUG)."""
+
+
+class RunStats:
+    """The run's counters; thread-safe (the request and polling threads update them)."""
+
+    def __init__(
+        self,
+        destination: str,
+        full_sizes: Mapping[str, int],
+        cost_steps: Mapping[str, int],
+        *,
+        dry_run: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.destination = destination
+        self.full_sizes = dict(full_sizes)
+        self.steps = dict(cost_steps)
+        self.dry_run = dry_run
+        self._clock = clock
+        self.started = clock()
+        self.records_read: Callable[[], int] = lambda: 0
+        self.items_buffered: Callable[[], int] = lambda: 0
+        self.dead_lettered: Callable[[], int] = lambda: 0
+        self.places: dict[tuple[str, str], Place] = {}
+        self.in_flight = 0
+        self.requests = 0
+        self.items = 0
+        self.retries = 0
+        self.jobs_accepted = 0
+        self.jobs_final: Counter[str] = Counter()
+        self.drain = Drain()
+        self._job_places: dict[Any, list[Any]] = {}
+        self._lock = threading.Lock()
+
+    # While running
+
+    def steps_of(self, operation: str, count: int) -> int:
+        """Cost steps of a request of `count` items."""
+        return math.ceil(count / self.steps[operation])
+
+    def request_started(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+
+    def request_ended(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def request_done(
+        self, operation: str, location: str, count: int, job_id: int | str | None = None
+    ) -> None:
+        """A request was accepted (or, in a dry run, planned)."""
+        with self._lock:
+            place = self.places.setdefault((operation, location), Place())
+            place.items += count
+            place.requests += 1
+            place.cost_steps += self.steps_of(operation, count)
+            self.requests += 1
+            self.items += count
+            self.drain.requests += 1
+            self.drain.items += count
+            self.drain.locations.add(location)
+            if job_id is not None:
+                job = [job_id, None]
+                place.jobs.append(job)
+                self._job_places[job_id] = job
+                self.jobs_accepted += 1
+                self.drain.jobs += 1
+
+    def log_accepted_at_info(self, limit: int) -> bool:
+        """Whether one more "accepted" line of this drain goes to INFO (the first `limit`)."""
+        with self._lock:
+            self.drain.accepted_lines += 1
+            return self.drain.accepted_lines <= limit
+
+    def job_final(self, job_id: int | str, status: str) -> None:
+        with self._lock:
+            self.jobs_final[status] += 1
+            if (job := self._job_places.get(job_id)) is not None:
+                job[1] = status
+
+    def retry(self) -> None:
+        with self._lock:
+            self.retries += 1
+
+    def take_drain(self) -> Drain:
+        """What was sent since the previous drain; starts counting the next one."""
+        with self._lock:
+            drain, self.drain = self.drain, Drain()
+        return drain
+
+    def elapsed(self) -> float:
+        return self._clock() - self.started
+
+    def progress_line(self, tracking_jobs: bool) -> str:
+        """One line: records read, items buffered, requests, retries, jobs (and, when they are
+        waited for, how many finished), records/s."""
+        records = self.records_read()
+        elapsed = max(self.elapsed(), 1e-9)
+        sent = "planned" if self.dry_run else "sent"
+        jobs = f"{self.jobs_accepted:,} jobs accepted"
+        if tracking_jobs:
+            jobs += f", {sum(self.jobs_final.values()):,} finished"
+        return (
+            f"Progress: {records:,} records read, {self.items_buffered():,} items buffered, "
+            f"{self.requests:,} requests {sent} ({self.in_flight} in flight), "
+            f"{self.retries:,} retries, {jobs}; {records / elapsed:,.0f} records/s."
+        )
+
+    # At the end
+
+    def summary(self, status: str, failed_jobs_set_aside: int = 0) -> dict[str, Any]:
+        """The run in numbers: per location (and operation) and in total."""
+        with self._lock:
+            places = sorted(self.places.items(), key=lambda kv: (-kv[1].items, kv[0]))
+            locations = [self._place(op, loc, place) for (op, loc), place in places]
+            jobs = Counter({"accepted": self.jobs_accepted, **self.jobs_final})
+            retries, requests, items = self.retries, self.requests, self.items
+        return {
+            "destination": self.destination,
+            "dry_run": self.dry_run,
+            "status": status,
+            "elapsed_seconds": round(self.elapsed(), 3),
+            "records": self.records_read(),
+            "dead_lettered": self.dead_lettered(),
+            "failed_jobs_set_aside": failed_jobs_set_aside,
+            "locations_count": len({loc for (_, loc) in self.places}),
+            "items": items,
+            "requests": requests,
+            "optimum_requests": sum(p["optimum_requests"] for p in locations),
+            "cost_steps": sum(p["cost_steps"] for p in locations),
+            "optimum_cost_steps": sum(p["optimum_cost_steps"] for p in locations),
+            "retries": retries,
+            "jobs": dict(jobs),
+            "locations": locations[:MAX_LOCATIONS_LOGGED],
+            "locations_omitted": max(0, len(locations) - MAX_LOCATIONS_LOGGED),
+        }
+
+    def _place(self, operation: str, location: str, place: Place) -> dict[str, Any]:
+        full = self.full_sizes[operation]
+        whole, rest = divmod(place.items, full)
+        optimum_steps = whole * self.steps_of(operation, full) + self.steps_of(operation, rest)
+        return {
+            "location": location,
+            "operation": operation,
+            "items": place.items,
+            "requests": place.requests,
+            "optimum_requests": math.ceil(place.items / full),
+            "cost_steps": place.cost_steps,
+            "optimum_cost_steps": optimum_steps,
+            "jobs": [{"jobID": job_id, "status": status} for job_id, status in place.jobs],
+        }
+
+
+def log_summary(logger: logging.Logger, summary: dict[str, Any]) -> None:
+    """The summary as one INFO line and as one METRIC entry (the SDK's metric convention:
+    `METRIC: {json}` on the `singer_sdk.metrics` logger, `metric_info` in structured logs)."""
+    jobs = summary["jobs"]
+    finished = ", ".join(f"{n} {status}" for status, n in jobs.items() if status != "accepted")
+    what = "planned" if summary["dry_run"] else "sent"
+    mode = "dry run, " if summary["dry_run"] else ""
+    logger.info(
+        "Summary (%s, %s%s): %s records, %s items at %s location(s); %s requests %s "
+        "(optimum %s), %s cost steps (optimum %s); %s jobs%s; %s dead-lettered; %s retries; "
+        "%.1f s.",
+        summary["destination"],
+        mode,
+        summary["status"],
+        f"{summary['records']:,}",
+        f"{summary['items']:,}",
+        f"{summary['locations_count']:,}",
+        f"{summary['requests']:,}",
+        what,
+        f"{summary['optimum_requests']:,}",
+        f"{summary['cost_steps']:,}",
+        f"{summary['optimum_cost_steps']:,}",
+        f"{jobs.get('accepted', 0):,}",
+        f" ({finished})" if finished else "",
+        f"{summary['dead_lettered']:,}",
+        f"{summary['retries']:,}",
+        summary["elapsed_seconds"],
+    )
+    tags = {"destination": summary["destination"], "status": summary["status"]}
+    point = metrics.Point("summary", SummaryMetric.RUN_SUMMARY, summary, tags)  # ty: ignore
+    metrics.log(metrics.get_metrics_logger(), point)
+
+
+def print_table(summary: dict[str, Any], stream: TextIO | None = None) -> None:
+    """A compact table of the summary, for a person at a terminal."""
+    out = stream or sys.stderr
+    locations = summary["locations"]
+    rows = [("location", "operation", "items", "requests (optimum)", "cost steps", "jobs")]
+    for place in locations[:MAX_LOCATIONS_SHOWN]:
+        rows.append(
+            (
+                _short(clip(place["location"]), 40),
+                place["operation"],
+                f"{place['items']:,}",
+                f"{place['requests']:,} ({place['optimum_requests']:,})",
+                f"{place['cost_steps']:,}",
+                _jobs_cell(place["jobs"]),
+            )
+        )
+    hidden = len(locations) - MAX_LOCATIONS_SHOWN + summary["locations_omitted"]
+    if hidden > 0:
+        rows.append((f"... {hidden:,} more", "", "", "", "", ""))
+    rows.append(
+        (
+            "total",
+            "",
+            f"{summary['items']:,}",
+            f"{summary['requests']:,} ({summary['optimum_requests']:,})",
+            f"{summary['cost_steps']:,}",
+            ", ".join(f"{n} {s}" for s, n in summary["jobs"].items()),
+        )
+    )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    mode = "dry run: planned, nothing sent" if summary["dry_run"] else summary["status"]
+    lines = [f"target-kibo-inventory summary ({summary['destination']}, {mode})"]
+    for row in rows:
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    lines.append(
+        f"records {summary['records']:,}, dead-lettered {summary['dead_lettered']:,}, "
+        f"retries {summary['retries']:,}, {summary['elapsed_seconds']:.1f} s"
+    )
+    out.write("\n".join(line.rstrip() for line in lines) + "\n")
+    out.flush()
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _jobs_cell(jobs: list[dict[str, Any]]) -> str:
+    shown = [f"{job['jobID']} {job['status'] or 'accepted'}" for job in jobs[:3]]
+    if len(jobs) > 3:
+        shown.append(f"+{len(jobs) - 3}")
+    return ", ".join(shown)
+
+
+class Progress:
+    """Logs `stats.progress_line()` at INFO at most every `interval` seconds while the run
+    goes on: when something changed, or while a drain waits for jobs."""
+
+    def __init__(
+        self,
+        stats: RunStats,
+        logger: logging.Logger,
+        *,
+        tracking_jobs: bool,
+        waiting_for_jobs: Callable[[], bool],
+        interval: float = PROGRESS_SECONDS,
+    ) -> None:
+        self.stats = stats
+        self.logger = logger
+        self.tracking_jobs = tracking_jobs
+        self.waiting_for_jobs = waiting_for_jobs
+        self.interval = interval
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last: tuple[Any, ...] | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="kibo-progress", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.interval):
+            try:
+                self._log()
+            except RuntimeError:  # a counter changed size while read: next time
+                continue
+
+    def _log(self) -> None:
+        stats = self.stats
+        now = (
+            stats.records_read(),
+            stats.items_buffered(),
+            stats.requests,
+            stats.in_flight,
+            stats.retries,
+            stats.jobs_accepted,
+            sum(stats.jobs_final.values()),
+        )
+        if now != self._last or self.waiting_for_jobs():
+            self._last = now
+            self.logger.info(stats.progress_line(self.tracking_jobs))
