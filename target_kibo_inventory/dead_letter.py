@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from target_kibo_inventory.destinations.base import FailedItem
-from target_kibo_inventory.mapping import InvalidRecordError
+from target_kibo_inventory.mapping import InvalidRecordError, SchemaMappingError
 from target_kibo_inventory.reader import InputLineError
 from target_kibo_inventory.rules import clip
 
@@ -24,7 +24,7 @@ class ItemsFailedError(RuntimeError):
     """The destination accepted a request but refused some of its items."""
 
 
-EXPLAINED = (InvalidRecordError, InputLineError, ItemsFailedError)
+EXPLAINED = (InvalidRecordError, InputLineError, ItemsFailedError, SchemaMappingError)
 """Errors whose message says all: the run's error line is that message, with no traceback."""
 
 
