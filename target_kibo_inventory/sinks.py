@@ -50,8 +50,10 @@ class InventorySink(Sink):
         settings = target.settings
         self.operation = settings.operation_for(stream_name)
         self.loader = target.loader
-        self.dead_letters = target.dead_letters
         self.positions = target.record_positions
+        self.dead_letters = target.dead_letters
+        positions = self.positions
+        self.dead_letters.set_limit(settings.max_invalid_records, lambda: sum(positions.values()))
         self._uncounted = 0
         destination = target.destination
         rules = destination.items(self.operation)

@@ -1,9 +1,11 @@
-"""In process: which schemas `check_schema` judges and what it requires."""
+"""In process: which schemas `check_schema` judges and what it requires; the arithmetic of
+`max_invalid_records`."""
 
 from __future__ import annotations
 
 import pytest
 
+from target_kibo_inventory.dead_letter import InvalidLimit
 from target_kibo_inventory.destinations.increff import V0
 from target_kibo_inventory.destinations.kibo import ADJUST_ITEMS, REFRESH_ITEMS
 from target_kibo_inventory.mapping import SchemaMappingError, check_schema
@@ -81,3 +83,23 @@ def test_a_long_list_of_properties_is_cut():
     properties = {f"column_{i}": {} for i in range(80)}
     with pytest.raises(SchemaMappingError, match=r"column_49 \(and 30 more\)\."):
         _check({"properties": properties})
+
+
+@pytest.mark.parametrize(
+    ("value", "read", "allowed"),
+    [
+        (5, 0, 5),
+        (5, 10_000, 5),
+        (5.0, 10, 5),
+        (0.1, 1, 10),
+        (0.1, 100, 10),
+        (0.1, 109, 10),
+        (0.1, 110, 11),
+        (0.29, 100, 29),  # exact: 0.29 * 100 is 28.999... in floating point
+        (0.001, 1, 1),  # a fraction always lets one record through
+        (0.001, 2_000, 2),
+        (0.5, 3, 50),
+    ],
+)
+def test_invalid_limit_allows(value, read, allowed):
+    assert InvalidLimit(value).allows(read) == allowed
