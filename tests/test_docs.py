@@ -1,4 +1,4 @@
-"""The README, meltano.yml and CI stay true to the code."""
+"""The README, meltano.yml, meltano-plugin.yml and CI stay true to the code."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from tests.helpers import TARGET
+from tests.sync_docs import render_meltano_yml, render_plugin_yml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,3 +47,12 @@ def test_meltano_yml_defines_every_setting_with_a_kind():
     for secret in ("api_key", "api_secret"):
         assert defined[secret]["kind"] == "password"
         assert defined[secret]["sensitive"] is True
+
+
+def test_meltano_yml_and_the_plugin_definition_are_the_generator_output():
+    about = json.loads(_about("json"))
+    stale = "stale: regenerate with .venv/bin/python -m tests.sync_docs"
+    meltano = (ROOT / "meltano.yml").read_text()
+    assert meltano == render_meltano_yml(meltano, about), f"meltano.yml is {stale}"
+    plugin = (ROOT / "meltano-plugin.yml").read_text()
+    assert plugin == render_plugin_yml(about), f"meltano-plugin.yml is {stale}"
