@@ -6,26 +6,45 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from target_kibo_inventory.destinations.base import FailedItem, JobStatus
 from target_kibo_inventory.jobs import Job, JobFailedError, failed_job_message, shown_messages
-from target_kibo_inventory.mapping import InvalidRecordError
+from target_kibo_inventory.mapping import InvalidRecordError, SchemaMappingError
 from target_kibo_inventory.reader import InputLineError
 from target_kibo_inventory.rules import clip
 
 SHOWN_FAILURES = 20
 """Most failed items an error names (with the count of all)."""
 
+DEFAULT_MAX_INVALID_RECORDS = 0.1
+"""The default of `max_invalid_records`: a tenth of the records read."""
+
+FRACTION_FLOOR = 100
+"""A fraction `max_invalid_records` counts at least this many records read, so that the
+first invalid records of a run (up to 10 at the default 0.1) never stop it on their own."""
+
 
 class ItemsFailedError(RuntimeError):
     """The destination accepted a request but refused some of its items."""
 
 
-EXPLAINED = (InvalidRecordError, InputLineError, ItemsFailedError)
+class TooManyInvalidRecordsError(RuntimeError):
+    """More records were set aside than `max_invalid_records` allows: the run stops."""
+
+
+EXPLAINED = (
+    InvalidRecordError,
+    InputLineError,
+    ItemsFailedError,
+    SchemaMappingError,
+    TooManyInvalidRecordsError,
+)
 """Errors whose message says all: the run's error line is that message, with no traceback.
 So is any error whose class sets `explained = True` (API errors, journal errors, job
 errors), without this module importing theirs."""
@@ -85,19 +104,80 @@ def append_problem(name: str) -> str | None:
     return None
 
 
-class DeadLetters:
-    """Where invalid records go: `fail` raises the error, `dead_letter` appends a JSON line."""
+class InvalidLimit:
+    """`max_invalid_records`: how many set-aside records a run takes before it stops.
 
-    def __init__(self, policy: str, path: str, logger: logging.Logger) -> None:
+    An integer (1, 2, ...; also written 5.0) is a count: the run stops when one more record
+    than that is set aside. A number between 0 and 1 is a fraction of the records read so
+    far, counting at least FRACTION_FLOOR of them, and allows at least one: the run stops as
+    soon as the records set aside are more than `max(1, fraction * max(records read, 100))`
+    (rounded down). So the first invalid record never stops a run, nor, at the default 0.1,
+    do the first 10. Checked at each record set aside: the run stops at the record that
+    passes the limit.
+    """
+
+    def __init__(self, value: float) -> None:
+        if value >= 1:
+            self.count: int | None = int(value)
+            self.fraction = Fraction(0)
+        else:
+            self.count = None
+            self.fraction = Fraction(str(value))
+        self.value = value
+
+    def allows(self, read: int) -> int:
+        """The most records that may be set aside when this many were read."""
+        if self.count is not None:
+            return self.count
+        return max(1, int(self.fraction * max(read, FRACTION_FLOOR)))
+
+    def __str__(self) -> str:
+        """The setting's value and what it means, for messages."""
+        if self.count is not None:
+            return f"{self.count}"
+        percent = f"{float(self.fraction * 100):g}%"
+        return f"{self.value:g}: {percent} of the records read, counting at least {FRACTION_FLOOR}"
+
+
+class DeadLetters:
+    """Where invalid records go: `fail` raises the error, `dead_letter` appends a JSON line.
+
+    Under `dead_letter`, `max_invalid_records` (see InvalidLimit; given here or by
+    `set_limit`, which the sinks call with the run's setting) bounds how many are set aside:
+    past it the run stops like `fail` would. `records_read` tells how many records the run
+    has read so far (the sinks' positions).
+    """
+
+    def __init__(
+        self,
+        policy: str,
+        path: str,
+        logger: logging.Logger,
+        max_invalid_records: float | None = None,
+        records_read: Callable[[], int] = lambda: 0,
+    ) -> None:
         self.policy = policy
         self.path = Path(path)
         self.logger = logger
         logger.addFilter(without_traceback)
         self.count = 0
+        """Records and items set aside in this run (invalid records and refused items)."""
         self.failed_jobs = 0
         """Jobs that ended FAILED and were set aside (one line each, with their items)."""
+        self.invalid = 0
+        """Of them, invalid records."""
+        self.refused: dict[str, int] = {}
+        """Of them, items each destination refused."""
+        self.limit = None if max_invalid_records is None else InvalidLimit(max_invalid_records)
+        """None: no limit (until set_limit sets the run's `max_invalid_records`)."""
+        self.records_read = records_read
         self._file: Any = None
         self._lock = threading.Lock()
+
+    def set_limit(self, max_invalid_records: float, records_read: Callable[[], int]) -> None:
+        """Set `max_invalid_records` and where the count of records read comes from."""
+        self.limit = InvalidLimit(max_invalid_records)
+        self.records_read = records_read
 
     def handle(self, error: InvalidRecordError, record: Any) -> None:
         """Raise the error (`fail`), or write the record and the reason to the file."""
@@ -112,8 +192,10 @@ class DeadLetters:
             "record": record,
         }
         self._write([line])
+        self.invalid += 1
         if self.count == 1:
             self.logger.warning("Invalid records are set aside in %s: %s", self.path, error)
+        self._check_limit()
 
     def failed_items(
         self, destination: str, location: str, stream: str, failed: list[FailedItem]
@@ -144,7 +226,7 @@ class DeadLetters:
             }
             for f in failed
         ]
-        self._write(lines)
+        self._write(lines, refused_by=destination)
         self.logger.warning(
             "%s refused %d item(s) at location '%s': set aside in %s.",
             destination,
@@ -152,6 +234,7 @@ class DeadLetters:
             clip(location),
             self.path,
         )
+        self._check_limit()
 
     def failed_job(self, destination: str, job: Job, status: JobStatus) -> None:
         """A job that ended FAILED: raise JobFailedError naming it (`fail`), or write it as
@@ -182,7 +265,32 @@ class DeadLetters:
             shown_messages(status),
         )
 
-    def _write(self, lines: list[dict[str, Any]], *, count: bool = True) -> None:
+    def _check_limit(self) -> None:
+        """Raise TooManyInvalidRecordsError when more were set aside than the limit allows."""
+        if self.limit is None:
+            return
+        read = self.records_read()
+        allowed = self.limit.allows(read)
+        if self.count <= allowed:
+            return
+        raise TooManyInvalidRecordsError(
+            f"Stopped: {self.count} of the {read} records read so far were set aside in "
+            f"{self.path} ({self._kinds()}), more than the {allowed} that max_invalid_records "
+            f"allows ({self.limit}). So "
+            "many bad records mean the feed or field_map is wrong: read the reasons in the "
+            "dead-letter file, fix the cause and run again (the run resumes from the last STATE "
+            "written), or raise max_invalid_records."
+        )
+
+    def _kinds(self) -> str:
+        """What was set aside: invalid records, items a destination refused."""
+        kinds = [f"{self.invalid} invalid"] if self.invalid or not self.refused else []
+        kinds += [f"{n} refused by {name}" for name, n in self.refused.items()]
+        return ", ".join(kinds)
+
+    def _write(
+        self, lines: list[dict[str, Any]], *, count: bool = True, refused_by: str | None = None
+    ) -> None:
         now = datetime.now(timezone.utc).isoformat()
         text = "".join(_to_json({**line, "set_aside_at": now}) + "\n" for line in lines)
         with self._lock:
@@ -192,6 +300,8 @@ class DeadLetters:
             self._file.flush()
             if count:
                 self.count += len(lines)
+            if refused_by is not None:
+                self.refused[refused_by] = self.refused.get(refused_by, 0) + len(lines)
 
     def summary(self) -> dict[str, Any] | None:
         """What was set aside in this run, for the state; None when nothing was."""
@@ -209,11 +319,16 @@ class DeadLetters:
                 self._file.close()
                 self._file = None
         if self.count:
+            read = self.records_read()
+            loaded = max(read - self.count, 0)
             self.logger.warning(
-                "%d invalid record(s) were set aside in %s (on_invalid_record: dead_letter); "
-                "every other record was loaded.",
+                "%d of %d record(s) were set aside in %s (%s; on_invalid_record: dead_letter); "
+                "%s loaded.",
                 self.count,
+                read,
                 self.path,
+                self._kinds(),
+                "none was" if not loaded else f"{loaded} {'was' if loaded == 1 else 'were'}",
             )
         if self.failed_jobs:
             self.logger.warning(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -41,6 +42,10 @@ class InvalidRecordError(ValueError):
 
 class FieldMapError(ValueError):
     """`field_map` names a field the destination does not have."""
+
+
+class SchemaMappingError(ValueError):
+    """A stream's schema declares no property that could give a field every item needs."""
 
 
 class MissingKeyPropertyError(InvalidRecordError, MissingKeyPropertiesError):
@@ -188,6 +193,139 @@ def check_field_map(field_map: Mapping[str, str], destination: Destination) -> N
             f"field_map has unknown API field(s) {', '.join(unknown)}; the API fields of "
             f"destination '{destination.name}' are {', '.join(known)}."
         )
+
+
+SHOWN_PROPERTIES = 50
+"""Most schema properties a SchemaMappingError lists (with the count of all)."""
+
+
+class _Needed(NamedTuple):
+    """A field every item needs, as a SchemaMappingError names it."""
+
+    what: str
+    rules: tuple[FieldRule, ...]
+    hint: str = ""
+
+
+def check_schema(
+    stream: str,
+    schema: Mapping[str, Any],
+    rules: ItemRules,
+    field_map: Mapping[str, str],
+    default_location: str | None,
+    destination: str,
+) -> None:
+    """Raise SchemaMappingError when the stream's schema declares no property for a field
+    every item needs: the quantity (every field of `rules.required`), an identifier, or the
+    location (unless `default_location` is set).
+
+    A schema is judged only when it lists its properties and allows no others: one without
+    `properties`, or whose `additionalProperties` is `true` or a schema, says that records may
+    carry columns it does not name, so it is accepted and each record is checked on its own.
+    A name that matches a pattern of `patternProperties` counts as declared.
+    """
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping) or not properties:
+        return
+    additional = schema.get("additionalProperties")
+    if additional is True or isinstance(additional, Mapping):
+        return
+    declared = _declared(properties, schema.get("patternProperties"))
+    by_name = {rule.name: rule for rule in rules.fields}
+    identifiers = tuple(by_name[name] for name in rules.identifiers)
+    needed = [
+        _Needed(
+            f"API field '{identifiers[0].name}'"
+            if len(identifiers) == 1
+            else f"any of the API fields {_or(rules.identifiers)}",
+            identifiers,
+        ),
+        *(_Needed(f"API field '{name}'", (by_name[name],)) for name in rules.required),
+    ]
+    if not default_location:
+        location = rules.location
+        needed.append(_Needed(f"API field '{location.name}'", (location,), "set location_name"))
+    missing = [
+        _looked_for(field, field_map, properties)
+        for field in needed
+        if not any(declared(key) for rule in field.rules for key in _keys(rule, field_map, {}))
+    ]
+    if missing:
+        names = [clip(name) for name in properties]
+        shown = ", ".join(names[:SHOWN_PROPERTIES])
+        if len(names) > SHOWN_PROPERTIES:
+            shown += f" (and {len(names) - SHOWN_PROPERTIES} more)"
+        raise SchemaMappingError(
+            f"Stream '{clip(stream)}' cannot be loaded into destination '{destination}': its "
+            f"schema declares no property for {'; nor for '.join(missing)}. The schema's "
+            f"properties are: {shown}. Fix field_map (or the tap's schema, or a stream map) "
+            "and run again; the run stopped before any record of this stream."
+        )
+
+
+def _declared(properties: Mapping[str, Any], patterns: Any) -> Callable[[str], bool]:
+    """Whether the schema declares a property of this name (by name, or by a pattern of
+    `patternProperties`; a pattern Python cannot read matches every name)."""
+    compiled = []
+    for pattern in patterns if isinstance(patterns, Mapping) else ():
+        try:
+            compiled.append(re.compile(pattern))
+        except (re.error, TypeError):
+            return lambda name: True
+    return lambda name: name in properties or any(p.search(name) for p in compiled)
+
+
+def _looked_for(field: _Needed, field_map: Mapping[str, str], properties: Mapping) -> str:
+    """One missing field: the properties looked for (a mapped one with its field_map entry),
+    a declared property that differs from one of them only in case or by a typo, and what
+    else would do."""
+    looked: dict[str, None] = {}
+    names: list[str] = []
+    for rule in field.rules:
+        for name in (rule.name, *rule.fallbacks):
+            if name in field_map:
+                looked[f"'{clip(field_map[name])}' (field_map.{name})"] = None
+                names.append(str(field_map[name]))
+            else:
+                looked.update(dict.fromkeys(f"'{clip(c)}'" for c in _candidates(name)))
+                names.extend(_candidates(name))
+    text = f"{field.what} (looked for {', '.join(looked)}"
+    if nested := _nested(names, properties):
+        text += f"; '{clip(nested)}' is an object: flattening_enabled makes its fields properties"
+    elif close := _close_property(names, [str(name) for name in properties]):
+        text += f"; did you mean '{clip(close)}'?"
+    if field.hint:
+        text += f"; or {field.hint}"
+    return text + ")"
+
+
+def _nested(names: Sequence[str], properties: Mapping) -> str | None:
+    """A declared object property whose flattened fields (`object__field`, the SDK's default
+    separator) one of these names looks for, if any."""
+    for name in names:
+        head = name.split("__", 1)[0]
+        if head != name and isinstance(properties.get(head), Mapping):
+            kinds = properties[head].get("type")
+            if kinds == "object" or (isinstance(kinds, list) and "object" in kinds):
+                return head
+    return None
+
+
+def _close_property(names: Sequence[str], properties: Sequence[str]) -> str | None:
+    """A declared property that differs from one of these names only in case, else one close
+    to one of them (a typo), if any."""
+    folded = {prop.casefold(): prop for prop in properties}
+    for name in names:
+        if name.casefold() in folded:
+            return folded[name.casefold()]
+    for name in names:
+        if close := difflib.get_close_matches(name, properties, n=1):
+            return close[0]
+    return None
+
+
+def _or(names: Sequence[str]) -> str:
+    return f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
 
 
 def _one_of(names: Sequence[str]) -> str:

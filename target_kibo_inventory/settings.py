@@ -19,7 +19,11 @@ from singer_sdk import Target
 from singer_sdk import typing as th
 from singer_sdk.configuration._dict_config import parse_environment_config
 
-from target_kibo_inventory.dead_letter import append_problem
+from target_kibo_inventory.dead_letter import (
+    DEFAULT_MAX_INVALID_RECORDS,
+    FRACTION_FLOOR,
+    append_problem,
+)
 from target_kibo_inventory.destinations.kibo import (
     AUTH_URL,
     HOSTS,
@@ -284,7 +288,8 @@ CONFIG_SCHEMA = th.PropertiesList(
         description=(
             "`fail`: stop at the first record that breaks a rule or the stream's schema. "
             "`dead_letter`: write each such record, its stream, position and reason as a JSON "
-            "line to `dead_letter_path`, load the others, and exit 0 with a warning."
+            "line to `dead_letter_path` and load the others, up to `max_invalid_records`; "
+            "the run ends with a warning counting the records loaded and set aside."
         ),
     ),
     th.Property(
@@ -293,6 +298,19 @@ CONFIG_SCHEMA = th.PropertiesList(
         default="kibo-inventory-dead-letter.jsonl",
         title="Dead-letter file",
         description="File that `on_invalid_record: dead_letter` appends invalid records to.",
+    ),
+    th.Property(
+        "max_invalid_records",
+        th.NumberType(exclusive_minimum=0),
+        default=DEFAULT_MAX_INVALID_RECORDS,
+        title="Invalid records limit",
+        description=(
+            "With `on_invalid_record: dead_letter`, the most records set aside before the run "
+            "stops like `fail` would. An integer (1, 2, ...) is a count; a number between 0 "
+            "and 1 is a fraction of the records read so far, counting at least "
+            f"{FRACTION_FLOOR} and allowing at least 1 (so at the default 0.1 the first 10 "
+            "never stop a run)."
+        ),
     ),
     th.Property(
         "drain_interval_seconds",
@@ -515,6 +533,7 @@ class Settings:
     increff_client_id: int | None
     on_invalid_record: str
     dead_letter_path: str
+    max_invalid_records: float
     drain_interval_seconds: float
     journal_path: str | None
     journal_resolve: dict[str, str]
@@ -729,6 +748,12 @@ def _check(config: dict[str, Any]) -> None:
     ca_bundle = config.get("ca_bundle")
     if ca_bundle and not Path(ca_bundle).is_file():
         raise SettingsError(f"ca_bundle '{ca_bundle}' is not a file.")
+    limit = config.get("max_invalid_records", DEFAULT_MAX_INVALID_RECORDS)
+    if limit >= 1 and limit != int(limit):
+        raise SettingsError(
+            f"Setting 'max_invalid_records' ({limit}) must be a count of records (an integer: "
+            "1, 2, ...) or a fraction of the records read, between 0 and 1 (e.g. 0.01)."
+        )
     if config["on_invalid_record"] == "dead_letter":
         path = config["dead_letter_path"]
         if problem := append_problem(path):

@@ -13,6 +13,7 @@ from target_kibo_inventory.mapping import (
     MissingKeyPropertyError,
     RecordMapper,
     api_fields,
+    check_schema,
 )
 from target_kibo_inventory.reader import InputLineError
 from target_kibo_inventory.rules import clip, quote
@@ -49,15 +50,26 @@ class InventorySink(Sink):
         settings = target.settings
         self.operation = settings.operation_for(stream_name)
         self.loader = target.loader
-        self.dead_letters = target.dead_letters
         self.positions = target.record_positions
+        self.dead_letters = target.dead_letters
+        positions = self.positions
+        self.dead_letters.set_limit(settings.max_invalid_records, lambda: sum(positions.values()))
         self._uncounted = 0
         destination = target.destination
+        rules = destination.items(self.operation)
+        check_schema(
+            stream_name,
+            self.schema,
+            rules,
+            settings.field_map,
+            settings.location_name,
+            destination.name,
+        )
         self.mapper = RecordMapper(
             stream_name,
             self.schema,
             self.key_properties,
-            destination.items(self.operation),
+            rules,
             settings.field_map,
             settings.location_name,
         )

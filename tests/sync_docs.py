@@ -1,11 +1,19 @@
-"""Regenerate what is derived from the target's settings: `.venv/bin/python -m tests.sync_docs`.
+"""Regenerate what is derived from the target's `--about`: `.venv/bin/python -m tests.sync_docs`.
+
+The one generator of:
 
 - the settings table of README.md (the output of `target-kibo-inventory --about --format=markdown`);
-- the loader's `settings:` of meltano.yml (name, label, kind, options, default, description,
-  sensitive), the last block of that file;
-- meltano-plugin.yml, the plugin definition (`python -m tests.test_meltano_e2e`).
+- the loader entry of meltano.yml (`plugins.loaders`, the last block of that file): name,
+  namespace, variant, label, description, links, `pip_url: -e .`, capabilities, settings groups
+  and every setting (name, label, kind, options with readable labels, default, description,
+  sensitive);
+- meltano-plugin.yml, the plugin definition that `meltano add --from-ref` reads and Meltano Hub
+  carries: the same entry with the Hub's metadata (keywords, maintenance status, domain URL)
+  and `pip_url` for a clone in the project's extract/ folder, with the pinned forms beside it.
 
-tests/test_docs.py fails when any of them drifts from the code.
+The version comes from `--about` (pyproject.toml, the one place it is set), the repository's
+address from pyproject.toml's `[project.urls]`. tests/test_docs.py and
+tests/test_plugin_definition.py fail when any of these files drifts from this generator.
 """
 
 from __future__ import annotations
@@ -15,13 +23,72 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = str(Path(sys.executable).parent / "target-kibo-inventory")
+README = ROOT / "README.md"
+MELTANO_YML = ROOT / "meltano.yml"
+PLUGIN_YML = ROOT / "meltano-plugin.yml"
 KINDS = {"string": "string", "integer": "integer", "number": "decimal", "boolean": "boolean"}
 KINDS |= {"object": "object", "array": "array"}
+
+PACKAGE = "target-kibo-inventory"
+PROJECT_PIP_URL = "-e ."
+"""meltano.yml: this repository is the Meltano project."""
+CLONE_PIP_URL = "-e extract/target-kibo-inventory"
+"""meltano-plugin.yml: a clone in the extract/ folder of your project (README)."""
+
+LABEL = "Kibo OMS Inventory"
+DESCRIPTION = "Stock counts into Kibo OMS (Inventory Refresh and Adjust jobs) or Increff OMS"
+KEYWORDS = ["meltano_sdk", "inventory", "kibo", "increff", "oms", "ecommerce"]
+MAINTENANCE_STATUS = "active"
+DOMAIN_URL = "https://kibocommerce.com/"
+HUB_ONLY = ("domain_url", "keywords", "maintenance_status")
+"""Meltano Hub metadata that a project's meltano.yml does not keep (`meltano add` drops it)."""
+
+SETTINGS_GROUPS = [
+    ["tenant_id", "api_key"],
+    [
+        "destination",
+        "base_url",
+        "increff_auth_username",
+        "increff_auth_password",
+        "increff_auth_domain",
+    ],
+]
+"""Each a set of settings that is enough to run: Kibo (the default destination), Increff."""
+
+OPTION_LABELS = {
+    "destination": {"kibo": "Kibo OMS", "increff": "Increff OMS"},
+    "token_request": {
+        "json": "JSON body (Kibo)",
+        "basic": "HTTP Basic and a form body (legacy OMS)",
+    },
+    "api_style": {
+        "translated": "Translated (OMS-compatible) endpoints",
+        "unified_commerce": "Unified Commerce (native) inventory API",
+    },
+    "environment": {"sandbox": "Sandbox", "production": "Production"},
+    "api_package": {
+        "inventory_specific": "Inventory Specific (preferred)",
+        "inventory_v5": "Inventory V5",
+    },
+    "operation": {"refresh": "Refresh (absolute counts)", "adjust": "Adjust (signed deltas)"},
+    "increff_payload": {
+        "products": "Products (locationCode and products)",
+        "v0": "V0 (the older array of inventory lines)",
+    },
+    "on_invalid_record": {
+        "fail": "Fail: stop at the first invalid record",
+        "dead_letter": "Dead letter: set invalid records aside and go on",
+    },
+}
+"""Readable labels of the options of each setting that has them (by value); an option without
+one here is labelled by its value in words."""
 
 
 def about(fmt: str) -> str:
@@ -30,9 +97,25 @@ def about(fmt: str) -> str:
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 
-def readme_table(markdown: str) -> str:
-    """The settings table of the `--about` markdown."""
-    return markdown[markdown.index("| Setting |") :].split("\n\n")[0]
+def project_urls() -> dict[str, str]:
+    """pyproject.toml's `[project.urls]`: Repository, Documentation, Changelog."""
+    with (ROOT / "pyproject.toml").open("rb") as file:
+        return tomllib.load(file)["project"]["urls"]
+
+
+def variant(repository: str) -> str:
+    """The plugin's variant: the owner of the repository (as Meltano Hub names variants)."""
+    return urlsplit(repository).path.strip("/").split("/")[0]
+
+
+def pinned_pip_urls(version: str, repository: str) -> list[str]:
+    """The pinned forms of `pip_url` for this version: the package from an index, the tag."""
+    return [f"{PACKAGE}=={version}", f"git+{repository}.git@v{version}"]
+
+
+def option_label(setting: str, value: str) -> str:
+    """A readable label for one option of a setting."""
+    return OPTION_LABELS.get(setting, {}).get(value) or value.replace("_", " ").capitalize()
 
 
 def setting(name: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -43,9 +126,8 @@ def setting(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     if schema.get("secret"):
         entry.update(kind="password", sensitive=True)
     elif "enum" in schema:
-        entry.update(
-            kind="options", options=[{"label": v, "value": v} for v in schema["enum"] if v]
-        )
+        options = [{"label": option_label(name, v), "value": v} for v in schema["enum"] if v]
+        entry.update(kind="options", options=options)
     if "default" in schema:
         entry["value"] = schema["default"]
     if schema.get("description"):
@@ -53,31 +135,88 @@ def setting(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def meltano_settings(properties: dict[str, Any]) -> str:
-    """The loader's `settings:` block of meltano.yml."""
-    entries = [setting(name, schema) for name, schema in properties.items()]
-    text = yaml.safe_dump(entries, sort_keys=False, allow_unicode=True, width=96)
-    return "    settings:\n" + "".join(f"    {line}\n" for line in text.splitlines())
+def plugin_definition(about_json: dict[str, Any]) -> dict[str, Any]:
+    """The loader's definition with Meltano Hub's metadata (meltano-plugin.yml)."""
+    urls = project_urls()
+    repository = urls["Repository"]
+    return {
+        "name": PACKAGE,
+        "namespace": "target_kibo_inventory",
+        "variant": variant(repository),
+        "label": LABEL,
+        "description": DESCRIPTION,
+        "domain_url": DOMAIN_URL,
+        "repo": repository,
+        "docs": urls["Documentation"],
+        "keywords": KEYWORDS,
+        "maintenance_status": MAINTENANCE_STATUS,
+        "pip_url": CLONE_PIP_URL,
+        "executable": PACKAGE,
+        "capabilities": about_json["capabilities"],
+        "settings_group_validation": SETTINGS_GROUPS,
+        "settings": [
+            setting(name, schema) for name, schema in about_json["settings"]["properties"].items()
+        ],
+    }
+
+
+def loader_entry(about_json: dict[str, Any]) -> dict[str, Any]:
+    """The loader of this repository's meltano.yml: the definition as a project keeps it."""
+    definition = plugin_definition(about_json)
+    return {
+        key: PROJECT_PIP_URL if key == "pip_url" else value
+        for key, value in definition.items()
+        if key not in HUB_ONLY
+    }
+
+
+def _dump(value: Any, width: int) -> str:
+    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True, width=width)
+
+
+def render_plugin_yml(about_json: dict[str, Any]) -> str:
+    """meltano-plugin.yml: a header naming the pinned pip_url forms, then the definition."""
+    pypi, tag = pinned_pip_urls(about_json["version"], project_urls()["Repository"])
+    header = f"""\
+# This loader's Meltano plugin definition, in Meltano Hub's format. For your own project: clone
+# this repository into the project's extract/ folder and `meltano add --plugin-type loader
+# target-kibo-inventory --from-ref` this file (README, "Running it with Meltano"); Meltano keeps
+# all of it but the Hub's keywords, maintenance_status and domain_url.
+#
+# pip_url installs that clone, editable. To pin this release instead, set one of:
+#   pip_url: {pypi}
+#   pip_url: {tag}
+#
+# Generated from `target-kibo-inventory --about` and pyproject.toml; regenerate it with
+# .venv/bin/python -m tests.sync_docs
+"""
+    return header + _dump(plugin_definition(about_json), 100)
+
+
+def render_meltano_yml(text: str, about_json: dict[str, Any]) -> str:
+    """meltano.yml with its loader entry (the last block of the file) regenerated."""
+    start = text.index("\n  - name: target-kibo-inventory\n") + 1
+    entry = _dump([loader_entry(about_json)], 98)
+    return text[:start] + "".join(f"  {line}\n" for line in entry.splitlines())
+
+
+def readme_table(markdown: str) -> str:
+    """The settings table of the `--about` markdown."""
+    return markdown[markdown.index("| Setting |") :].split("\n\n")[0]
+
+
+def render_readme(text: str, markdown: str) -> str:
+    """README.md with its settings table replaced by the `--about` one."""
+    start = text.index("| Setting |")
+    end = text.index("\n\n", start)
+    return text[:start] + readme_table(markdown) + text[end:]
 
 
 def main() -> None:
-    readme = ROOT / "README.md"
-    old = readme.read_text()
-    table = readme_table(about("markdown"))
-    start = old.index("| Setting |")
-    end = old.index("\n\n", start)
-    readme.write_text(old[:start] + table + old[end:])
-
-    meltano = ROOT / "meltano.yml"
-    text = meltano.read_text()
-    loader = text.index("\n  - name: target-kibo-inventory\n")
-    block = text.index("    settings:\n", loader)
-    properties = json.loads(about("json"))["settings"]["properties"]
-    meltano.write_text(text[:block] + meltano_settings(properties))
-
-    from tests.test_meltano_e2e import write_plugin_definition
-
-    write_plugin_definition()
+    about_json = json.loads(about("json"))
+    README.write_text(render_readme(README.read_text(), about("markdown")))
+    MELTANO_YML.write_text(render_meltano_yml(MELTANO_YML.read_text(), about_json))
+    PLUGIN_YML.write_text(render_plugin_yml(about_json))
 
 
 if __name__ == "__main__":

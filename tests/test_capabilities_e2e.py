@@ -89,11 +89,19 @@ def test_nested_record_is_flattened_and_mapped(emulator, tmp_path):
     assert emulator.stock() == {("Boston", "SCARF-GRN"): 6}
     assert run.states[0]["bookmarks"] == {"nested": {"replication_key_value": 1}}
 
-    # Without flattening the nested fields are not found: the documented error, nothing sent.
+    # Without flattening the schema declares no mapped property: the run stops at the SCHEMA
+    # message, naming what field_map looked for; nothing sent.
     emulator.post("/emulator/reset", {})
     run = run_target({**config, "flattening_enabled": False}, messages, tmp_path)
     assert run.returncode != 0
-    assert "field 'partNumber/upc/sku' is required" in run.stderr
+    flatten = "'item' is an object: flattening_enabled makes its fields properties"
+    assert (
+        "Stream 'nested' cannot be loaded into destination 'kibo': its schema declares no "
+        "property for any of the API fields partNumber, upc or sku (looked for 'partNumber', "
+        f"'part_number', 'upc', 'item__sku' (field_map.sku); {flatten}); nor for API field "
+        f"'quantity' (looked for 'item__counts__on_hand' (field_map.quantity); {flatten}). "
+        "The schema's properties are: store, item."
+    ) in run.stderr
     assert emulator.api_requests() == []
 
 

@@ -19,8 +19,12 @@ INT32_MAX = 2**31 - 1
 
 
 def _dead_letter(emulator, tmp_path) -> dict:
+    """Set invalid records aside; these inputs are mostly invalid on purpose, so the limit of
+    records set aside (max_invalid_records) is a count above any of them."""
     path = tmp_path / "dead.jsonl"
-    return emulator.config(on_invalid_record="dead_letter", dead_letter_path=str(path))
+    return emulator.config(
+        on_invalid_record="dead_letter", dead_letter_path=str(path), max_invalid_records=1000
+    )
 
 
 def _set_aside(tmp_path) -> list[dict]:
@@ -232,7 +236,8 @@ def test_non_object_records_are_set_aside_and_never_dropped(emulator, tmp_path):
         "Invalid record in stream 's', record #2: field 'record' must be a JSON object; got [1, 2]"
     )
     assert dead[3]["reason"].endswith("must be a JSON object; got null")
-    assert "5 invalid record(s) were set aside" in run.stderr
+    assert "5 of 7 record(s) were set aside in" in run.stderr
+    assert "(5 invalid; on_invalid_record: dead_letter); 2 were loaded." in run.stderr
 
 
 @pytest.mark.parametrize("body", ["[1, 2]", "null", '"text"'])

@@ -54,7 +54,8 @@ def test_dead_letter_sets_bad_records_aside_and_loads_the_rest(emulator, tmp_pat
     assert "breaks the stream's schema" in lines[1]["reason"]
     assert "is a key property and is missing" in lines[2]["reason"]
 
-    assert "3 invalid record(s) were set aside in" in run.stderr
+    assert f"3 of 5 record(s) were set aside in {dead} (3 invalid; " in run.stderr
+    assert "on_invalid_record: dead_letter); 2 were loaded." in run.stderr
     assert run.states[-1]["kibo_inventory"]["dead_letter"] == {"path": str(dead), "records": 3}
     assert run.states[-1]["bookmarks"] == {"stock": 5}
 

@@ -91,14 +91,24 @@ def test_error_names_record_property_identifier_and_position(emulator, tmp_path)
 
 
 def test_missing_location_without_default_names_the_setting(emulator, tmp_path):
+    # The schema declares a location column; this record has none.
     messages = [
-        schema("stock", {"sku": ANY, "quantity": ANY}),
+        schema("stock", {"sku": ANY, "quantity": ANY, "location_name": ANY}),
         record("stock", sku="A", quantity=1),
     ]
     run = run_target(emulator.config(), messages, tmp_path)
     assert run.returncode != 0
     assert "field 'locationName' is required" in run.stderr
     assert "location_name setting is not set" in run.stderr
+
+    # The schema declares none: the run stops at the SCHEMA (tests/test_schema_mapping_e2e.py).
+    messages[0] = schema("stock", {"sku": ANY, "quantity": ANY})
+    run = run_target(emulator.config(), messages, tmp_path)
+    assert run.returncode != 0
+    assert (
+        "no property for API field 'locationName' (looked for 'locationName', "
+        "'location_name'; or set location_name)"
+    ) in run.stderr
 
 
 def test_adjust_accepts_any_sign_and_warns_about_fields_it_cannot_send(emulator, tmp_path):

@@ -1,0 +1,129 @@
+"""meltano-plugin.yml is a plugin definition a team can pin and publish: Meltano Hub's metadata,
+every setting of `--about` with its label, kind, options and default, settings groups that run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from singer_sdk.exceptions import ConfigValidationError
+
+from target_kibo_inventory.target import TargetKiboInventory
+from tests.helpers import TARGET
+from tests.sync_docs import HUB_ONLY, SETTINGS_GROUPS, pinned_pip_urls, project_urls
+
+ROOT = Path(__file__).resolve().parents[1]
+MAINTENANCE_STATUSES = {"active", "beta", "development", "inactive", "unknown"}
+"""Meltano Hub's `maintenance_status` values (hub_metadata.schema.json)."""
+HUB_KINDS = {"oauth", "hidden", "password", "date_iso8601", "file", "email", "integer"}
+HUB_KINDS |= {"options", "object", "array", "boolean", "string", "decimal"}
+"""Setting kinds: Meltano Hub's base_setting.schema.json, and Meltano's `decimal`."""
+
+
+@pytest.fixture(scope="module")
+def about() -> dict:
+    done = subprocess.run(
+        [TARGET, "--about", "--format=json"], capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def definition() -> dict:
+    return yaml.safe_load((ROOT / "meltano-plugin.yml").read_text())
+
+
+def test_hub_metadata(definition, about):
+    urls = project_urls()
+    assert definition["name"] == about["name"] == "target-kibo-inventory"
+    assert definition["namespace"] == "target_kibo_inventory"
+    assert definition["executable"] == "target-kibo-inventory"
+    assert definition["label"]
+    assert definition["description"]
+    assert definition["variant"] == urls["Repository"].rstrip("/").split("/")[-2]
+    assert definition["repo"] == urls["Repository"]
+    assert definition["docs"] == urls["Documentation"]
+    for link in ("repo", "docs", "domain_url"):
+        assert definition[link].startswith("https://"), link
+    assert "meltano_sdk" in definition["keywords"]
+    assert all(isinstance(k, str) for k in definition["keywords"])
+    assert definition["maintenance_status"] in MAINTENANCE_STATUSES
+    assert definition["capabilities"] == about["capabilities"]
+
+
+def test_every_setting_of_about_with_its_kind_label_options_and_default(definition, about):
+    properties = about["settings"]["properties"]
+    settings = {s["name"]: s for s in definition["settings"]}
+    assert list(settings) == list(properties)
+    for name, schema in properties.items():
+        entry = settings[name]
+        assert entry["kind"] in HUB_KINDS, name
+        assert entry["label"], name
+        assert entry["label"] != name, name
+        assert entry.get("value") == schema.get("default"), name
+        assert entry.get("description") == schema.get("description"), name
+        if schema.get("secret"):
+            assert (entry["kind"], entry["sensitive"]) == ("password", True), name
+        else:
+            assert "sensitive" not in entry, name
+        if "enum" in schema:
+            assert entry["kind"] == "options", name
+            assert [o["value"] for o in entry["options"]] == schema["enum"], name
+            for option in entry["options"]:
+                assert option["label"], (name, option)
+                assert option["label"] != option["value"], (name, option)
+        else:
+            assert "options" not in entry, name
+    assert {"api_key", "api_secret", "increff_auth_password"} <= {
+        name for name, s in settings.items() if s.get("sensitive")
+    }
+
+
+def test_settings_groups_are_settings_that_are_enough_to_run(definition, about, tmp_path):
+    """Each group names settings of --about, and a config of exactly those starts the target;
+    without any one of them it does not."""
+    assert definition["settings_group_validation"] == SETTINGS_GROUPS
+    properties = about["settings"]["properties"]
+    values = {
+        "tenant_id": "t1",
+        "api_key": "k1",
+        "destination": "increff",
+        "base_url": "http://127.0.0.1:9",
+        "increff_auth_username": "u",
+        "increff_auth_password": "p",
+        "increff_auth_domain": "d",
+    }
+    for group in SETTINGS_GROUPS:
+        assert set(group) <= set(properties), group
+        config = {name: values[name] for name in group}
+        target = TargetKiboInventory(config=config)
+        assert target.destination.name == config.get("destination", "kibo")
+        for missing in group:
+            if missing == "destination":
+                continue  # without it, the default destination (kibo) asks for its own
+            partial = {k: v for k, v in config.items() if k != missing}
+            with pytest.raises(ConfigValidationError, match=missing):
+                TargetKiboInventory(config=partial)
+
+
+def test_the_pinned_pip_url_forms_name_this_version(definition, about):
+    text = (ROOT / "meltano-plugin.yml").read_text()
+    comments = [line for line in text.splitlines() if line.startswith("#")]
+    pypi, tag = pinned_pip_urls(about["version"], project_urls()["Repository"])
+    assert f"#   pip_url: {pypi}" in comments
+    assert f"#   pip_url: {tag}" in comments
+    assert re.fullmatch(r"target-kibo-inventory==\d+\.\d+\.\d+", pypi)
+    assert re.fullmatch(r"git\+https://\S+\.git@v\d+\.\d+\.\d+", tag)
+    assert definition["pip_url"] == "-e extract/target-kibo-inventory"
+
+
+def test_meltano_yml_loader_is_the_definition_a_project_keeps(definition):
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    [loader] = project["plugins"]["loaders"]
+    kept = {k: v for k, v in definition.items() if k not in HUB_ONLY}
+    assert loader == {**kept, "pip_url": "-e ."}
