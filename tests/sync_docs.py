@@ -180,7 +180,7 @@ def render_plugin_yml(about_json: dict[str, Any]) -> str:
     header = f"""\
 # This loader's Meltano plugin definition, in Meltano Hub's format. For your own project: clone
 # this repository into the project's extract/ folder and `meltano add --plugin-type loader
-# target-kibo-inventory --from-ref` this file (README, "Running it with Meltano"); Meltano keeps
+# target-kibo-inventory --from-ref` this file (README, "Quick start with Meltano"); Meltano keeps
 # all of it but the Hub's keywords, maintenance_status and domain_url.
 #
 # pip_url installs that clone, editable. To pin this release instead, set one of:

@@ -240,7 +240,7 @@ def test_plugin_definition_is_the_loader_of_meltano_yml():
 @pytest.mark.meltano
 def test_readme_lines_add_the_loader_to_a_new_project(tmp_path, capsys, meltano_executable):
     readme = (ROOT / "README.md").read_text()
-    block = readme[readme.index("## Running it with Meltano") :].split("```bash\n")[1]
+    block = readme[readme.index("## Quick start with Meltano") :].split("```bash\n")[1]
     clone, add, configure = block.split("```")[0].strip().splitlines()
     assert clone == "git clone <URL of this repository> extract/target-kibo-inventory"
     meltano = Meltano(meltano_executable, tmp_path, KIBO_API_KEY="key-from-the-environment")
