@@ -10,27 +10,27 @@ from dataclasses import dataclass, field
 class Request:
     """Items for one location and operation, ready to be sent as one API request.
 
-    `parts`, joined, are the serialized items separated by commas (the inside of the JSON
+    `item_chunks`, joined, are the serialized items separated by commas (the inside of the JSON
     array); the body is built from them with a single copy.
     """
 
     operation: str
     location: str
-    parts: list[bytes | bytearray]
+    item_chunks: list[bytes | bytearray]
     count: int
-    streams: list[str]
+    stream_names: list[str]
     incident: str | None = None
     """The crash journal's ID for this request while it may be in flight."""
 
     @property
-    def items(self) -> bytes:
+    def encoded_items(self) -> bytes:
         """The items joined by commas."""
-        return b"".join(self.parts)
+        return b"".join(self.item_chunks)
 
     @property
-    def stream(self) -> str:
+    def stream_label(self) -> str:
         """The stream the items came from (comma-joined when several streams fed them)."""
-        return ", ".join(self.streams)
+        return ", ".join(self.stream_names)
 
 
 CHUNK_BYTES = 8192
@@ -44,7 +44,7 @@ class _Buffer:
 
     operation: str
     chunks: list[bytes] = field(default_factory=list)
-    chunked: int = 0  # bytes in chunks
+    bytes_in_chunks: int = 0
     data: bytearray = field(default_factory=bytearray)
     count: int = 0
     step_ends: list[int] = field(default_factory=list)  # where each whole step of items ends
@@ -57,17 +57,17 @@ class _Buffer:
         self.count += 1
         if len(self.data) >= CHUNK_BYTES:
             self.chunks.append(bytes(self.data))
-            self.chunked += len(self.data)
+            self.bytes_in_chunks += len(self.data)
             self.data = bytearray()
 
     @property
     def size(self) -> int:
-        return self.chunked + len(self.data)
+        return self.bytes_in_chunks + len(self.data)
 
     def take(self, end: int) -> bytes:
         """The first `end` bytes, removed with the comma after them."""
         whole = b"".join([*self.chunks, self.data])
-        self.chunks, self.chunked, self.data = [], 0, bytearray(whole[end + 1 :])
+        self.chunks, self.bytes_in_chunks, self.data = [], 0, bytearray(whole[end + 1 :])
         return whole[:end]
 
 
@@ -147,8 +147,8 @@ class Batcher:
         self.buffered_items -= count
         if count == buffer.count:
             del self._buffers[location]
-            parts = [*buffer.chunks, buffer.data]
-            return Request(buffer.operation, location, parts, count, list(buffer.streams))
+            item_chunks = [*buffer.chunks, buffer.data]
+            return Request(buffer.operation, location, item_chunks, count, list(buffer.streams))
         step = self.steps[buffer.operation]
         end = buffer.step_ends[count // step - 1]
         items = buffer.take(end)

@@ -179,7 +179,7 @@ class DeadLetters:
         self.limit = InvalidLimit(max_invalid_records)
         self.records_read = records_read
 
-    def handle(self, error: InvalidRecordError, record: Any) -> None:
+    def reject(self, error: InvalidRecordError, record: Any) -> None:
         """Raise the error (`fail`), or write the record and the reason to the file."""
         if self.policy == "fail":
             raise error
@@ -241,7 +241,11 @@ class DeadLetters:
         one line (its ID, location, messages and the items it carried) and go on."""
         if self.policy == "fail":
             raise JobFailedError(failed_job_message(job, status, destination=destination))
-        items = json.loads(b"".join((b"[", *job.parts, b"]"))) if job.parts is not None else None
+        items = (
+            json.loads(b"".join((b"[", *job.item_chunks, b"]")))
+            if job.item_chunks is not None
+            else None
+        )
         line = {
             "stream": job.stream,
             "destination": destination,

@@ -64,7 +64,7 @@ class DryRun:
             "operation": request.operation,
             "location": request.location,
             "items": request.count,
-            "stream": request.stream,
+            "stream": request.stream_label,
             "body": json.loads(http.body),
         }
         path.write_text(json.dumps(content, separators=(",", ":")) + "\n", encoding="utf-8")

@@ -389,7 +389,7 @@ class Journal:
         loc = self._locations[request.location]
         with self._lock:
             progress = loc.applied.copy()
-        progress.add(request.items, request.count, request.operation, loc.next_first)
+        progress.add(request.encoded_items, request.count, request.operation, loc.next_first)
         if not (progress.has_adjust or loc.has_file):
             return  # refresh only: resending it is harmless, nothing to record
         incident = secrets.token_hex(5)  # unique: a resolution never fits a later incident
@@ -419,7 +419,7 @@ class Journal:
             return
         loc = self._locations[request.location]
         with self._lock:
-            loc.applied.add(request.items, request.count, request.operation, loc.next_first)
+            loc.applied.add(request.encoded_items, request.count, request.operation, loc.next_first)
             applied = loc.applied.entry()
         if loc.has_file:
             self._append(

@@ -225,9 +225,9 @@ class InventoryLoader:
     def _send(self, request: Request) -> None:
         what = (
             f"{request.operation} of {request.count} items at location "
-            f"'{request.location}' (stream {request.stream})"
+            f"'{request.location}' (stream {request.stream_label})"
         )
-        http = self.destination.request(request.operation, request.location, request.parts)
+        http = self.destination.request(request.operation, request.location, request.item_chunks)
         if self.dry_run is not None:
             self.dry_run.write(request, http)
             self.stats.request_done(request.operation, request.location, request.count)
@@ -265,7 +265,7 @@ class InventoryLoader:
 
     def _read(self, request: Request, content: bytes, what: str) -> Answer:
         try:
-            return self.destination.read_answer(request.operation, content, request.parts)
+            return self.destination.read_answer(request.operation, content, request.item_chunks)
         except AnswerError as error:
             raise ApiError(f"The API accepted the {what} but {error}: {content[:500]!r}") from None
 
@@ -284,7 +284,7 @@ class InventoryLoader:
                 "operation": request.operation,
                 location_key: request.location,
                 "items": request.count,
-                "stream": request.stream,
+                "stream": request.stream_label,
             }
             self.ledger.record("jobs", entry)
             self.logger.log(level, "Job %s accepted: %s.", answer.job_id, what)
@@ -300,7 +300,7 @@ class InventoryLoader:
                 "items": request.count,
                 "succeeded": answer.succeeded,
                 "failed": len(answer.failed),
-                "stream": request.stream,
+                "stream": request.stream_label,
             }
             self.ledger.record("requests", entry)
             self.logger.log(
@@ -341,13 +341,13 @@ class InventoryLoader:
     # Jobs (wait_for_jobs)
 
     def _job(self, request: Request, entry: dict[str, Any]) -> Job:
-        parts = list(request.parts) if self.keep_job_items else None
+        parts = list(request.item_chunks) if self.keep_job_items else None
         return Job(
             entry["jobID"],
             request.operation,
             request.location,
             request.count,
-            request.stream,
+            request.stream_label,
             entry,
             parts,
         )

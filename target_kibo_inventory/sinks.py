@@ -109,7 +109,7 @@ class InventorySink(Sink):
             self._check(record, position)
             mapped = self.mapper.map(record, position)
         except InvalidRecordError as error:
-            self.dead_letters.handle(error, record)
+            self.dead_letters.reject(error, record)
             return
         self.loader.add(self.operation, mapped.location, mapped.item, self.stream_name)
 

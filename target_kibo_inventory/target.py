@@ -9,13 +9,14 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import FrameType
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.mapper import SameRecordTransform, StreamMap
+from singer_sdk.sinks import Sink
 
 from target_kibo_inventory import redaction
 from target_kibo_inventory.client import ApiError, AuthError, HttpClient, Sender
@@ -44,6 +45,24 @@ from target_kibo_inventory.summary import Progress, RunStats, log_summary, print
 
 STATE_KEY = "kibo_inventory"
 UNUSED_BUILTIN_SETTINGS = ("add_record_metadata", "load_method", "batch_size_rows")
+
+
+class Route(NamedTuple):
+    """Where a stream's records go: one of its stream maps and the sink of the map's alias."""
+
+    stream_map: StreamMap
+    identity: bool
+    """The map changes nothing, so records skip it."""
+    sink: Sink
+    preprocess: Callable[[dict, dict], dict] | None
+    """The sink's `preprocess_record` hook, when overridden: the SDK's hook, called after the
+    stream map and before the sink checks the record (a record that is no object skips it)."""
+
+
+def _preprocess_hook(sink: Sink) -> Callable[[dict, dict], dict] | None:
+    """The sink's `preprocess_record` unless it is the SDK's do-nothing default."""
+    hook = sink.preprocess_record
+    return None if getattr(hook, "__func__", None) is Sink.preprocess_record else hook
 
 
 class CredentialsError(AuthError):
@@ -127,7 +146,7 @@ class TargetKiboInventory(Target):
         self.message_reader.before_input = self._before_input
         self.message_reader.on_failure = self._finish
         self._MAX_RECORD_AGE_IN_MINUTES = settings.drain_interval_seconds / 60
-        self._routes: dict[str, list[tuple[Any, bool, InventorySink]]] = {}
+        self._routes: dict[str, list[Route]] = {}
         self._next_age_check = 0.0
         self._busy = False
         self._unsent = False
@@ -174,7 +193,7 @@ class TargetKiboInventory(Target):
             maybe_applied_wait_seconds=settings.maybe_applied_wait_seconds,
             stopping=self.stopping,
             on_failed_items=lambda request, failed: self.dead_letters.failed_items(
-                self.destination.name, request.location, request.stream, failed
+                self.destination.name, request.location, request.stream_label, failed
             ),
             stats=self.stats,
             wait_for_jobs=settings.wait_for_jobs,
@@ -272,13 +291,15 @@ class TargetKiboInventory(Target):
             except (KeyError, TypeError):  # a new stream, or a message to refuse
                 routes = self._route(message_dict)
                 record = message_dict["record"]
-            for stream_map, identity, sink in routes:
+            for stream_map, identity, sink, preprocess in routes:
                 if identity or type(record) is not dict:
                     transformed = record
                 else:
                     transformed = stream_map.transform(copy.copy(record))
                     if transformed is None:  # filtered out by the stream map
                         continue
+                if preprocess is not None and type(transformed) is dict:
+                    transformed = preprocess(transformed, {})
                 sink.tally_record_read()
                 sink.process_record(transformed, {})
             self._unsent = True
@@ -286,8 +307,8 @@ class TargetKiboInventory(Target):
                 self._next_age_check = time.monotonic() + 1
                 self._drain_if_due()
 
-    def _route(self, message_dict: dict) -> list[tuple[Any, bool, InventorySink]]:
-        """A stream's maps, each with whether it is the identity, and its sink."""
+    def _route(self, message_dict: dict) -> list[Route]:
+        """A stream's routes: its maps, each with its sink."""
         self._assert_line_requires(message_dict, requires={"stream", "record"})
         stream_name = message_dict["stream"]
         if stream_name not in self.mapper.stream_maps:
@@ -298,7 +319,8 @@ class TargetKiboInventory(Target):
         for stream_map in self.mapper.stream_maps[stream_name]:
             self._assert_sink_exists(stream_map.stream_alias)
             identity = type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled
-            routes.append((stream_map, identity, self._sinks_active[stream_map.stream_alias]))
+            sink = self._sinks_active[stream_map.stream_alias]
+            routes.append(Route(stream_map, identity, sink, _preprocess_hook(sink)))
         self._routes[stream_name] = routes
         return routes
 

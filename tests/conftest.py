@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from target_kibo_inventory.emulator.server import Emulator
-from tests.helpers import EmulatorClient
-from tests.tools import MELTANO, TAP_POSTGRES, e2e_venv
+from tests.harness import EmulatorClient
+from tests.outside import MELTANO, TAP_POSTGRES, e2e_venv
 
 TENANT = "test-tenant"
 API_KEY = "test-key-0123456789"

@@ -35,7 +35,7 @@ def test_a_full_request_is_released_at_once():
     assert batcher.add("refresh", "L", b"1", "s") == []
     assert batcher.add("refresh", "L", b"2", "s") == []
     [request] = batcher.add("refresh", "L", b"3", "t")
-    assert (request.items, request.count, request.stream) == (b"1,2,3", 3, "s, t")
+    assert (request.encoded_items, request.count, request.stream_label) == (b"1,2,3", 3, "s, t")
     assert list(batcher.drain()) == []
 
 
@@ -44,7 +44,7 @@ def test_switching_operation_at_a_location_releases_the_other_first():
     batcher.add("refresh", "L", b"r1", "counts")
     batcher.add("refresh", "M", b"m1", "counts")
     [refresh] = batcher.add("adjust", "L", b"a1", "moves")
-    assert (refresh.operation, refresh.items) == ("refresh", b"r1")
+    assert (refresh.operation, refresh.encoded_items) == ("refresh", b"r1")
     drained = batcher.drain()
     assert {(r.operation, r.location) for r in drained} == {("refresh", "M"), ("adjust", "L")}
 
@@ -71,7 +71,7 @@ def test_every_item_sent_once_in_order_never_above_full_size(events, refresh, ad
     per_location = defaultdict(list)
     for request in sent:
         assert 1 <= request.count <= batcher.full_sizes[request.operation]
-        numbers = [int(i) for i in request.items.split(b",")]
+        numbers = [int(i) for i in request.encoded_items.split(b",")]
         assert len(numbers) == request.count
         per_location[request.location] += numbers
     assert batcher.buffered_items == 0
@@ -105,9 +105,9 @@ def test_the_cap_releases_the_largest_buffers_in_whole_steps():
         sent += batcher.add("refresh", "Small", b"%d" % n, "s")
     assert sent == []
     sent = batcher.add("refresh", "Small", b"4", "s")  # 20 buffered: the cap
-    assert [(r.location, r.items) for r in sent] == [("Big", b"0,1,2,3,4,5")]
+    assert [(r.location, r.encoded_items) for r in sent] == [("Big", b"0,1,2,3,4,5")]
     assert batcher.buffered_items == 14
-    drained = {r.location: r.items for r in batcher.drain()}
+    drained = {r.location: r.encoded_items for r in batcher.drain()}
     assert drained == {"Big": b"6,7", "Mid": b"0,1,2,3,4,5,6", "Small": b"0,1,2,3,4"}
 
 

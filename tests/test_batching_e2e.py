@@ -6,7 +6,7 @@ import math
 import random
 from collections import defaultdict
 
-from tests.helpers import record, run_target, schema, state
+from tests.harness import record, run_target, schema, state
 
 
 def _stock_records(stream: str, counts: dict[str, int], seed: int) -> list[dict]:

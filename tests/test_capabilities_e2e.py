@@ -8,8 +8,8 @@ import subprocess
 
 import yaml
 
-from tests.helpers import TARGET, lines, record, run_target, schema, state
-from tests.tools import ROOT
+from tests.harness import TARGET, lines, record, run_target, schema, state
+from tests.outside import ROOT
 
 CAPABILITIES = [
     "about",

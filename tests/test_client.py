@@ -1,19 +1,35 @@
-"""Unit tests of the HTTP client: retry waits and Retry-After; a GET of the job queue."""
+"""Unit tests of the HTTP client: retry waits and Retry-After; a GET of the job queue; which
+failures are retried and which may be applied (late); token renewal by threads at once; the
+token request through the client's session."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
+import socket
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from time import time
+from typing import Any
+
+import pytest
 
 from target_kibo_inventory.client import (
+    AmbiguousRequestError,
+    ApiError,
+    AuthError,
     HttpClient,
+    StoppedError,
     TransientError,
     parse_retry_after,
     retry_wait,
 )
+from target_kibo_inventory.destinations.base import HttpRequest
 from target_kibo_inventory.destinations.kibo import KiboTranslated
 from target_kibo_inventory.settings import CONFIG_SCHEMA, Settings
 
@@ -29,7 +45,7 @@ def test_retry_after_seconds_and_dates():
     assert parse_retry_after("2") == 2.0
     assert parse_retry_after(None) is None
     assert parse_retry_after("soon") is None
-    assert 25 <= parse_retry_after(formatdate(time() + 30, usegmt=True)) <= 30
+    assert 25 <= parse_retry_after(formatdate(time.time() + 30, usegmt=True)) <= 30
 
 
 def test_a_get_of_the_job_queue_takes_the_retry_rules_and_the_auth():
@@ -78,3 +94,289 @@ def test_a_get_of_the_job_queue_takes_the_retry_rules_and_the_auth():
     assert (job.job_id, job.status) == (7, "SUCCESS")
     assert seen == [("/inv/api/v1/queue/7", "Bearer key-0123456789")] * 3
     assert len(retries) == 2
+
+
+# In-process tests against a small HTTP server on 127.0.0.1 (real HTTP; `requests` unpatched)
+
+DROP = "drop"
+"""An answer that closes the connection after reading the request, without answering."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Hands each request to the test server's `answer`; HTTP/1.1, so connections stay open."""
+
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        seen = _Seen(self.command, self.path, dict(self.headers), body, self.client_address[1])
+        with self.server.lock:
+            self.server.seen.append(seen)
+        answer = self.server.answer(seen)
+        if answer == DROP:
+            self.close_connection = True
+            return
+        status, content = answer
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Retry-After", "0")  # retries without waiting, to keep tests fast
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@dataclass
+class _Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    client_port: int
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, answer: Callable[[_Seen], tuple[int, bytes] | str]) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.answer = answer
+        self.seen: list[_Seen] = []
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}"
+
+
+@contextmanager
+def _serving(answer: Callable[[_Seen], tuple[int, bytes] | str]) -> Iterator[_Server]:
+    server = _Server(answer)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _client(
+    url: str, *, max_retries: int = 2, timeout: float = 5, **settings: object
+) -> HttpClient:
+    config = {
+        **{k: v["default"] for k, v in CONFIG_SCHEMA["properties"].items() if "default" in v},
+        "tenant_id": "t",
+        "api_key": "key-0123456789",
+        "base_url": url,
+        **settings,
+    }
+    return HttpClient(
+        KiboTranslated(Settings.from_config(config)),
+        logging.getLogger("test-client"),
+        timeout=timeout,
+        max_retries=max_retries,
+        max_retry_seconds=30,
+    )
+
+
+JOB = (200, b'{"jobID": 1}')
+WAIT = 5.0
+"""Most seconds a test waits for a thread (it fails rather than hangs)."""
+
+
+def _send(client: HttpClient, url: str, **options: Any) -> bytes:
+    request = HttpRequest("POST", url + "/inv/api/v5/inventory/adjust/", b"{}")
+    return client.send(request, "an adjust", **options)
+
+
+@pytest.mark.parametrize(
+    ("status", "retried", "maybe_applied", "late"),
+    [
+        (429, True, False, False),  # rate limited: surely not applied
+        (503, True, False, False),  # unavailable: surely not applied
+        (500, True, True, False),  # the API's own error: may be applied, but not later
+        (502, True, True, True),  # a gateway's: the API may still apply it, late
+        (504, True, True, True),
+        (400, False, False, False),  # final: one try
+        (404, False, False, False),
+        (409, False, False, False),
+    ],
+)
+def test_which_answers_are_retried_and_which_may_be_applied_late(
+    status: int, retried: bool, maybe_applied: bool, late: bool
+):
+    """Each status once, then a job: retried or not; for a request that must not be sent
+    twice (an adjust), a maybe-applied failure is not retried; a late one is reported."""
+    for resendable in (True, False):
+        answers = [(status, b'{"message": "no"}'), JOB]
+        late_tries: list[float] = []
+        with _serving(lambda seen, answers=answers: answers.pop(0)) as server:
+            client = _client(server.url)
+            try:
+                outcome: bytes | BaseException = _send(
+                    client,
+                    server.url,
+                    resend_if_maybe_applied=resendable,
+                    on_late_copy=late_tries.append,
+                )
+            except ApiError as error:
+                outcome = error
+            client.close()
+        tries = len(server.seen)
+        if retried and (resendable or not maybe_applied):
+            assert (outcome, tries) == (JOB[1], 2), (status, resendable)
+        elif retried:  # may be applied and must not be sent twice
+            assert isinstance(outcome, AmbiguousRequestError), (status, resendable)
+            assert "may or may not have been applied" in str(outcome)
+            assert tries == 1
+        else:
+            assert type(outcome) is ApiError, (status, resendable)
+            assert f"HTTP {status}" in str(outcome)
+            assert tries == 1
+        assert len(late_tries) == (1 if late else 0), (status, resendable)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_key_is_final_and_says_so(status: int):
+    with _serving(lambda seen: (status, b'{"message": "bad key"}')) as server:
+        client = _client(server.url)
+        with pytest.raises(AuthError, match=f"HTTP {status}.*bad key"):
+            _send(client, server.url)
+        client.close()
+    assert len(server.seen) == 1
+
+
+def test_a_connection_closed_without_an_answer_may_be_applied_late():
+    """The server reads the request and closes the connection: for an adjust, the request
+    may have been applied (not sent again) and may still land (on_late_copy)."""
+    late_tries: list[float] = []
+    with _serving(lambda seen: DROP) as server:
+        client = _client(server.url)
+        with pytest.raises(AmbiguousRequestError, match="connection closed before an answer"):
+            _send(client, server.url, resend_if_maybe_applied=False, on_late_copy=late_tries.append)
+        client.close()
+    assert (len(server.seen), len(late_tries)) == (1, 1)
+
+
+def test_a_read_timeout_is_retried_when_the_request_may_be_sent_twice():
+    answers: list[tuple[int, bytes] | str] = ["slow", JOB]
+
+    def answer(seen: _Seen) -> tuple[int, bytes] | str:
+        first = answers.pop(0)
+        if first == "slow":
+            time.sleep(1.0)
+            return JOB
+        return first
+
+    with _serving(answer) as server:
+        client = _client(server.url, timeout=0.3)
+        assert _send(client, server.url) == JOB[1]
+        client.close()
+    assert len(server.seen) == 2
+
+
+def test_a_refused_connection_surely_was_not_applied_so_even_an_adjust_is_retried():
+    """Nothing listens on the port: not applied, so an adjust is tried again (and given up
+    after max_retries)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"  # bound, not listening: refused
+        client = _client(url, max_retries=1)
+        late_tries: list[float] = []
+        with pytest.raises(ApiError, match=r"Gave up retrying.*connection refused") as raised:
+            _send(client, url, resend_if_maybe_applied=False, on_late_copy=late_tries.append)
+        client.close()
+    assert not isinstance(raised.value, AmbiguousRequestError)
+    assert late_tries == []
+
+
+def test_a_stop_ends_the_retries():
+    """SIGTERM (the `stopping` event) during the wait before a retry: no further try."""
+    stopping = threading.Event()
+    stopping.set()
+    with _serving(lambda seen: (503, b"{}")) as server:
+        client = _client(server.url)
+        client.stopping = stopping
+        with pytest.raises(StoppedError, match="not tried again"):
+            _send(client, server.url)
+        client.close()
+    assert len(server.seen) == 1
+
+
+def _token_server(refuse_first_token_with: threading.Barrier | None = None):
+    """Answers token requests with tok-1, tok-2, ...; inventory requests with a job, but a 401
+    for tok-1 when `refuse_first_token_with` is given (after every request holding tok-1
+    arrived, so that they are refused at once)."""
+    tokens = itertools.count(1)
+
+    def answer(seen: _Seen) -> tuple[int, bytes]:
+        if seen.path.endswith("/oauth"):
+            body = {"access_token": f"tok-{next(tokens)}", "expires_in": 3600}
+            return 200, json.dumps(body).encode()
+        if refuse_first_token_with is not None and seen.headers["Authorization"] == "Bearer tok-1":
+            refuse_first_token_with.wait()
+            return 401, b'{"message": "expired"}'
+        return JOB
+
+    return answer
+
+
+def test_two_threads_refused_at_once_fetch_one_new_token():
+    """Two requests sent with the same token, both refused (401) at once: one new token is
+    fetched, and both requests are sent again with it."""
+    threads = 2
+    with _serving(_token_server(threading.Barrier(threads, timeout=WAIT))) as server:
+        client = _client(server.url, api_secret="secret-0123", auth_url=server.url + "/api/oauth")
+        answers: list[bytes] = []
+        senders = [
+            threading.Thread(target=lambda: answers.append(_send(client, server.url)))
+            for _ in range(threads)
+        ]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(WAIT)
+        client.close()
+    token_requests = [s for s in server.seen if s.path.endswith("/oauth")]
+    sent = [s.headers["Authorization"] for s in server.seen if not s.path.endswith("/oauth")]
+    assert answers == [JOB[1]] * threads
+    assert len(token_requests) == 2  # the first token, and one renewal
+    assert sorted(sent) == ["Bearer tok-1"] * threads + ["Bearer tok-2"] * threads
+
+
+def test_threads_starting_together_fetch_one_token():
+    with _serving(_token_server()) as server:
+        client = _client(server.url, api_secret="secret-0123", auth_url=server.url + "/oauth")
+        senders = [threading.Thread(target=_send, args=(client, server.url)) for _ in range(4)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(WAIT)
+        client.close()
+    assert [s.path for s in server.seen].count("/oauth") == 1
+    assert {s.headers["Authorization"] for s in server.seen if s.path != "/oauth"} == {
+        "Bearer tok-1"
+    }
+
+
+def test_the_token_request_goes_through_the_clients_session():
+    """The token is fetched with the client's session: its headers (User-Agent) and its
+    keep-alive connection, which the inventory request then reuses."""
+    with _serving(_token_server()) as server:
+        client = _client(server.url, api_secret="secret-0123", auth_url=server.url + "/oauth")
+        _send(client, server.url)
+        client.close()
+    token, inventory = server.seen
+    assert token.path == "/oauth"
+    assert token.headers["User-Agent"].startswith("target-kibo-inventory")
+    assert token.headers["User-Agent"] == inventory.headers["User-Agent"]
+    assert token.client_port == inventory.client_port  # one connection: one session

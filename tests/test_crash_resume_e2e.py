@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TARGET
+from tests.harness import TARGET
 from tests.resumable_tap import record
 
 TAP = [sys.executable, str(Path(__file__).with_name("resumable_tap.py"))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from tests.helpers import record, run_target, schema, state
+from tests.harness import record, run_target, schema, state
 
 
 def _messages() -> list[dict]:

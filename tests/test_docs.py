@@ -11,7 +11,7 @@ import pytest
 import requests
 import yaml
 
-from tests.helpers import BIN, TARGET
+from tests.harness import BIN, TARGET
 from tests.sync_docs import render_meltano_yml, render_plugin_yml
 
 ROOT = Path(__file__).resolve().parents[1]

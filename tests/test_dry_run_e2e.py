@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-from tests.helpers import record, run_target, schema, state
+from tests.harness import record, run_target, schema, state
 
 KIBO_TOKEN_PATH = "/api/platform/applications/authtickets/oauth"
 

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from tests.helpers import BIN
+from tests.harness import BIN
 
 REFRESH = "/inv/api/v5/inventory/refresh/"
 ADJUST = "/inv/api/v5/inventory/adjust/"

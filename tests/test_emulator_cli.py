@@ -8,7 +8,7 @@ import time
 import requests
 
 from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH
-from tests.helpers import BIN
+from tests.harness import BIN
 from tests.test_emulator import _serving
 
 NEW_OPTIONS = (

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import requests
 
-from tests.helpers import BIN
+from tests.harness import BIN
 
 HEADERS = {"x-vol-tenant": "demo", "Authorization": "Bearer demo-key"}
 REFRESH = "/inv/api/v5/inventory/refresh/"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from target_kibo_inventory.target import TargetKiboInventory
-from tests.helpers import TARGET, EmulatorClient, lines, record, schema, state
+from tests.harness import TARGET, EmulatorClient, lines, record, schema, state
 
 PREFIX = "TARGET_KIBO_INVENTORY_"
 KIBO_TOKEN_PATH = "/api/platform/applications/authtickets/oauth"

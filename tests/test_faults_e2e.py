@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from tests.helpers import TARGET, lines, record, run_target, schema
+from tests.harness import TARGET, lines, record, run_target, schema
 
 LOCATIONS = ["North", "South", "East", "West", "Depot"]
 QUICK = {"maybe_applied_wait_seconds": 0.5}

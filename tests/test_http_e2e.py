@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from tests.helpers import record, run_target, schema
+from tests.harness import record, run_target, schema
 
 MESSAGES = [schema("stock"), record("stock", sku="A", location_name="L1", quantity=5)]
 KIBO_TOKEN_PATH = "/api/platform/applications/authtickets/oauth"

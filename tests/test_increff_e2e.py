@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 
-from tests.helpers import TARGET, lines, record, run_target, schema, state
+from tests.harness import TARGET, lines, record, run_target, schema, state
 
 PASSWORD = "demo-password"
 

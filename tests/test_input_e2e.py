@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from tests.helpers import lines, record, run_target, schema
+from tests.harness import lines, record, run_target, schema
 
 ANY = {"sku": {}, "location_name": {}, "quantity": {}}
 INT32_MAX = 2**31 - 1

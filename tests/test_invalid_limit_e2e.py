@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from tests.helpers import record, run_target, schema, state
+from tests.harness import record, run_target, schema, state
 
 PROPERTIES = {"sku": {}, "location_name": {}, "quantity": {}}
 

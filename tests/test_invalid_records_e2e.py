@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.helpers import record, run_target, schema, state
+from tests.harness import record, run_target, schema, state
 
 PROPERTIES = {
     "sku": {"type": "string"},

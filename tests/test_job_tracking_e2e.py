@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.helpers import TARGET, lines, record, run_target, schema, state
+from tests.harness import TARGET, lines, record, run_target, schema, state
 
 BOOKMARKS = {"bookmarks": {"stock": {"replication_key_value": "2026-11-28T08:00:00+00:00"}}}
 

@@ -30,7 +30,7 @@ from target_kibo_inventory.mapping import (
 from target_kibo_inventory.rules import RuleError
 from target_kibo_inventory.settings import CONFIG_SCHEMA, Settings, SettingsError
 from target_kibo_inventory.target import TargetKiboInventory
-from tests.helpers import lines, record, schema
+from tests.harness import lines, record, schema
 
 DEFAULTS = {k: v["default"] for k, v in CONFIG_SCHEMA["properties"].items() if "default" in v}
 NATIVE = {

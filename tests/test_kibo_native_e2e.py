@@ -11,7 +11,7 @@ import requests
 from target_kibo_inventory.destinations.kibo_native import KiboUnifiedCommerce
 from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH, Emulator
 from target_kibo_inventory.settings import CONFIG_SCHEMA, Settings
-from tests.helpers import EmulatorClient, record, run_target, schema, state
+from tests.harness import EmulatorClient, record, run_target, schema, state
 
 TENANT, API_KEY, API_SECRET, SITE = "100234", "native-app-id", "native-app-secret-42", "5"
 REFRESH = "/api/commerce/inventory/v5/inventory/refresh"

@@ -24,9 +24,9 @@ import pytest
 import yaml
 
 from target_kibo_inventory.emulator.server import Emulator
-from tests.helpers import EmulatorClient
+from tests.harness import EmulatorClient
+from tests.outside import ROOT, report
 from tests.sync_docs import HUB_ONLY
-from tests.tools import ROOT, report
 
 STATE_ID = "dev:tap-spreadsheets-to-target-kibo-inventory"
 RUN = ("--log-format=json", "run", "tap-spreadsheets", "target-kibo-inventory")

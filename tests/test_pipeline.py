@@ -27,7 +27,7 @@ from target_kibo_inventory.destinations.base import (
 )
 from target_kibo_inventory.destinations.kibo import KiboTranslated
 from target_kibo_inventory.target import TargetKiboInventory
-from tests.helpers import lines, record, schema, state
+from tests.harness import lines, record, schema, state
 
 STOCKROOM_ITEMS = ItemRules(
     fields=(

@@ -14,7 +14,7 @@ import yaml
 from singer_sdk.exceptions import ConfigValidationError
 
 from target_kibo_inventory.target import TargetKiboInventory
-from tests.helpers import TARGET
+from tests.harness import TARGET
 from tests.sync_docs import HUB_ONLY, SETTINGS_GROUPS, pinned_pip_urls, project_urls
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TARGET
-from tests.tools import Postgres, postgres_server, report
+from tests.harness import TARGET
+from tests.outside import Postgres, postgres_server, report
 
 pytestmark = pytest.mark.postgres
 

@@ -65,7 +65,7 @@ def test_valid_items_once_in_order_and_every_invalid_record_set_aside(rows, full
                     raise InvalidRecordError("s", position, None, "record", "must be an object")
                 mapped = mapper.map(record, position)
             except InvalidRecordError as error:
-                dead.handle(error, record)
+                dead.reject(error, record)
                 rejected.append(position)
                 continue
             item = json.dumps({"n": position, **mapped.item}).encode()
@@ -80,7 +80,7 @@ def test_valid_items_once_in_order_and_every_invalid_record_set_aside(rows, full
     by_location = defaultdict(list)
     for request in sent:
         by_location[request.location].append(request.count)
-        items = json.loads(b"[" + request.items + b"]")
+        items = json.loads(b"[" + request.encoded_items + b"]")
         assert len(items) == request.count
         expected_here = expected[request.location]
         taken = sum(by_location[request.location][:-1])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import ALL_FIELDS, record, run_target, schema, state
+from tests.harness import ALL_FIELDS, record, run_target, schema, state
 
 ANY = {}
 PROPERTIES = ALL_FIELDS

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TARGET, lines, record, schema, state
+from tests.harness import TARGET, lines, record, schema, state
 
 KEY = "client-id-5f0c9e71d2"
 SECRET = "client-secret-8b3a60e4f9"

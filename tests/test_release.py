@@ -11,7 +11,7 @@ import tomllib
 
 import target_kibo_inventory
 from target_kibo_inventory import client
-from tests.helpers import TARGET
+from tests.harness import TARGET
 
 ROOT = Path(__file__).resolve().parents[1]
 VERSION = re.compile(r"\d+\.\d+\.\d+")

@@ -11,7 +11,7 @@ import re
 import subprocess
 import time
 
-from tests.helpers import TARGET, lines, record, run_target, schema, state
+from tests.harness import TARGET, lines, record, run_target, schema, state
 
 
 def _summary(stderr: str) -> dict:

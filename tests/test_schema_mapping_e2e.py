@@ -14,7 +14,7 @@ import subprocess
 
 import yaml
 
-from tests.helpers import TARGET, lines, record, run_target, schema, state
+from tests.harness import TARGET, lines, record, run_target, schema, state
 
 STORE_FEED = {
     "branch": {"type": "string"},

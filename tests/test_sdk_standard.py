@@ -19,7 +19,7 @@ from singer_sdk.testing.runners import TargetTestRunner
 
 from target_kibo_inventory.mapping import SchemaMappingError
 from target_kibo_inventory.target import TargetKiboInventory
-from tests.tools import report
+from tests.outside import report
 
 pytestmark = pytest.mark.sdk_standard
 

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 
-from tests.helpers import TARGET, lines, record, schema, state
+from tests.harness import TARGET, lines, record, schema, state
 
 KIBO_TOKEN_PATH = "/api/platform/applications/authtickets/oauth"
 

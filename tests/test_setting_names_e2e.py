@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers import TARGET, lines, record, run_target, schema, state
+from tests.harness import TARGET, lines, record, run_target, schema, state
 
 
 def _moves() -> list[dict]:

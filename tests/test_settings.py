@@ -11,7 +11,7 @@ from target_kibo_inventory.auth import BearerAuth, TokenAuth, TokenRequest
 from target_kibo_inventory.destinations.kibo import KiboTranslated
 from target_kibo_inventory.settings import Settings
 from target_kibo_inventory.target import TargetKiboInventory
-from tests.helpers import TARGET, run_target
+from tests.harness import TARGET, run_target
 
 BASE = {"tenant_id": "t1", "api_key": "k"}
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from tests.helpers import TARGET, lines, record, schema
+from tests.harness import TARGET, lines, record, schema
 
 HOLD_OPEN = "import sys, time; sys.stdout.write(sys.argv[1]); sys.stdout.flush(); time.sleep(60)"
 """A tap that writes its messages, then stays silent with its output open."""

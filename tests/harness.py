@@ -1,4 +1,4 @@
-"""Helpers for the end-to-end tests: Singer messages, running the CLI, reading the emulator."""
+"""The test harness: Singer messages, running the target's CLI, reading the emulator."""
 
 from __future__ import annotations
 
