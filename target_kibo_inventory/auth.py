@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import requests
 from requests.auth import AuthBase
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    import requests
 
 TOKEN_RENEW_MARGIN_SECONDS = 60.0
 
@@ -94,7 +98,8 @@ class TokenAuth(AuthBase):
 
     def refused(self, header: str | None) -> None:
         """The API refused this Authorization header: drop its token, unless another thread
-        already replaced it."""
+        already replaced it.
+        """
         with self._lock:
             if header == f"Bearer {self._token}":
                 self._token = None

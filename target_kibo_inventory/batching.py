@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
 
 
 @dataclass
@@ -119,7 +122,8 @@ class Batcher:
 
     def drain(self) -> Iterator[Request]:
         """Release every non-empty buffer as a request, one at a time (memory is freed as the
-        requests go)."""
+        requests go).
+        """
         for location in list(self._buffers):
             yield self._release(location, self._buffers[location].count)
 

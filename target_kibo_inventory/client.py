@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import email.utils
-import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import backoff
 import requests
@@ -18,6 +16,10 @@ from urllib3.exceptions import NewConnectionError
 from target_kibo_inventory.auth import TokenAuth, TokenRequest
 from target_kibo_inventory.destinations.base import Destination, HttpRequest, has_job_queue
 from target_kibo_inventory.redaction import redact
+
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Callable, Generator, Mapping
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 NOT_APPLIED_STATUSES = frozenset({429, 503})
@@ -82,7 +84,8 @@ def retry_wait(
     cap: float = BACKOFF_MAX_SECONDS,
 ) -> float:
     """Seconds to wait after `tries` failed tries: the server's Retry-After when it gives one
-    (in full), else exponential backoff with full jitter."""
+    (in full), else exponential backoff with full jitter.
+    """
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
         return float(retry_after)
@@ -91,7 +94,8 @@ def retry_wait(
 
 def _no_sleep() -> Generator[float, Any, None]:
     """A `backoff` wait generator that never sleeps: the client waits in its `on_backoff`
-    handler instead, on an event that SIGTERM sets, so that a stop cuts a wait short."""
+    handler instead, on an event that SIGTERM sets, so that a stop cuts a wait short.
+    """
     while True:
         yield 0.0
 
@@ -120,7 +124,8 @@ def _user_agent() -> str:
 
 def _classify(error: requests.RequestException, what: str) -> Exception:
     """A failed request as a final ApiError, or a TransientError that says if it may have
-    been applied."""
+    been applied.
+    """
     if isinstance(error, requests.exceptions.SSLError):
         return ApiError(
             f"TLS failed for {what} ({_reason(error)}): the server's certificate could not be "
@@ -258,7 +263,8 @@ class HttpClient:
 
     def check_token(self) -> bool:
         """Get the OAuth2 access token now (with api_secret); False when there is none to get.
-        Raises AuthError or ApiError."""
+        Raises AuthError or ApiError.
+        """
         if not isinstance(self.auth, TokenAuth):
             return False
         self.auth.token()
@@ -267,7 +273,8 @@ class HttpClient:
     def check_read(self) -> bool:
         """Read the destination's job queue once (Get Jobs, limit 1): the cheapest request
         that proves the credentials and the tenant; False when it has no job queue. Raises
-        AuthError or ApiError."""
+        AuthError or ApiError.
+        """
         if not has_job_queue(self.destination):
             return False
         url = self.destination.jobs_url(None, limit=1)
@@ -342,7 +349,8 @@ class HttpClient:
 
     def _fetch_token(self, token_request: TokenRequest) -> tuple[str, float]:
         """A new access token and its lifetime (a failure to get one is final: the request
-        that needed it was not sent)."""
+        that needed it was not sent).
+        """
         try:
             return self._token_with_retries(token_request)
         except TransientError as error:
@@ -366,7 +374,8 @@ class HttpClient:
 
     def _wait_before_retry(self, details: Mapping[str, Any]) -> None:
         """Count and log the failed try, then wait before the next one (within
-        max_retry_seconds); a stop (SIGTERM) ends the wait and the retries."""
+        max_retry_seconds); a stop (SIGTERM) ends the wait and the retries.
+        """
         if self.on_retry is not None:
             self.on_retry()
         error = details.get("exception")

@@ -6,18 +6,21 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from target_kibo_inventory.destinations.base import FailedItem, JobStatus
 from target_kibo_inventory.jobs import Job, JobFailedError, failed_job_message, shown_messages
 from target_kibo_inventory.mapping import InvalidRecordError, SchemaMappingError
 from target_kibo_inventory.reader import InputLineError
 from target_kibo_inventory.rules import clip
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from target_kibo_inventory.destinations.base import FailedItem, JobStatus
 
 SHOWN_FAILURES = 20
 """Most failed items an error names (with the count of all)."""
@@ -201,7 +204,8 @@ class DeadLetters:
         self, destination: str, location: str, stream: str, failed: list[FailedItem]
     ) -> None:
         """Items a destination refused in an accepted request: raise ItemsFailedError
-        (`fail`), or write each with its location and the reason."""
+        (`fail`), or write each with its location and the reason.
+        """
         if self.policy == "fail":
             shown = ", ".join(clip(f.identifier) for f in failed[:SHOWN_FAILURES])
             more = (
@@ -238,7 +242,8 @@ class DeadLetters:
 
     def failed_job(self, destination: str, job: Job, status: JobStatus) -> None:
         """A job that ended FAILED: raise JobFailedError naming it (`fail`), or write it as
-        one line (its ID, location, messages and the items it carried) and go on."""
+        one line (its ID, location, messages and the items it carried) and go on.
+        """
         if self.policy == "fail":
             raise JobFailedError(failed_job_message(job, status, destination=destination))
         items = (
@@ -345,7 +350,8 @@ class DeadLetters:
 
 def _to_json(line: dict[str, Any]) -> str:
     """The line as JSON; a record nested nearly as deep as the reader allows is encoded in a
-    fresh thread, whose call stack is empty."""
+    fresh thread, whose call stack is empty.
+    """
     try:
         return json.dumps(line, default=str)
     except RecursionError:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
-from target_kibo_inventory.batching import Request
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from target_kibo_inventory.batching import Request
 
 
 class Dispatcher:

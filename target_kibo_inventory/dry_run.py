@@ -8,13 +8,15 @@ order the requests would have been sent (across locations, in the order they wer
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from target_kibo_inventory.batching import Request
-from target_kibo_inventory.destinations.base import HttpRequest
+if TYPE_CHECKING:
+    import logging
+
+    from target_kibo_inventory.batching import Request
+    from target_kibo_inventory.destinations.base import HttpRequest
 
 REQUEST_FILES = "request-*.json"
 SUMMARY_FILE = "summary.json"

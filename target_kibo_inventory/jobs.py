@@ -10,19 +10,22 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
-import logging
 import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from target_kibo_inventory.destinations.base import JobStatus
 from target_kibo_inventory.rules import clip
+
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Callable, Iterator
+
+    from target_kibo_inventory.destinations.base import JobStatus
 
 POLL_FIRST_SECONDS = 1.0
 POLL_MAX_SECONDS = 30.0
@@ -174,7 +177,8 @@ class JobWaiter:
     def wait(self, timeout: float) -> None:
         """Block until every tracked job is final; raise the first error, or
         JobWaitTimeoutError naming the jobs still pending after `timeout` seconds (or as
-        soon as the run is stopping)."""
+        soon as the run is stopping).
+        """
         deadline = self._clock() + timeout
         with self._changed:
             while self._pending and self._error is None:
@@ -302,7 +306,8 @@ class JobWaiter:
 
 class JobLog:
     """Appends each accepted job (or item-by-item request) as one JSON line to a file that
-    outlives the state: the history of every job sent."""
+    outlives the state: the history of every job sent.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)

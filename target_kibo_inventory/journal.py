@@ -32,12 +32,14 @@ import re
 import secrets
 import signal
 import threading
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from target_kibo_inventory.batching import Request
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from pathlib import Path
+
+    from target_kibo_inventory.batching import Request
 
 VERSION = 2
 """The journal file format; files of another version are refused with a clear message."""
@@ -527,7 +529,8 @@ class Journal:
 
     def _append(self, loc: LocationJournal, line: dict[str, Any], *, sync: bool = True) -> None:
         """Append an event to a location's file (one thread at a time per location: a location
-        has at most one request in flight, and STATE is written while none is)."""
+        has at most one request in flight, and STATE is written while none is).
+        """
         self._lock_location(loc)
         if not loc.has_file:
             _replace(loc.path, {"version": VERSION, "location": loc.name, "state": self._state})

@@ -1,15 +1,15 @@
 """The run's loader, shared by all sinks: one batcher, the destination, the ledger of what
-the destination accepted and, with `wait_for_jobs`, the jobs waited for."""
+the destination accepted and, with `wait_for_jobs`, the jobs waited for.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from target_kibo_inventory.batching import Batcher, Request
 from target_kibo_inventory.client import AmbiguousRequestError, ApiError, Sender
@@ -22,11 +22,15 @@ from target_kibo_inventory.destinations.base import (
     has_job_queue,
 )
 from target_kibo_inventory.dispatch import Dispatcher
-from target_kibo_inventory.dry_run import DryRun
 from target_kibo_inventory.jobs import Job, JobError, JobLog, JobWaiter, poll_delays
-from target_kibo_inventory.journal import Journal
 from target_kibo_inventory.rules import clip
 from target_kibo_inventory.summary import RunStats
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from target_kibo_inventory.dry_run import DryRun
+    from target_kibo_inventory.journal import Journal
 
 ACCEPTED_LINES_AT_INFO = 20
 """A drain's first "accepted" lines go to INFO, the rest to DEBUG (its drain line counts all)."""
@@ -178,7 +182,8 @@ class InventoryLoader:
 
     def settle(self) -> None:
         """Before a STATE is written: everything sent and accepted, and with `wait_for_jobs`
-        every job final (at most job_wait_timeout_seconds); then the drain's line."""
+        every job final (at most job_wait_timeout_seconds); then the drain's line.
+        """
         self.flush()
         if self.waiter is not None and self.waiter.pending:
             self.logger.info(
@@ -201,7 +206,8 @@ class InventoryLoader:
 
     def stop_waiting(self) -> None:
         """Stop polling; the jobs never seen final go to the job log with their last status
-        (once: a failing run calls this without closing the request threads)."""
+        (once: a failing run calls this without closing the request threads).
+        """
         if self.waiter is not None:
             self.waiter.close()
             if self.job_log is not None and not self._unfinished_logged:
@@ -317,7 +323,8 @@ class InventoryLoader:
 
     def _log_drain(self) -> None:
         """One INFO line per drain: what it sent (or planned) and, when waited for, how the
-        jobs ended."""
+        jobs ended.
+        """
         drain = self.stats.take_drain()
         if not drain.requests:
             return
@@ -370,7 +377,8 @@ class InventoryLoader:
 
     def _job_final(self, job: Job, status: JobStatus) -> None:
         """A job is SUCCESS or FAILED: note it in the state, the log and the job log; a
-        FAILED one stops the run or is set aside (`on_failed_job`)."""
+        FAILED one stops the run or is set aside (`on_failed_job`).
+        """
         job.status = status.status
         job.entry["status"] = status.status
         if status.item_count is not None:
@@ -418,7 +426,8 @@ class InventoryLoader:
 
     def _wait_for_late_copies(self, location: str) -> None:
         """Before a newer request for a location, wait out a late copy of an earlier try;
-        with `wait_for_jobs`, only until the job queue shows that the copy landed."""
+        with `wait_for_jobs`, only until the job queue shows that the copy landed.
+        """
         late = self._late_copies.pop(location, None)
         wait = late.until - time.monotonic() if late is not None else 0.0
         if late is None or wait <= 0:
@@ -442,7 +451,8 @@ class InventoryLoader:
     def _late_copy_landed(self, location: str, late: LateCopy) -> bool:
         """Read the location's newest jobs until they hold a late copy of each try that may
         land late (a job of the same type and item count, added after the first such try
-        began, that is none of this run's jobs), or until the wait is over."""
+        began, that is none of this run's jobs), or until the wait is over.
+        """
         delays = poll_delays(*LATE_COPY_POLL_SECONDS, jitter=0.0)
         url = self.destination.jobs_url(location, types=[late.operation.upper()], limit=20)
         assert url is not None

@@ -66,7 +66,8 @@ class MappedItem(NamedTuple):
 
 class RecordMapper:
     """Maps the records of one stream onto a destination's items; lookups are resolved once
-    per schema."""
+    per schema.
+    """
 
     def __init__(
         self,
@@ -90,7 +91,8 @@ class RecordMapper:
 
     def ignored(self, fields: Iterable[str], field_map: Mapping[str, str]) -> list[str]:
         """Those of these API fields that the stream carries (or field_map maps) but this
-        operation's items do not take."""
+        operation's items do not take.
+        """
         rules = (*self.rules.fields, self.rules.location)
         taken = {name for rule in rules for name in (rule.name, *rule.fallbacks)}
         properties = self.declared or frozenset()
@@ -265,7 +267,8 @@ def check_schema(
 
 def _declared(properties: Mapping[str, Any], patterns: Any) -> Callable[[str], bool]:
     """Whether the schema declares a property of this name (by name, or by a pattern of
-    `patternProperties`; a pattern Python cannot read matches every name)."""
+    `patternProperties`; a pattern Python cannot read matches every name).
+    """
     compiled = []
     for pattern in patterns if isinstance(patterns, Mapping) else ():
         try:
@@ -278,7 +281,8 @@ def _declared(properties: Mapping[str, Any], patterns: Any) -> Callable[[str], b
 def _looked_for(field: _Needed, field_map: Mapping[str, str], properties: Mapping) -> str:
     """One missing field: the properties looked for (a mapped one with its field_map entry),
     a declared property that differs from one of them only in case or by a typo, and what
-    else would do."""
+    else would do.
+    """
     looked: dict[str, None] = {}
     names: list[str] = []
     for rule in field.rules:
@@ -301,7 +305,8 @@ def _looked_for(field: _Needed, field_map: Mapping[str, str], properties: Mappin
 
 def _nested(names: Sequence[str], properties: Mapping) -> str | None:
     """A declared object property whose flattened fields (`object__field`, the SDK's default
-    separator) one of these names looks for, if any."""
+    separator) one of these names looks for, if any.
+    """
     for name in names:
         head = name.split("__", 1)[0]
         if head != name and isinstance(properties.get(head), Mapping):
@@ -313,7 +318,8 @@ def _nested(names: Sequence[str], properties: Mapping) -> str | None:
 
 def _close_property(names: Sequence[str], properties: Sequence[str]) -> str | None:
     """A declared property that differs from one of these names only in case, else one close
-    to one of them (a typo), if any."""
+    to one of them (a typo), if any.
+    """
     folded = {prop.casefold(): prop for prop in properties}
     for name in names:
         if name.casefold() in folded:
@@ -365,7 +371,8 @@ def _lookup(
 ) -> tuple[str, ...]:
     """The record properties to read an API field from, in order of preference: the mapped
     one, else the API name and its snake_case form (only those declared, when `properties`
-    is given)."""
+    is given).
+    """
     if api_field in field_map:
         return (field_map[api_field],)
     candidates = _candidates(api_field)

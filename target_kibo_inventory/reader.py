@@ -9,7 +9,6 @@ import stat
 import sys
 import typing as t
 from collections import Counter
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -20,6 +19,9 @@ from singer_sdk.singerlib.encoding import SingerMessageType
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 from target_kibo_inventory.rules import clip, quote
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 
 class InputLineError(InvalidInputLine):
@@ -41,7 +43,8 @@ class NoSchemaError(InputLineError, RecordsWithoutSchemaException):
 
 def _number(text: str) -> Decimal | str:
     """A JSON number as a Decimal; one beyond Decimal's exponents stays text, for the record
-    rules to refuse as out of range."""
+    rules to refuse as out of range.
+    """
     try:
         return Decimal(text)
     except ArithmeticError:
@@ -138,7 +141,8 @@ class RecordReader(MsgSpecReader):
         self, line_dict: t.Any, requires: set[str]
     ) -> None:
         """Raise InputLineError unless the message is an object with these keys (and, if one
-        is `stream`, a printable string). The SDK checks a schema's `properties` here too."""
+        is `stream`, a printable string). The SDK checks a schema's `properties` here too.
+        """
         if "properties" in requires:
             what = "the SCHEMA message's schema"
         elif type(line_dict) is dict and type(line_dict.get("type")) is str:
@@ -162,7 +166,8 @@ class RecordReader(MsgSpecReader):
 
 def _pipe_lines(fd: int, on_idle: Callable[[], None]) -> Iterator[bytes]:
     """Lines read from a pipe in large chunks; `on_idle` is called after each second that
-    brought no byte."""
+    brought no byte.
+    """
     pending = b""
     while True:
         ready, _, _ = select.select([fd], [], [], IDLE_CHECK_SECONDS)
@@ -184,7 +189,8 @@ def _pipe_lines(fd: int, on_idle: Callable[[], None]) -> Iterator[bytes]:
 def _decode_again(line: bytes | str, error: Exception) -> t.Any:
     """A line the SDK's decoder refused: read numbers beyond Decimal's range as text, a line
     nested too deep for the reader's call stack in a fresh thread (whose stack is empty), or
-    raise InputLineError quoting the start of the line."""
+    raise InputLineError quoting the start of the line.
+    """
     if isinstance(error, RecursionError):
         with ThreadPoolExecutor(1) as pool:
             try:

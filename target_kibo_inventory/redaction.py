@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 MASK = "***"
 TOKENS = re.compile(r"""(?i)(\bbearer\s+|["']?access_token["']?\s*[:=]\s*["']?)[\w.~+/=-]{16,}""")
@@ -74,7 +76,8 @@ def redact(text: str) -> str:
 
 def _forms(value: Any) -> set[str]:
     """The ways a secret value may be printed: as is, in JSON, URL-encoded, in Python repr,
-    and each text or number inside a list or object (a secret setting of the wrong type)."""
+    and each text or number inside a list or object (a secret setting of the wrong type).
+    """
     if value is None or isinstance(value, bool):
         return set()
     if isinstance(value, str):

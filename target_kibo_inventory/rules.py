@@ -1,5 +1,6 @@
 """The rules of item fields: converting a record's value and checking it, with messages that
-quote the value safely (escaped, cut short). Each destination builds its fields from these."""
+quote the value safely (escaped, cut short). Each destination builds its fields from these.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 def quote(value: Any) -> str:
     """A value from the input as repr shows it (control characters escaped), cut after
-    QUOTE_LIMIT characters with a note of its full length."""
+    QUOTE_LIMIT characters with a note of its full length.
+    """
     if isinstance(value, str):
         return _cut(repr(value[:QUOTE_LIMIT]), len(value))
     try:
@@ -64,7 +66,8 @@ def _is_number(value: Any) -> bool:
 
 def _parse(value: Any, noun: str) -> int | float | Decimal:
     """A JSON number, or a numeric string of ASCII digits within MAX_NUMBER_TEXT characters
-    and MAX_EXPONENT, as a number (not yet checked to be finite or in range)."""
+    and MAX_EXPONENT, as a number (not yet checked to be finite or in range).
+    """
     if isinstance(value, str):
         text = value.strip()
         if len(text) > MAX_NUMBER_TEXT:
@@ -89,7 +92,8 @@ def _is_nan(value: float | Decimal) -> bool:
 
 def _integer_in(value: Any, low: int, low_note: str = INT32_NOTE) -> int:
     """An integer from low to INT32_MAX, from an int, an integral float or Decimal, or a
-    numeric string like '101' or '101.0'; compared before converted, so '1e999' is quick."""
+    numeric string like '101' or '101.0'; compared before converted, so '1e999' is quick.
+    """
     if type(value) is str and value.isdigit() and value.isascii() and len(value) <= 10:
         number: int | float | Decimal = int(value)
         if low <= number <= INT32_MAX:
@@ -206,7 +210,8 @@ _DATE_TIME = re.compile(
 def date_time(value: Any) -> str:
     """An ISO 8601 date-time with a UTC offset (`Z`, `±hh:mm` or `±hhmm`), e.g. Kibo's
     '2020-09-28T12:00:00-0500', sent as written (surrounding spaces dropped); a date-time
-    object with a time zone is written in ISO 8601."""
+    object with a time zone is written in ISO 8601.
+    """
     rule = f"must be a date-time with a UTC offset (ISO 8601, e.g. {DATE_TIME_EXAMPLE})"
     if isinstance(value, datetime):
         if value.utcoffset() is None:

@@ -7,12 +7,10 @@ import copy
 import difflib
 import ipaddress
 import json
-import logging
 import math
-from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from singer_sdk import Target
@@ -36,6 +34,10 @@ from target_kibo_inventory.limits import (
     REFRESH_COST_STEP,
     REFRESH_MAX_ITEMS,
 )
+
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Collection, Iterable, Mapping
 
 OPERATIONS = ("refresh", "adjust")
 DESTINATIONS = ("kibo", "increff")
@@ -555,7 +557,8 @@ class Settings:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Settings:
         """Build settings from the validated SDK config (defaults already applied); an empty
-        string counts as not set."""
+        string counts as not set.
+        """
         _check(config)
         values = {f.name: config.get(f.name) for f in fields(cls)}
         for f in fields(cls):
@@ -574,7 +577,8 @@ class Settings:
     @property
     def journal_folder(self) -> Path | None:
         """The crash journal, needed only when some stream is sent as adjust (refresh is
-        idempotent); an empty journal_path turns it off."""
+        idempotent); an empty journal_path turns it off.
+        """
         if "adjust" not in self.operations or self.journal_path == "":
             return None
         return Path(self.journal_path or f"kibo-inventory-journal-{self.tenant_id}")
@@ -630,7 +634,8 @@ class Settings:
 
 def setting_schemas(target_class: type[Target]) -> tuple[dict, dict[str, dict]]:
     """The target's settings schema with the SDK's built-in settings it keeps, and the SDK's
-    built-in settings it drops (name → the SDK's schema of it)."""
+    built-in settings it drops (name → the SDK's schema of it).
+    """
     schema = copy.deepcopy(target_class.config_jsonschema)
     target_class.append_builtin_config(schema)
     sdk_settings: dict = {"properties": {}}  # every built-in setting of the SDK's Target class
@@ -645,7 +650,8 @@ def setting_schemas(target_class: type[Target]) -> tuple[dict, dict[str, dict]]:
 
 def secret_values(config: Mapping[str, Any], schema: dict) -> list[Any]:
     """The values of the settings the schema marks secret, and the HTTP Basic credentials that
-    api_key and api_secret make for `token_request: basic`."""
+    api_key and api_secret make for `token_request: basic`.
+    """
     values = [config.get(name) for name, spec in schema["properties"].items() if spec.get("secret")]
     key, secret = config.get("api_key"), config.get("api_secret")
     if isinstance(key, str) and isinstance(secret, str):
@@ -666,7 +672,8 @@ def check_setting_names(config: Mapping[str, Any], known: Collection[str]) -> No
 
 def ignored_setting_warnings(config: Mapping[str, Any], ignored: Mapping[str, dict]) -> list[str]:
     """A warning for each SDK setting that this target drops (name → its SDK schema) and that
-    is set to something other than its SDK default."""
+    is set to something other than its SDK default.
+    """
     return [
         f"{name} is not used by this target: {IGNORED_SDK_SETTINGS.get(name, 'it has no effect')}."
         for name, schema in ignored.items()
@@ -776,7 +783,7 @@ def _check(config: dict[str, Any]) -> None:
 
 
 def _check_transport(name: str, url: str | None) -> None:
-    """https is required, except for plain http to this machine (e.g. the emulator)."""
+    """Https is required, except for plain http to this machine (e.g. the emulator)."""
     if not url:
         return
     parts = urlsplit(url)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.sinks import Sink
-from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
 from target_kibo_inventory.mapping import (
     InvalidRecordError,
@@ -24,6 +22,10 @@ from target_kibo_inventory.validation import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from singer_sdk.sinks.core import BaseJSONSchemaValidator
+
     from target_kibo_inventory.target import TargetKiboInventory
 
 METRIC_EVERY = 1000

@@ -1,23 +1,26 @@
 """What a run did: counters kept while it runs, a progress line every few seconds, the line of
 each drain, and the end-of-run summary (a log line, a METRIC entry for log pipelines, and a
-table on a terminal)."""
+table on a terminal).
+"""
 
 from __future__ import annotations
 
 import enum
-import logging
 import math
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from singer_sdk import metrics
 
 from target_kibo_inventory.rules import clip
+
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Callable, Mapping
 
 PROGRESS_SECONDS = 10.0
 """At most one progress line this often."""
@@ -150,7 +153,8 @@ class RunStats:
 
     def progress_line(self, tracking_jobs: bool) -> str:
         """One line: records read, items buffered, requests, retries, jobs (and, when they are
-        waited for, how many finished), records/s."""
+        waited for, how many finished), records/s.
+        """
         records = self.records_read()
         elapsed = max(self.elapsed(), 1e-9)
         sent = "planned" if self.dry_run else "sent"
@@ -210,7 +214,8 @@ class RunStats:
 
 def log_summary(logger: logging.Logger, summary: dict[str, Any]) -> None:
     """The summary as one INFO line and as one METRIC entry (the SDK's metric convention:
-    `METRIC: {json}` on the `singer_sdk.metrics` logger, `metric_info` in structured logs)."""
+    `METRIC: {json}` on the `singer_sdk.metrics` logger, `metric_info` in structured logs).
+    """
     jobs = summary["jobs"]
     finished = ", ".join(f"{n} {status}" for status, n in jobs.items() if status != "accepted")
     what = "planned" if summary["dry_run"] else "sent"
@@ -296,7 +301,8 @@ def _jobs_cell(jobs: list[dict[str, Any]]) -> str:
 
 class Progress:
     """Logs `stats.progress_line()` at INFO at most every `interval` seconds while the run
-    goes on: when something changed, or while a drain waits for jobs."""
+    goes on: when something changed, or while a drain waits for jobs.
+    """
 
     def __init__(
         self,

@@ -9,9 +9,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from types import FrameType
-from typing import IO, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
@@ -22,7 +20,6 @@ from target_kibo_inventory import redaction
 from target_kibo_inventory.client import ApiError, AuthError, HttpClient, Sender
 from target_kibo_inventory.dead_letter import DeadLetters, without_traceback
 from target_kibo_inventory.destinations import registry as destinations
-from target_kibo_inventory.destinations.base import Destination
 from target_kibo_inventory.dry_run import DryRun
 from target_kibo_inventory.jobs import JobLog
 from target_kibo_inventory.journal import Journal
@@ -42,6 +39,12 @@ from target_kibo_inventory.settings import (
 )
 from target_kibo_inventory.sinks import InventorySink
 from target_kibo_inventory.summary import Progress, RunStats, log_summary, print_table
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+    from types import FrameType
+
+    from target_kibo_inventory.destinations.base import Destination
 
 STATE_KEY = "kibo_inventory"
 UNUSED_BUILTIN_SETTINGS = ("add_record_metadata", "load_method", "batch_size_rows")
@@ -208,7 +211,8 @@ class TargetKiboInventory(Target):
 
     def _before_input(self) -> None:
         """Before the first input line is read: prepare a dry run's folder, or check the
-        credentials; start the progress lines."""
+        credentials; start the progress lines.
+        """
         if self.dry_run is not None:
             self.dry_run.prepare()
         elif self.settings.check_credentials_at_start:
@@ -217,7 +221,8 @@ class TargetKiboInventory(Target):
 
     def _check_credentials(self) -> None:
         """Get the token and read the job queue once, so that a wrong key, secret or tenant
-        fails now, in one line, and not after reading the whole input."""
+        fails now, in one line, and not after reading the whole input.
+        """
         client = self.loader.client
         if not isinstance(client, HttpClient):  # a client given in process
             return
@@ -249,7 +254,8 @@ class TargetKiboInventory(Target):
 
     def _finish(self, error: BaseException | None = None) -> None:
         """Once, at the end of the run (or as it fails): the summary, as a log line, a METRIC
-        entry and, on a terminal, a table; a dry run's summary.json."""
+        entry and, on a terminal, a table; a dry run's summary.json.
+        """
         if self._finished:
             return
         self._finished = True
@@ -341,7 +347,8 @@ class TargetKiboInventory(Target):
     @contextlib.contextmanager
     def _handling(self) -> Iterator[None]:
         """While a message is handled, a stop (SIGTERM) waits, so that no buffer is read
-        half-updated; it is carried out right after."""
+        half-updated; it is carried out right after.
+        """
         self._busy = True
         try:
             yield

@@ -84,6 +84,6 @@ def _no_fetch(uri: str) -> dict[str, Any]:
 
 
 def _rule(message: str) -> str:
-    """fastjsonschema says 'data.qty must be integer': keep 'must be integer'."""
+    """Fastjsonschema says 'data.qty must be integer': keep 'must be integer'."""
     _, _, rule = message.partition(" must ")
     return f"must {rule}" if rule else message

@@ -139,7 +139,10 @@ def test_a_third_destination_gets_mapped_batched_requests(tmp_path, capsys, monk
         ("south", 1, 0),
         ("south", 3, 0),
     ]
-    [dead] = [json.loads(line) for line in (tmp_path / "kibo-inventory-dead-letter.jsonl").open()]
+    [dead] = [
+        json.loads(line)
+        for line in (tmp_path / "kibo-inventory-dead-letter.jsonl").read_text().splitlines()
+    ]
     assert (dead["destination"], dead["location"], dead["item"]) == (
         "stockroom",
         "north",

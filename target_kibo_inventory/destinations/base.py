@@ -8,11 +8,13 @@ module of this package that implements it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import requests
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    import requests
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,8 @@ class Destination(Protocol):
 
     def request(self, operation: str, location: str, items: Sequence[bytes]) -> HttpRequest:
         """The request that sends these items for a location: `items` are parts whose
-        concatenation is the encoded items separated by commas (built with one copy)."""
+        concatenation is the encoded items separated by commas (built with one copy).
+        """
         ...
 
     def headers(self) -> dict[str, str]:
@@ -181,7 +184,8 @@ class Destination(Protocol):
 
     def job_url(self, job_id: int | str) -> str | None:
         """Where a job's status is read (Get Job); None when the API answers item by item
-        and has no job queue (then `jobs_url` is None too and `read_jobs` is never called)."""
+        and has no job queue (then `jobs_url` is None too and `read_jobs` is never called).
+        """
         ...
 
     def jobs_url(
@@ -197,7 +201,8 @@ class Destination(Protocol):
 
 def has_job_queue(destination: Destination) -> bool:
     """Whether the destination has a job queue to read (`job_url`, `jobs_url`, `read_jobs`);
-    a destination written without these methods has none."""
+    a destination written without these methods has none.
+    """
     jobs_url = getattr(destination, "jobs_url", None)
     return (
         callable(jobs_url)

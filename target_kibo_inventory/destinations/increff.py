@@ -7,11 +7,9 @@ increff-api-notes.md (auth headers, the error body, retrying 500s, 255-character
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-import requests
 
 from target_kibo_inventory import rules
 from target_kibo_inventory.auth import HeaderAuth
@@ -28,6 +26,10 @@ from target_kibo_inventory.limits import INCREFF_MAX_TEXT_LENGTH
 from target_kibo_inventory.settings import SettingsError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    import requests
+
     from target_kibo_inventory.settings import Settings
 
 PATH = "/usp/inventories/absolute"

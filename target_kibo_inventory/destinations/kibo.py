@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import msgspec
-import requests
 
 from target_kibo_inventory import rules
 from target_kibo_inventory.auth import BearerAuth, TokenAuth, TokenRequest
@@ -31,6 +29,10 @@ from target_kibo_inventory.destinations.base import (
 from target_kibo_inventory.limits import MAX_ATTRIBUTES, MAX_LOCATOR_NAME_LENGTH, REFRESH_COST_STEP
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    import requests
+
     from target_kibo_inventory.settings import Settings
 
 AUTH_URL = "https://home.mozu.com/api/platform/applications/authtickets/oauth"
@@ -146,7 +148,8 @@ def token_auth_or_key(settings: Settings, host: str) -> TokenAuth | BearerAuth:
 
 class KiboJobQueue:
     """Kibo's job queue (Get Job, Get Jobs) under `urls["queue"]`, answered as JobQueueResponse;
-    shared by the Kibo destinations, each of which has its package's queue path."""
+    shared by the Kibo destinations, each of which has its package's queue path.
+    """
 
     urls: dict[str, str]
 

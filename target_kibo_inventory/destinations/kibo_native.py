@@ -11,11 +11,9 @@ limits are those of the translated endpoints (kibo.py, limits.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-import requests
 
 from target_kibo_inventory import rules
 from target_kibo_inventory.auth import TokenAuth, TokenRequest
@@ -31,6 +29,10 @@ from target_kibo_inventory.limits import MAX_ATTRIBUTES, MAX_LOCATOR_NAME_LENGTH
 from target_kibo_inventory.settings import SettingsError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    import requests
+
     from target_kibo_inventory.settings import Settings
 
 HOSTS = {
@@ -108,14 +110,16 @@ attributes."""
 
 def native_host(settings: Settings) -> str:
     """`base_url` (without a trailing `/api`: the spec's server URLs end so, and PATHS start
-    with it), else the environment's tenant-level host."""
+    with it), else the environment's tenant-level host.
+    """
     url = settings.base_url or HOSTS[settings.environment].format(tenant_id=settings.tenant_id)
     return url.rstrip("/").removesuffix(API_BASE)
 
 
 class KiboUnifiedCommerce(KiboJobQueue):
     """Kibo's native inventory API: `{locationCode, items}` bodies, OAuth2 tokens only, the
-    tenant (and site) in headers, answered with a jobID."""
+    tenant (and site) in headers, answered with a jobID.
+    """
 
     name = "kibo"
     operations = ("refresh", "adjust")

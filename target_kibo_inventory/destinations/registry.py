@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from target_kibo_inventory.destinations.base import Destination
+from typing import TYPE_CHECKING
+
 from target_kibo_inventory.destinations.increff import Increff
 from target_kibo_inventory.destinations.kibo import KiboTranslated
 from target_kibo_inventory.destinations.kibo_native import KiboUnifiedCommerce
-from target_kibo_inventory.settings import Settings
+
+if TYPE_CHECKING:
+    from target_kibo_inventory.destinations.base import Destination
+    from target_kibo_inventory.settings import Settings
 
 
 def build(settings: Settings) -> Destination:

@@ -11,7 +11,6 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from email.message import Message
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -20,6 +19,8 @@ from target_kibo_inventory.emulator.faults import Faults, failing_items
 from target_kibo_inventory.emulator.rules import BadRequestError
 
 if TYPE_CHECKING:
+    from email.message import Message
+
     from target_kibo_inventory.emulator.server import Emulator
 
 NATIVE, INCREFF = "unified_commerce", "increff"

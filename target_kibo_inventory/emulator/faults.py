@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import random
 
 IDENTIFIERS = ("partNumber", "upc", "sku")
 

@@ -1,5 +1,6 @@
 """The HTTP handler: routes API requests to api.py, serves the token endpoints and the
-emulator's own views and admin endpoints (/emulator/...)."""
+emulator's own views and admin endpoints (/emulator/...).
+"""
 
 from __future__ import annotations
 

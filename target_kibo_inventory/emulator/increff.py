@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from email.message import Message
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from target_kibo_inventory.emulator.rules import BadRequestError
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 SKU_LIMIT = 300
 STRING_LIMIT = 255

@@ -13,9 +13,8 @@ locationCode of a refresh; a job needs both). Unknown fields are refused.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from target_kibo_inventory.emulator.rules import (
     ADJUST_LIMIT,
@@ -25,6 +24,9 @@ from target_kibo_inventory.emulator.rules import (
     REFRESH_LIMIT,
     BadRequestError,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _DATE_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)")
 
