@@ -85,6 +85,15 @@ class Run:
         return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
 
 
+def output_of(process: subprocess.Popen) -> tuple[str, str]:
+    """What a process wrote to its stdout and stderr pipes, read to the end; then the pipes
+    are closed and the process waited for (`communicate` would refuse a stdin already closed)."""
+    with process:  # Popen.__exit__ closes the pipes and waits
+        out = process.stdout.read() if process.stdout else ""
+        err = process.stderr.read() if process.stderr else ""
+    return out, err
+
+
 def run_target(
     config: dict, messages: Iterable[dict] | str, tmp_path: Path, *args: str, timeout: float = 300
 ) -> Run:

@@ -59,11 +59,12 @@ class Pipeline:
         self.marker = workdir / f"{name}tap-hanging"
         self.marker.unlink(missing_ok=True)
         marker = ["--hang-marker", str(self.marker)]
-        self.tap = subprocess.Popen(
-            [*TAP, "--records", str(records), "--mode", mode, *resume, *marker, *tap_args],
-            stdout=subprocess.PIPE,
-            stderr=(workdir / f"{name}tap.err").open("a"),
-        )
+        with (workdir / f"{name}tap.err").open("a") as tap_err:
+            self.tap = subprocess.Popen(
+                [*TAP, "--records", str(records), "--mode", mode, *resume, *marker, *tap_args],
+                stdout=subprocess.PIPE,
+                stderr=tap_err,
+            )
         self.target = subprocess.Popen(
             [TARGET, "--config", self.files["config.json"].name],
             stdin=self.tap.stdout,

@@ -37,6 +37,18 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert ci_lines[-1] == tests
 
 
+def test_ci_runs_the_readme_lint_line_before_the_tests():
+    readme = (ROOT / "README.md").read_text()
+    development = readme[readme.index("## Development") :].split("```bash\n")[1].split("```")[0]
+    [lint] = [
+        line.split("   #")[0].strip() for line in development.splitlines() if "# lint" in line
+    ]
+    ci_lines = (ROOT / ".ci" / "run").read_text().strip().splitlines()
+    assert lint in ci_lines[:-1]
+    assert "mypy" in lint
+    assert "ruff check" in lint
+
+
 def test_meltano_yml_defines_every_setting_with_a_kind():
     settings = json.loads(_about("json"))["settings"]["properties"]
     project = yaml.safe_load((ROOT / "meltano.yml").read_text())

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from tests.harness import TARGET, lines, record, run_target, schema
+from tests.harness import TARGET, lines, output_of, record, run_target, schema
 
 LOCATIONS = ["North", "South", "East", "West", "Depot"]
 QUICK = {"maybe_applied_wait_seconds": 0.5}
@@ -223,7 +223,7 @@ def test_a_late_copy_of_a_timed_out_refresh_never_lands_after_newer_counts(
         time.sleep(0.01)
     emulator.faults(latency=0)  # the retry and the next request are answered at once
     assert target.wait(timeout=60) == 0
-    stderr = target.stderr.read()
+    stderr = output_of(target)[1]
     while emulator.get("/emulator/health")["in_flight"]:  # the late first try lands
         time.sleep(0.05)
     quantities = set(emulator.stock().values())

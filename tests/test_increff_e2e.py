@@ -86,7 +86,10 @@ def test_a_partial_failure_stops_naming_the_skus_or_sets_them_aside(emulator, tm
     config = _config(emulator, on_invalid_record="dead_letter")
     run = run_target(config, messages, tmp_path)
     assert run.returncode == 0, run.stderr
-    dead = [json.loads(line) for line in (tmp_path / "kibo-inventory-dead-letter.jsonl").open()]
+    dead = [
+        json.loads(line)
+        for line in (tmp_path / "kibo-inventory-dead-letter.jsonl").read_text().splitlines()
+    ]
     assert sorted(d["identifier"] for d in dead) == ["BAD-0", "BAD-1", "BAD-2"]
     assert {(d["destination"], d["location"]) for d in dead} == {("increff", "wd001")}
     assert all("failureProducts" in d["reason"] for d in dead)
@@ -164,7 +167,10 @@ def test_the_v0_payload_and_its_failures(emulator, tmp_path):
             "fulfillmentLocationId": 1000901,
         },
     ]
-    dead = [json.loads(line) for line in (tmp_path / "kibo-inventory-dead-letter.jsonl").open()]
+    dead = [
+        json.loads(line)
+        for line in (tmp_path / "kibo-inventory-dead-letter.jsonl").read_text().splitlines()
+    ]
     assert [d.get("field") or d.get("identifier") for d in dead] == [
         "fulfillmentLocationId",
         "BAD1",

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.harness import TARGET, lines, record, run_target, schema, state
+from tests.harness import TARGET, lines, output_of, record, run_target, schema, state
 
 BOOKMARKS = {"bookmarks": {"stock": {"replication_key_value": "2026-11-28T08:00:00+00:00"}}}
 
@@ -50,7 +50,7 @@ def test_the_state_is_written_once_the_queue_says_success(emulator, tmp_path):
     state_at = time.monotonic() - started
     jobs_then = emulator.get("/emulator/jobs")["jobs"]  # not waiting: the queue as it was
     assert target.wait(timeout=120) == 0
-    stderr = target.stderr.read()
+    stderr = output_of(target)[1]
 
     assert [job["status"] for job in jobs_then] == ["SUCCESS"] * 3  # all done before the STATE
     assert state_at > 9 * 1.3  # the jobs took that long in the queue
@@ -236,7 +236,7 @@ def test_a_late_copy_is_confirmed_through_the_job_queue_instead_of_waited_out(em
     emulator.faults(latency=0)  # the retry and the next request are answered at once
     assert target.wait(timeout=60) == 0
     elapsed = time.monotonic() - started
-    stderr = target.stderr.read()
+    stderr = output_of(target)[1]
     jobs = emulator.jobs()
     assert len(jobs) == 3  # the retry, the late first try, the newer request
     newest = max(jobs, key=lambda j: j["jobID"])
@@ -270,7 +270,7 @@ def test_a_job_the_queue_does_not_know_is_an_error_naming_it(emulator, tmp_path)
         time.sleep(0.05)
     emulator.post("/emulator/reset", {})  # the queue forgets the job before its first poll
     assert target.wait(timeout=60) == 1
-    stderr = target.stderr.read()
+    stdout, stderr = output_of(target)
     job_id = jobs[0]["jobID"]
     [error] = _errors(stderr)
     assert (
@@ -279,4 +279,4 @@ def test_a_job_the_queue_does_not_know_is_an_error_naming_it(emulator, tmp_path)
     )
     assert f"no job {job_id}" in error
     assert "Traceback" not in stderr
-    assert target.stdout.read() == ""  # no STATE
+    assert stdout == ""  # no STATE

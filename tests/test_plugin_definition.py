@@ -127,3 +127,24 @@ def test_meltano_yml_loader_is_the_definition_a_project_keeps(definition):
     [loader] = project["plugins"]["loaders"]
     kept = {k: v for k, v in definition.items() if k not in HUB_ONLY}
     assert loader == {**kept, "pip_url": "-e ."}
+
+
+def _check_meltano(path: Path) -> subprocess.CompletedProcess[str]:
+    """pre-commit's `check-meltano`: the file against Meltano's schema, as vendored by
+    check-jsonschema (a dev dependency, so no download)."""
+    checker = Path(TARGET).with_name("check-jsonschema")
+    command = [str(checker), "--builtin-schema", "vendor.meltano", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+def test_meltano_yml_passes_check_meltano(tmp_path):
+    """The project file is valid for Meltano (the check pre-commit runs), and the check is
+    real: the same file with a loader setting of an unknown kind is refused."""
+    done = _check_meltano(ROOT / "meltano.yml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    broken = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    broken["plugins"]["loaders"][0]["settings"][0]["kind"] = "no-such-kind"
+    (tmp_path / "meltano.yml").write_text(yaml.safe_dump(broken))
+    refused = _check_meltano(tmp_path / "meltano.yml")
+    assert refused.returncode == 1, refused.stdout
+    assert "no-such-kind" in refused.stdout + refused.stderr

@@ -11,7 +11,7 @@ import re
 import subprocess
 import time
 
-from tests.harness import TARGET, lines, record, run_target, schema, state
+from tests.harness import TARGET, lines, output_of, record, run_target, schema, state
 
 
 def _summary(stderr: str) -> dict:
@@ -156,7 +156,7 @@ def test_a_wrong_key_fails_at_start_up_while_the_tap_has_written_nothing(emulato
     finally:
         target.stdin.close()
     assert time.monotonic() - started < 15
-    stderr = target.stderr.read()
+    stderr = output_of(target)[1]
     [error] = _errors(stderr)
     assert "The credentials check at start-up (before reading any input) failed" in error
     assert "Kibo refused the tenant or API key (HTTP 401)" in error
@@ -183,7 +183,7 @@ def test_the_check_can_be_turned_off(emulator, tmp_path):
     target.stdin.write(lines([schema("s"), record("s", sku="A", location_name="L", quantity=1)]))
     target.stdin.close()
     assert target.wait(timeout=60) == 1
-    assert "Kibo refused the tenant or API key (HTTP 401) for refresh" in target.stderr.read()
+    assert "Kibo refused the tenant or API key (HTTP 401) for refresh" in output_of(target)[1]
     assert emulator.queue_requests() == []
     assert [r["status"] for r in emulator.api_requests()] == [401]
 
@@ -217,6 +217,7 @@ def test_a_table_is_printed_when_stderr_is_a_terminal(emulator, tmp_path):
         output += chunk
     os.close(primary)
     assert target.wait(timeout=60) == 0
+    output_of(target)
     text = output.decode().replace("\r\n", "\n")
     assert "target-kibo-inventory summary (kibo, succeeded)" in text
     [job] = emulator.jobs()

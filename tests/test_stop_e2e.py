@@ -57,6 +57,7 @@ def test_an_idle_taps_records_are_sent_within_the_drain_interval(emulator, tmp_p
     finally:
         target.terminate()
         tap.kill()
+        tap.wait()
         target.communicate(timeout=60)
 
 
@@ -66,6 +67,7 @@ def test_sigterm_without_a_tap_state_says_none_was_written_and_names_the_jobs(em
     target.send_signal(signal.SIGTERM)
     stdout, stderr = target.communicate(timeout=60)
     tap.kill()
+    tap.wait()
     assert target.returncode == 128 + signal.SIGTERM
     assert stdout == ""  # no STATE: the tap sent none
     assert "the tap had sent no STATE, so none was written" in stderr
@@ -83,6 +85,7 @@ def test_sigterm_cuts_a_retry_wait_short(emulator, tmp_path):
     _, stderr = target.communicate(timeout=60)
     stopped_in = time.monotonic() - start
     tap.kill()
+    tap.wait()
     print(f"\n[SIGTERM during a 100 s Retry-After] stopped in {stopped_in:.1f} s")
     assert stopped_in < 10
     assert target.returncode == 128 + signal.SIGTERM
