@@ -85,9 +85,9 @@ class _HoldStop:
 
     While a message is handled the target's `_stop_waits` is true, so that no buffer is read
     half-updated; a stop signalled meanwhile is carried out when the block ends without error
-    (an error goes its own way, and the stop signal is seen there). One instance per target:
-    the record path enters it for every record, where a `contextlib.contextmanager` generator
-    costs about 1 µs a record.
+    (after an error, `_fail` carries it out). One instance per target, a class and not a
+    generator: the record path enters it for every record, and a `contextlib.contextmanager`
+    costs about 1 µs more a record.
     """
 
     __slots__ = ("_target",)
