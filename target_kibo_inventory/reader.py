@@ -17,6 +17,7 @@ from singer_sdk.contrib.msgspec import MsgSpecReader, decoder
 from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.singerlib.encoding import SingerMessageType
 from singer_sdk.singerlib.exceptions import InvalidInputLine
+from typing_extensions import override
 
 from target_kibo_inventory.rules import clip, quote
 
@@ -42,8 +43,9 @@ class NoSchemaError(InputLineError, RecordsWithoutSchemaException):
 
 
 def _number(text: str) -> Decimal | str:
-    """A JSON number as a Decimal; one beyond Decimal's exponents stays text, for the record
-    rules to refuse as out of range.
+    """A JSON number as a Decimal.
+
+    One beyond Decimal's exponents stays text, for the record rules to refuse as out of range.
     """
     try:
         return Decimal(text)
@@ -59,6 +61,12 @@ IDLE_CHECK_SECONDS = 1.0
 READ_BYTES = 1 << 16
 
 
+Message = dict[str, t.Any]
+"""A Singer message as decoded from its JSON line."""
+Callbacks = dict[str, t.Callable[[Message], None]]
+"""Each message type's handler, as the SDK's target passes them to `process_lines`."""
+
+
 class RecordReader(MsgSpecReader):
     """Reads standard input as bytes and hands RECORD messages straight to their callback.
 
@@ -67,21 +75,17 @@ class RecordReader(MsgSpecReader):
     line is read (the target checks its credentials there); `on_failure` with the error that
     ends the reading, before it propagates. When the input is a pipe and `on_idle` is set, it
     is called every second in which no input arrived (the target drains then:
-    `drain_interval_seconds` bounds time, not only input).
+    `drain_interval_seconds` bounds time, not only input). Without a `file_input` it reads
+    standard input undecoded (msgspec reads UTF-8 bytes directly), not the SDK's
+    `default_input` (text).
     """
 
     before_input: Callable[[], None] | None = None
     on_failure: Callable[[BaseException], None] | None = None
     on_idle: Callable[[], None] | None = None
 
-    @property
-    def default_input(self) -> t.IO:  # ty: ignore[invalid-method-override]
-        """Standard input, undecoded: msgspec reads UTF-8 bytes directly."""
-        return sys.stdin.buffer
-
-    def process_lines(
-        self, file_input: t.IO | None, callbacks: dict[str, t.Callable[[dict], None]]
-    ) -> t.Counter[str]:
+    @override
+    def process_lines(self, file_input: t.IO[str] | None, callbacks: Callbacks) -> t.Counter[str]:
         """Decode each line and call its message type's callback; count the types."""
         if self.before_input is not None:
             self.before_input()
@@ -92,15 +96,13 @@ class RecordReader(MsgSpecReader):
                 self.on_failure(error)
             raise
 
-    def _process_lines(
-        self, file_input: t.IO | None, callbacks: dict[str, t.Callable[[dict], None]]
-    ) -> t.Counter[str]:
+    def _process_lines(self, file_input: t.IO[str] | None, callbacks: Callbacks) -> Counter[str]:
         stats: Counter[str] = Counter()
         on_record = callbacks[SingerMessageType.RECORD]
         decode = decoder.decode
         records = 0
         try:
-            for line in self._lines(file_input or self.default_input):
+            for line in self._lines(file_input or sys.stdin.buffer):
                 try:
                     message = decode(line)
                 except (msgspec.DecodeError, ArithmeticError, RecursionError) as error:
@@ -109,7 +111,6 @@ class RecordReader(MsgSpecReader):
                     on_record(message)
                     records += 1
                     continue
-                self._current_message = line
                 self.assert_line_requires(message, requires={"type"})
                 kind = message["type"]
                 callback = callbacks.get(kind) if type(kind) is str else None
@@ -126,7 +127,7 @@ class RecordReader(MsgSpecReader):
         stats[SingerMessageType.RECORD] += records
         return stats
 
-    def _lines(self, source: t.IO) -> t.Iterable[bytes | str]:
+    def _lines(self, source: t.IO[str] | t.IO[bytes]) -> t.Iterable[bytes | str]:
         """The input's lines; for a pipe with `on_idle`, read so that idle time is noticed."""
         try:
             fd = source.fileno()
@@ -137,11 +138,13 @@ class RecordReader(MsgSpecReader):
             return source
         return _pipe_lines(fd, self.on_idle)
 
-    def assert_line_requires(  # ty: ignore[invalid-method-override]
-        self, line_dict: t.Any, requires: set[str]
-    ) -> None:
-        """Raise InputLineError unless the message is an object with these keys (and, if one
-        is `stream`, a printable string). The SDK checks a schema's `properties` here too.
+    @staticmethod
+    @override
+    def assert_line_requires(line_dict: t.Any, requires: set[str]) -> None:
+        """Raise InputLineError unless the message is an object with these keys.
+
+        If one of them is `stream`, it must be a printable string. The SDK checks a schema's
+        `properties` here too.
         """
         if "properties" in requires:
             what = "the SCHEMA message's schema"
@@ -159,14 +162,16 @@ class RecordReader(MsgSpecReader):
             rule = "must be a string without control characters"
             raise InputLineError(f"{what}'s 'stream' {rule}; got {quote(stream)}")
 
-    def _process_unknown_message(self, message_dict: dict) -> None:
+    @override
+    def _process_unknown_message(self, message_dict: Message) -> None:
         """Refuse a message of a type Singer does not define."""
         raise InputLineError(f"unknown message type {quote(message_dict['type'])}")
 
 
 def _pipe_lines(fd: int, on_idle: Callable[[], None]) -> Iterator[bytes]:
-    """Lines read from a pipe in large chunks; `on_idle` is called after each second that
-    brought no byte.
+    """Lines read from a pipe in large chunks.
+
+    `on_idle` is called after each second that brought no byte.
     """
     pending = b""
     while True:
@@ -187,9 +192,11 @@ def _pipe_lines(fd: int, on_idle: Callable[[], None]) -> Iterator[bytes]:
 
 
 def _decode_again(line: bytes | str, error: Exception) -> t.Any:
-    """A line the SDK's decoder refused: read numbers beyond Decimal's range as text, a line
-    nested too deep for the reader's call stack in a fresh thread (whose stack is empty), or
-    raise InputLineError quoting the start of the line.
+    """A line the SDK's decoder refused, decoded another way, or InputLineError.
+
+    Numbers beyond Decimal's range are read as text; a line nested too deep for the reader's
+    call stack is read in a fresh thread (whose stack is empty); otherwise InputLineError
+    quotes the start of the line.
     """
     if isinstance(error, RecursionError):
         with ThreadPoolExecutor(1) as pool:

@@ -14,6 +14,8 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
+from typing_extensions import override
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -42,6 +44,7 @@ class SecretFilter(logging.Filter):
             text = self._secrets.sub(MASK, text)
         return TOKENS.sub(rf"\g<1>{MASK}", text)
 
+    @override
     def filter(self, record: logging.LogRecord) -> bool:
         """Mask the message and the traceback; records without secrets are left as they are."""
         try:
@@ -75,8 +78,10 @@ def redact(text: str) -> str:
 
 
 def _forms(value: Any) -> set[str]:
-    """The ways a secret value may be printed: as is, in JSON, URL-encoded, in Python repr,
-    and each text or number inside a list or object (a secret setting of the wrong type).
+    """The ways a secret value may be printed.
+
+    As is, in JSON, URL-encoded, in Python repr, and each text or number inside a list or
+    object (a secret setting of the wrong type).
     """
     if value is None or isinstance(value, bool):
         return set()

@@ -556,11 +556,12 @@ class Settings:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Settings:
-        """Build settings from the validated SDK config (defaults already applied); an empty
-        string counts as not set.
+        """Build settings from the validated SDK config (defaults already applied).
+
+        An empty string counts as not set.
         """
         _check(config)
-        values = {f.name: config.get(f.name) for f in fields(cls)}
+        values: dict[str, Any] = {f.name: config.get(f.name) for f in fields(cls)}
         for f in fields(cls):
             value = values[f.name]
             if value == "" and f.name != "journal_path":
@@ -576,8 +577,10 @@ class Settings:
 
     @property
     def journal_folder(self) -> Path | None:
-        """The crash journal, needed only when some stream is sent as adjust (refresh is
-        idempotent); an empty journal_path turns it off.
+        """The crash journal's folder, or None when there is no journal.
+
+        It is needed only when some stream is sent as adjust (refresh is idempotent); an empty
+        journal_path turns it off.
         """
         if "adjust" not in self.operations or self.journal_path == "":
             return None
@@ -632,13 +635,18 @@ class Settings:
             )
 
 
-def setting_schemas(target_class: type[Target]) -> tuple[dict, dict[str, dict]]:
-    """The target's settings schema with the SDK's built-in settings it keeps, and the SDK's
-    built-in settings it drops (name → the SDK's schema of it).
+def setting_schemas(
+    target_class: type[Target],
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The target's settings schema, and the SDK's built-in settings it drops.
+
+    The schema has the SDK's built-in settings the target keeps; the dropped ones map each
+    name to the SDK's schema of it.
     """
     schema = copy.deepcopy(target_class.config_jsonschema)
     target_class.append_builtin_config(schema)
-    sdk_settings: dict = {"properties": {}}  # every built-in setting of the SDK's Target class
+    # every built-in setting of the SDK's Target class
+    sdk_settings: dict[str, Any] = {"properties": {}}
     super(target_class, target_class).append_builtin_config(sdk_settings)
     dropped = {
         name: sdk_schema
@@ -648,9 +656,10 @@ def setting_schemas(target_class: type[Target]) -> tuple[dict, dict[str, dict]]:
     return schema, dropped
 
 
-def secret_values(config: Mapping[str, Any], schema: dict) -> list[Any]:
-    """The values of the settings the schema marks secret, and the HTTP Basic credentials that
-    api_key and api_secret make for `token_request: basic`.
+def secret_values(config: Mapping[str, Any], schema: dict[str, Any]) -> list[Any]:
+    """The values of the settings the schema marks secret, and the HTTP Basic credentials.
+
+    The credentials are those that api_key and api_secret make for `token_request: basic`.
     """
     values = [config.get(name) for name, spec in schema["properties"].items() if spec.get("secret")]
     key, secret = config.get("api_key"), config.get("api_secret")
@@ -670,9 +679,12 @@ def check_setting_names(config: Mapping[str, Any], known: Collection[str]) -> No
         raise SettingsError(" ".join(errors))
 
 
-def ignored_setting_warnings(config: Mapping[str, Any], ignored: Mapping[str, dict]) -> list[str]:
-    """A warning for each SDK setting that this target drops (name → its SDK schema) and that
-    is set to something other than its SDK default.
+def ignored_setting_warnings(
+    config: Mapping[str, Any], ignored: Mapping[str, dict[str, Any]]
+) -> list[str]:
+    """A warning for each SDK setting this target drops that is set to other than its default.
+
+    `ignored` maps each dropped setting's name to the SDK's schema of it.
     """
     return [
         f"{name} is not used by this target: {IGNORED_SDK_SETTINGS.get(name, 'it has no effect')}."
@@ -681,7 +693,7 @@ def ignored_setting_warnings(config: Mapping[str, Any], ignored: Mapping[str, di
     ]
 
 
-def env_config(schema: dict, prefix: str) -> dict[str, Any]:
+def env_config(schema: dict[str, Any], prefix: str) -> dict[str, Any]:
     """Settings from `<prefix><NAME>` environment variables, converted to their JSON types.
 
     The SDK's own lookup reads them (same names, and its .env file) as text; each is then
@@ -695,7 +707,7 @@ def env_config(schema: dict, prefix: str) -> dict[str, Any]:
     }
 
 
-def _from_env(name: str, variable: str, text: str, schema: dict) -> Any:
+def _from_env(name: str, variable: str, text: str, schema: dict[str, Any]) -> Any:
     """An environment variable's text as its setting's type; SettingsError if it is none."""
     types = _json_types(schema)
     if "string" in types or not types & set(ENV_TYPES):
@@ -732,7 +744,7 @@ def _is_kind(kind: str, value: Any) -> bool:
     return isinstance(value, dict if kind == "object" else list)
 
 
-def _json_types(schema: dict) -> set[str]:
+def _json_types(schema: dict[str, Any]) -> set[str]:
     """The JSON types a schema allows, including those of its anyOf/oneOf alternatives."""
     kinds = schema.get("type", [])
     types = {kinds} if isinstance(kinds, str) else set(kinds)

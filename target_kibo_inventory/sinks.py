@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.sinks import Sink
+from typing_extensions import override
 
 from target_kibo_inventory.mapping import (
     InvalidRecordError,
@@ -45,7 +46,7 @@ class InventorySink(Sink):
         self,
         target: TargetKiboInventory,
         stream_name: str,
-        schema: dict,
+        schema: dict[str, Any],
         key_properties: Sequence[str] | None,
     ) -> None:
         super().__init__(target, stream_name, schema, key_properties)
@@ -85,6 +86,7 @@ class InventorySink(Sink):
                 destination.name,
             )
 
+    @override
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         """A validator compiled once for this schema (None when validate_records is off)."""
         if not self.validate_schema:
@@ -96,11 +98,13 @@ class InventorySink(Sink):
             raise InputLineError(f"stream '{stream}' has an invalid schema: {error}") from None
 
     @property
+    @override
     def is_full(self) -> bool:
         """Never: the loader sends each location's request as soon as it is full."""
         return False
 
-    def process_record(self, record: Any, context: dict) -> None:
+    @override
+    def process_record(self, record: Any, context: dict[str, Any]) -> None:
         """Check and map one record, then buffer its item; a bad record fails or is set aside."""
         self._uncounted += 1
         if self._uncounted >= METRIC_EVERY:
@@ -133,7 +137,9 @@ class InventorySink(Sink):
                 identifier = self.mapper.identify(record)
                 raise MissingKeyPropertyError(self.stream_name, position, identifier, key, rule)
 
-    def _invalid(self, record: dict, position: int, field: str, rule: str) -> InvalidRecordError:
+    def _invalid(
+        self, record: dict[str, Any], position: int, field: str, rule: str
+    ) -> InvalidRecordError:
         identifier = self.mapper.identify(record)
         return InvalidRecordError(self.stream_name, position, identifier, field, rule)
 
@@ -142,11 +148,13 @@ class InventorySink(Sink):
         self.record_counter_metric.increment(self._uncounted)
         self._uncounted = 0
 
+    @override
     def process_batch(self, context: dict[str, Any]) -> None:
         """At a drain, send every buffered item of every location."""
         self._count_records()
         self.loader.flush()
 
+    @override
     def clean_up(self) -> None:
         """Report the last records to the metric before the SDK closes it."""
         self._count_records()

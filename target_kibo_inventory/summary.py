@@ -1,10 +1,12 @@
-"""What a run did: counters kept while it runs, a progress line every few seconds, the line of
-each drain, and the end-of-run summary (a log line, a METRIC entry for log pipelines, and a
-table on a terminal).
+"""What a run did: counters, progress lines, each drain's line and the end-of-run summary.
+
+The counters are kept while the run goes on; a progress line is logged every few seconds; the
+summary is a log line, a METRIC entry for log pipelines, and a table on a terminal.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import math
 import sys
@@ -28,6 +30,8 @@ MAX_LOCATIONS_LOGGED = 1000
 """Locations detailed in the summary's METRIC entry (the largest first; totals count all)."""
 MAX_LOCATIONS_SHOWN = 20
 """Locations in the terminal table (the largest first)."""
+MAX_JOBS_SHOWN = 3
+"""Job IDs in one cell of the terminal table (then "+n")."""
 
 
 class SummaryMetric(str, enum.Enum):
@@ -98,10 +102,12 @@ class RunStats:
         return math.ceil(count / self.steps[operation])
 
     def request_started(self) -> None:
+        """A request went out (counted as in flight until it ends)."""
         with self._lock:
             self.in_flight += 1
 
     def request_ended(self) -> None:
+        """A request ended, whatever its outcome."""
         with self._lock:
             self.in_flight -= 1
 
@@ -133,12 +139,14 @@ class RunStats:
             return self.drain.accepted_lines <= limit
 
     def job_final(self, job_id: int | str, status: str) -> None:
+        """A job reached its final status."""
         with self._lock:
             self.jobs_final[status] += 1
             if (job := self._job_places.get(job_id)) is not None:
                 job[1] = status
 
     def retry(self) -> None:
+        """A request is tried again."""
         with self._lock:
             self.retries += 1
 
@@ -149,11 +157,13 @@ class RunStats:
         return drain
 
     def elapsed(self) -> float:
+        """Seconds since the run started."""
         return self._clock() - self.started
 
     def progress_line(self, tracking_jobs: bool) -> str:
-        """One line: records read, items buffered, requests, retries, jobs (and, when they are
-        waited for, how many finished), records/s.
+        """One line: records read, items buffered, requests, retries, jobs, records/s.
+
+        When jobs are waited for, it says how many finished.
         """
         records = self.records_read()
         elapsed = max(self.elapsed(), 1e-9)
@@ -213,8 +223,10 @@ class RunStats:
 
 
 def log_summary(logger: logging.Logger, summary: dict[str, Any]) -> None:
-    """The summary as one INFO line and as one METRIC entry (the SDK's metric convention:
-    `METRIC: {json}` on the `singer_sdk.metrics` logger, `metric_info` in structured logs).
+    """The summary as one INFO line and as one METRIC entry.
+
+    The METRIC entry follows the SDK's metric convention: `METRIC: {json}` on the
+    `singer_sdk.metrics` logger, `metric_info` in structured logs.
     """
     jobs = summary["jobs"]
     finished = ", ".join(f"{n} {status}" for status, n in jobs.items() if status != "accepted")
@@ -242,7 +254,9 @@ def log_summary(logger: logging.Logger, summary: dict[str, Any]) -> None:
         summary["elapsed_seconds"],
     )
     tags = {"destination": summary["destination"], "status": summary["status"]}
-    point = metrics.Point("summary", SummaryMetric.RUN_SUMMARY, summary, tags)  # ty: ignore
+    # SDK typing gap: Point types `metric` as the SDK's own Metric enum, but reads only its
+    # `.value`; a Point (not a look-alike) is what the SDK's structured logs turn into metric_info.
+    point = metrics.Point("summary", SummaryMetric.RUN_SUMMARY, summary, tags)  # type: ignore[arg-type]
     metrics.log(metrics.get_metrics_logger(), point)
 
 
@@ -251,17 +265,17 @@ def print_table(summary: dict[str, Any], stream: TextIO | None = None) -> None:
     out = stream or sys.stderr
     locations = summary["locations"]
     rows = [("location", "operation", "items", "requests (optimum)", "cost steps", "jobs")]
-    for place in locations[:MAX_LOCATIONS_SHOWN]:
-        rows.append(
-            (
-                _short(clip(place["location"]), 40),
-                place["operation"],
-                f"{place['items']:,}",
-                f"{place['requests']:,} ({place['optimum_requests']:,})",
-                f"{place['cost_steps']:,}",
-                _jobs_cell(place["jobs"]),
-            )
+    rows.extend(
+        (
+            _short(clip(place["location"]), 40),
+            place["operation"],
+            f"{place['items']:,}",
+            f"{place['requests']:,} ({place['optimum_requests']:,})",
+            f"{place['cost_steps']:,}",
+            _jobs_cell(place["jobs"]),
         )
+        for place in locations[:MAX_LOCATIONS_SHOWN]
+    )
     hidden = len(locations) - MAX_LOCATIONS_SHOWN + summary["locations_omitted"]
     if hidden > 0:
         rows.append((f"... {hidden:,} more", "", "", "", "", ""))
@@ -278,8 +292,9 @@ def print_table(summary: dict[str, Any], stream: TextIO | None = None) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     mode = "dry run: planned, nothing sent" if summary["dry_run"] else summary["status"]
     lines = [f"target-kibo-inventory summary ({summary['destination']}, {mode})"]
-    for row in rows:
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    lines.extend(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
+    )
     lines.append(
         f"records {summary['records']:,}, dead-lettered {summary['dead_lettered']:,}, "
         f"retries {summary['retries']:,}, {summary['elapsed_seconds']:.1f} s"
@@ -293,15 +308,17 @@ def _short(text: str, width: int) -> str:
 
 
 def _jobs_cell(jobs: list[dict[str, Any]]) -> str:
-    shown = [f"{job['jobID']} {job['status'] or 'accepted'}" for job in jobs[:3]]
-    if len(jobs) > 3:
-        shown.append(f"+{len(jobs) - 3}")
+    shown = [f"{job['jobID']} {job['status'] or 'accepted'}" for job in jobs[:MAX_JOBS_SHOWN]]
+    if len(jobs) > MAX_JOBS_SHOWN:
+        shown.append(f"+{len(jobs) - MAX_JOBS_SHOWN}")
     return ", ".join(shown)
 
 
 class Progress:
-    """Logs `stats.progress_line()` at INFO at most every `interval` seconds while the run
-    goes on: when something changed, or while a drain waits for jobs.
+    """Logs `stats.progress_line()` at INFO at most every `interval` seconds.
+
+    While the run goes on, a line is logged when something changed, or while a drain waits
+    for jobs.
     """
 
     def __init__(
@@ -323,21 +340,21 @@ class Progress:
         self._last: tuple[Any, ...] | None = None
 
     def start(self) -> None:
+        """Start the thread that logs the lines (once)."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="kibo-progress", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
+        """Stop logging lines; wait a little for the thread to end."""
         self._stopped.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
         while not self._stopped.wait(self.interval):
-            try:
+            with contextlib.suppress(RuntimeError):  # a counter changed size while read
                 self._log()
-            except RuntimeError:  # a counter changed size while read: next time
-                continue
 
     def _log(self) -> None:
         stats = self.stats

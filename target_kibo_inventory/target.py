@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import signal
 import sys
 import threading
 import time
 from collections import Counter
-from typing import IO, TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.mapper import SameRecordTransform, StreamMap
 from singer_sdk.sinks import Sink
+from typing_extensions import override
 
 from target_kibo_inventory import redaction
 from target_kibo_inventory.client import ApiError, AuthError, HttpClient, Sender
@@ -41,13 +42,16 @@ from target_kibo_inventory.sinks import InventorySink
 from target_kibo_inventory.summary import Progress, RunStats, log_summary, print_table
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Mapping
     from types import FrameType
 
     from target_kibo_inventory.destinations.base import Destination
 
 STATE_KEY = "kibo_inventory"
 UNUSED_BUILTIN_SETTINGS = ("add_record_metadata", "load_method", "batch_size_rows")
+
+Preprocess = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+"""The SDK's `Sink.preprocess_record(record, context)` hook."""
 
 
 class Route(NamedTuple):
@@ -57,15 +61,48 @@ class Route(NamedTuple):
     identity: bool
     """The map changes nothing, so records skip it."""
     sink: Sink
-    preprocess: Callable[[dict, dict], dict] | None
-    """The sink's `preprocess_record` hook, when overridden: the SDK's hook, called after the
-    stream map and before the sink checks the record (a record that is no object skips it)."""
+    preprocess: Preprocess | None
+    """The sink's `preprocess_record` hook, when overridden (see `_preprocess_hook`)."""
 
 
-def _preprocess_hook(sink: Sink) -> Callable[[dict, dict], dict] | None:
-    """The sink's `preprocess_record` unless it is the SDK's do-nothing default."""
+def _preprocess_hook(sink: Sink) -> Preprocess | None:
+    """The sink's `preprocess_record` unless it is the SDK's do-nothing default.
+
+    The SDK's record path calls the hook after the stream map and after its own validation
+    (`_validate_and_parse`), then hands the result to `process_record`. Here validation is
+    part of the sink's `process_record` (so that a record the schema rejects is set aside like
+    any other invalid record), so the hook runs after the stream map and *before* validation:
+    a sink that overrides it is checked on what the hook returns, which is what it loads. A
+    record that is no JSON object skips the hook and is refused by the sink. The default hook
+    (which returns the record unchanged) is not called at all: one call less per record.
+    """
     hook = sink.preprocess_record
     return None if getattr(hook, "__func__", None) is Sink.preprocess_record else hook
+
+
+class _HoldStop:
+    """`with` block around each message: a stop (SIGTERM) that arrives meanwhile waits.
+
+    While a message is handled the target's `_stop_waits` is true, so that no buffer is read
+    half-updated; a stop signalled meanwhile is carried out when the block ends without error
+    (after an error, `_fail` carries it out). One instance per target, a class and not a
+    generator: the record path enters it for every record, and a `contextlib.contextmanager`
+    costs about 1 µs more a record.
+    """
+
+    __slots__ = ("_target",)
+
+    def __init__(self, target: TargetKiboInventory) -> None:
+        self._target = target
+
+    def __enter__(self) -> None:
+        self._target._stop_waits = True
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        target = self._target
+        target._stop_waits = False
+        if kind is None and target._stop_signal is not None:
+            target._stop()
 
 
 class CredentialsError(AuthError):
@@ -79,6 +116,7 @@ class TargetKiboInventory(Target):
     config_jsonschema = CONFIG_SCHEMA
     default_sink_class = InventorySink
     message_reader_class = RecordReader
+    message_reader: RecordReader
 
     def __init__(
         self,
@@ -147,15 +185,17 @@ class TargetKiboInventory(Target):
             waiting_for_jobs=lambda: self.loader.waiting_for_jobs,
         )
         self.message_reader.before_input = self._before_input
-        self.message_reader.on_failure = self._finish
-        self._MAX_RECORD_AGE_IN_MINUTES = settings.drain_interval_seconds / 60
+        self.message_reader.on_failure = self._fail
+        self.message_reader.on_idle = self._on_idle
+        self._drain_after_minutes = settings.drain_interval_seconds / 60
         self._routes: dict[str, list[Route]] = {}
         self._next_age_check = 0.0
-        self._busy = False
+        self._stop_waits = False
+        """A stop (SIGTERM) waits: a message is handled, or the end of input or a stop runs."""
+        self._hold_stop = _HoldStop(self)
         self._unsent = False
         self._state_held = False
         self._stop_signal: int | None = None
-        self.message_reader.on_idle = self._on_idle
         self._finished = False
         self._dry_state_noted = False
 
@@ -210,8 +250,9 @@ class TargetKiboInventory(Target):
         )
 
     def _before_input(self) -> None:
-        """Before the first input line is read: prepare a dry run's folder, or check the
-        credentials; start the progress lines.
+        """Before the first input line is read: prepare the run, then start the progress lines.
+
+        A dry run's folder is prepared; otherwise the credentials are checked (when set to).
         """
         if self.dry_run is not None:
             self.dry_run.prepare()
@@ -220,8 +261,10 @@ class TargetKiboInventory(Target):
         self.progress.start()
 
     def _check_credentials(self) -> None:
-        """Get the token and read the job queue once, so that a wrong key, secret or tenant
-        fails now, in one line, and not after reading the whole input.
+        """Get the token and read the job queue once.
+
+        A wrong key, secret or tenant fails now, in one line, and not after reading the whole
+        input.
         """
         client = self.loader.client
         if not isinstance(client, HttpClient):  # a client given in process
@@ -252,9 +295,21 @@ class TargetKiboInventory(Target):
                 time.monotonic() - started,
             )
 
+    def _fail(self, error: BaseException) -> None:
+        """The reading or the end of the input failed: end the run, as a stop if one cut it short.
+
+        Called by the reader with the error that ends the reading, and by `process_endofpipe`,
+        before the error propagates. After a stop (SIGTERM) the error is a request cut short:
+        `_stop` says what was loaded and exits with 128 + the signal's number.
+        """
+        if self._stop_signal is not None and isinstance(error, Exception):
+            self._stop(cut_short=error)
+        self._finish(error)
+
     def _finish(self, error: BaseException | None = None) -> None:
-        """Once, at the end of the run (or as it fails): the summary, as a log line, a METRIC
-        entry and, on a terminal, a table; a dry run's summary.json.
+        """Once, at the end of the run (or as it fails): the summary.
+
+        As a log line, a METRIC entry and, on a terminal, a table; a dry run's summary.json.
         """
         if self._finished:
             return
@@ -275,22 +330,25 @@ class TargetKiboInventory(Target):
             print_table(summary)
 
     @classmethod
-    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+    @override
+    def append_builtin_config(cls, config_jsonschema: dict[str, Any]) -> None:
         """Add the SDK's built-in settings but those that mean nothing for an inventory API."""
         super().append_builtin_config(config_jsonschema)
         for name in UNUSED_BUILTIN_SETTINGS:
             config_jsonschema["properties"].pop(name, None)
 
-    def _process_record_message(self, message_dict: dict) -> None:
+    @override
+    def _process_record_message(self, message_dict: dict[str, Any]) -> None:
         """The SDK's record path, lean: stream maps, then the sink's own checks and mapping.
 
         Unlike the SDK's path it neither adds `_sdc_` metadata nor parses date-time strings
         (items carry none), resolves each stream's maps and sinks once, checks the record
         age for the periodic drain once a second, and validates in the sink, so that a
         record the schema rejects can be set aside like any other invalid record. A record
-        that is no object goes to the sink unmapped, to be refused there.
+        that is no object goes to the sink unmapped, to be refused there. The sink's
+        `preprocess_record` hook is kept (see `_preprocess_hook`).
         """
-        with self._handling():
+        with self._hold_stop:
             try:
                 routes = self._routes[message_dict["stream"]]
                 record = message_dict["record"]
@@ -313,7 +371,7 @@ class TargetKiboInventory(Target):
                 self._next_age_check = time.monotonic() + 1
                 self._drain_if_due()
 
-    def _route(self, message_dict: dict) -> list[Route]:
+    def _route(self, message_dict: dict[str, Any]) -> list[Route]:
         """A stream's routes: its maps, each with its sink."""
         self._assert_line_requires(message_dict, requires={"stream", "record"})
         stream_name = message_dict["stream"]
@@ -321,7 +379,7 @@ class TargetKiboInventory(Target):
             raise NoSchemaError(
                 f"stream '{clip(stream_name)}' has a RECORD before its SCHEMA message"
             )
-        routes = []
+        routes: list[Route] = []
         for stream_map in self.mapper.stream_maps[stream_name]:
             self._assert_sink_exists(stream_map.stream_alias)
             identity = type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled
@@ -330,36 +388,25 @@ class TargetKiboInventory(Target):
         self._routes[stream_name] = routes
         return routes
 
-    def _process_schema_message(self, message_dict: dict) -> None:
+    @override
+    def _process_schema_message(self, message_dict: dict[str, Any]) -> None:
         """Register the schema; stream maps and sinks may have changed."""
         super()._process_schema_message(message_dict)
         self._routes.clear()
 
-    def _process_state_message(self, message_dict: dict) -> None:
+    @override
+    def _process_state_message(self, message_dict: dict[str, Any]) -> None:
         """Keep the tap's latest state; items received after it are past the resume point."""
-        with self._handling():
+        with self._hold_stop:
             latest = self._latest_state
             super()._process_state_message(message_dict)
             if self._latest_state != latest:
                 self.journal.state_received()
                 self._unsent = True
 
-    @contextlib.contextmanager
-    def _handling(self) -> Iterator[None]:
-        """While a message is handled, a stop (SIGTERM) waits, so that no buffer is read
-        half-updated; it is carried out right after.
-        """
-        self._busy = True
-        try:
-            yield
-        finally:
-            self._busy = False
-        if self._stop_signal is not None:
-            self._stop()
-
     def _drain_if_due(self) -> None:
         """Drain when something received waits longer than drain_interval_seconds."""
-        if self._unsent and self._max_record_age_in_minutes > self._MAX_RECORD_AGE_IN_MINUTES:
+        if self._unsent and self._max_record_age_in_minutes > self._drain_after_minutes:
             self._unsent = False
             self.logger.info(
                 "Sending what was received in the last %g s (drain_interval_seconds).",
@@ -369,10 +416,11 @@ class TargetKiboInventory(Target):
 
     def _on_idle(self) -> None:
         """No input for a second: a drain may be due (the tap may be slow or idle)."""
-        with self._handling():
+        with self._hold_stop:
             self._drain_if_due()
 
-    def _process_batch_message(self, message_dict: dict) -> None:
+    @override
+    def _process_batch_message(self, message_dict: dict[str, Any]) -> None:
         """BATCH messages (files of records) are not supported: refuse them, never drop them."""
         raise RuntimeError(
             f"Stream '{message_dict.get('stream')}' sent a BATCH message (records in files), "
@@ -380,7 +428,8 @@ class TargetKiboInventory(Target):
             "that it sends RECORD messages."
         )
 
-    def _write_state_message(self, state: dict) -> None:
+    @override
+    def _write_state_message(self, state: dict[str, Any]) -> None:
         """Write the tap's state plus the jobs accepted since the previous STATE message.
 
         The SDK calls this at the end of each full drain, after every buffered item was
@@ -406,14 +455,16 @@ class TargetKiboInventory(Target):
                 state[STATE_KEY]["dead_letter"] = dead_letters
             super()._write_state_message(state)
 
+    @override
     def process_endofpipe(self) -> None:
         """Drain everything; when the tap sent no STATE, still report the accepted jobs.
 
         Items after the tap's last STATE message stay in the crash journal (the tap may have
         failed part-way, and a run resumed from that state sends them again); a tap that
-        ended with a STATE leaves no journal behind.
+        ended with a STATE leaves no journal behind. A stop (SIGTERM) meanwhile waits: it
+        cuts a request short, and `_fail` reports it.
         """
-        self._busy = True
+        self._stop_waits = True
         self.journal.tail = True
         try:
             super().process_endofpipe()
@@ -423,12 +474,10 @@ class TargetKiboInventory(Target):
                 self._write_state_message({})
             self.loader.settle()  # every job final, even when no STATE was written
         except BaseException as error:
-            self._finish(error)
+            self._fail(error)
             raise
         self.journal.finish(tap_sent_state=self._latest_state is not None)
-        self.dead_letters.close()
-        self.loader.close()
-        self.journal.close()
+        self._close()
         self._finish()
         if self._stop_signal is not None:
             self.logger.warning(
@@ -436,15 +485,13 @@ class TargetKiboInventory(Target):
                 signal.Signals(self._stop_signal).name,
             )
 
-    def listen(self, file_input: IO[str] | None = None) -> None:
-        """Read the input to its end; a stop (SIGTERM) that cut a request short ends here."""
-        try:
-            super().listen(file_input)
-        except Exception as error:
-            if self._stop_signal is None:
-                raise
-            self._stop(cut_short=error)
+    def _close(self) -> None:
+        """Close the dead letters (with their count's warning), the loader and the journal."""
+        self.dead_letters.close()
+        self.loader.close()
+        self.journal.close()
 
+    @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """On SIGTERM/SIGINT: send what is buffered, write the state, exit non-zero.
 
@@ -453,12 +500,13 @@ class TargetKiboInventory(Target):
         """
         self._stop_signal = signum
         self.stopping.set()
-        if not self._busy:
+        if not self._stop_waits:
             self._stop()
 
-    def _stop(self, cut_short: Exception | None = None) -> None:
+    def _stop(self, cut_short: Exception | None = None) -> NoReturn:
+        """Send what is buffered (unless a request was cut short), write the state, and exit."""
         name = signal.Signals(self._stop_signal or signal.SIGTERM).name
-        self._busy = True
+        self._stop_waits = True
         if cut_short is None:
             self.logger.warning(
                 "Received %s: sending the buffered items and writing the state.", name
@@ -469,14 +517,12 @@ class TargetKiboInventory(Target):
                 cut_short = error
         unreported = self.loader.ledger.take()
         self._finish(cut_short or SystemExit(128 + (self._stop_signal or signal.SIGTERM)))
-        self.dead_letters.close()
-        self.loader.close()
-        self.journal.close()
+        self._close()
         self._exit_after_signal(name, cut_short, unreported)
 
     def _exit_after_signal(
-        self, name: str, cut_short: Exception | None, unreported: dict[str, list[dict]]
-    ) -> None:
+        self, name: str, cut_short: Exception | None, unreported: dict[str, list[dict[str, Any]]]
+    ) -> NoReturn:
         """Say what the stop did, then exit with 128 + the signal's number."""
         if cut_short is not None:
             outcome = (

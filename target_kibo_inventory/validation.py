@@ -9,6 +9,7 @@ import fastjsonschema
 import jsonschema
 from singer_sdk.exceptions import InvalidJSONSchema
 from singer_sdk.sinks.core import BaseJSONSchemaValidator, JSONSchemaValidator
+from typing_extensions import override
 
 from target_kibo_inventory.rules import clip
 
@@ -41,6 +42,7 @@ class CompiledValidator(BaseJSONSchemaValidator):
             use_default=False,
         )
 
+    @override
     def validate(self, record: dict[str, Any]) -> None:
         """Raise SchemaViolationError when the record breaks the schema."""
         try:
@@ -53,6 +55,7 @@ class CompiledValidator(BaseJSONSchemaValidator):
 class FallbackValidator(JSONSchemaValidator):
     """The SDK's `jsonschema` validator, for schemas fastjsonschema cannot compile."""
 
+    @override
     def validate(self, record: dict[str, Any]) -> None:
         """Raise SchemaViolationError when the record breaks the schema."""
         error = next(iter(self.validator.iter_errors(record)), None)
