@@ -5,6 +5,7 @@ on first use. A test that skips fails the run, except in tests/test_spec.py (whi
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +17,16 @@ from tests.outside import MELTANO, TAP_POSTGRES, e2e_venv
 TENANT = "test-tenant"
 API_KEY = "test-key-0123456789"
 API_SECRET = "test-secret-9876543210"
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_restored() -> Iterator[None]:
+    """A target built in process installs its SIGTERM/SIGINT handler (the SDK does): put
+    pytest's back after each test, so Ctrl-C still stops the run."""
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
 
 
 @pytest.fixture
