@@ -59,10 +59,11 @@ class Pipeline:
         self.marker = workdir / f"{name}tap-hanging"
         self.marker.unlink(missing_ok=True)
         marker = ["--hang-marker", str(self.marker)]
+        self.tap_err = (workdir / f"{name}tap.err").open("a")
         self.tap = subprocess.Popen(
             [*TAP, "--records", str(records), "--mode", mode, *resume, *marker, *tap_args],
             stdout=subprocess.PIPE,
-            stderr=(workdir / f"{name}tap.err").open("a"),
+            stderr=self.tap_err,
         )
         self.target = subprocess.Popen(
             [TARGET, "--config", self.files["config.json"].name],
@@ -100,6 +101,7 @@ class Pipeline:
         the next run's tap state, as Meltano keeps the last state it read."""
         self.out.close()
         self.err.close()
+        self.tap_err.close()
         lines = self.files["target.out"].read_text().splitlines()
         states = [json.loads(line) for line in lines if line.strip()]
         if states:
