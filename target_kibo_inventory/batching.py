@@ -121,8 +121,9 @@ class Batcher:
         return due
 
     def drain(self) -> Iterator[Request]:
-        """Release every non-empty buffer as a request, one at a time (memory is freed as the
-        requests go).
+        """Release every non-empty buffer as a request, one at a time.
+
+        Memory is freed as the requests go.
         """
         for location in list(self._buffers):
             yield self._release(location, self._buffers[location].count)
@@ -151,7 +152,7 @@ class Batcher:
         self.buffered_items -= count
         if count == buffer.count:
             del self._buffers[location]
-            item_chunks = [*buffer.chunks, buffer.data]
+            item_chunks: list[bytes | bytearray] = [*buffer.chunks, buffer.data]
             return Request(buffer.operation, location, item_chunks, count, list(buffer.streams))
         step = self.steps[buffer.operation]
         end = buffer.step_ends[count // step - 1]

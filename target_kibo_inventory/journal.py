@@ -18,6 +18,11 @@ named by an ID, that stops the run at that location until `journal_resolve` sett
 At a STATE, each file is rewritten atomically (temp file, rename) with the items applied after
 that state, keeping the previous entry until the STATE is known to be written, so a kill
 between the two leaves a journal that fits whichever state the tap resumes from.
+
+A file holds JSON lines, each with the format `version`: a header (`location`, the `state`
+digest, `tail`, and the entries `applied` and `previous`: `items`, their `digest`, the `first`
+item's digest and whether any is an `adjust`), then events (`sending` with `if_applied`,
+`not_applied`, `accepted` with `applied`, `state_written`), tied by their `incident` ID.
 """
 
 from __future__ import annotations
@@ -42,7 +47,11 @@ if TYPE_CHECKING:
     from target_kibo_inventory.batching import Request
 
 VERSION = 2
-"""The journal file format; files of another version are refused with a clear message."""
+"""The journal's format, written on every line as `version`; other versions are refused.
+
+Lines written before every line carried it (events, in the first files of this format) have
+the version of their file's header line.
+"""
 RESOLUTIONS = ("applied", "not_applied")
 CRASH_POINT_ENV = "TARGET_KIBO_INVENTORY_CRASH_POINT"
 """Fault injection for crash tests: `after_state:N` kills the process with SIGKILL right
@@ -83,6 +92,7 @@ class Progress:
         self.has_adjust = self.has_adjust or operation == "adjust"
 
     def copy(self) -> Progress:
+        """An independent copy (its hasher too)."""
         return Progress(self.count, self.hasher.copy(), self.first, self.has_adjust)
 
     def entry(self) -> dict[str, Any]:
@@ -122,6 +132,7 @@ class Incident:
     if_applied: dict[str, Any]
 
     def describe(self) -> str:
+        """The incident as error messages name it."""
         return f"incident {self.id}: {self.operation} of {self.items} item(s) at '{self.location}'"
 
 
@@ -145,6 +156,7 @@ class Replay:
 
     @property
     def started(self) -> bool:
+        """Whether the location's first item arrived (the replay is under way)."""
         return self.chosen is not None or self.held is not None
 
 
@@ -218,10 +230,13 @@ class Journal:
             )
 
     def _incidents_on_disk(self) -> Iterator[Incident]:
+        """The open incidents of the files found at start (unreadable files are skipped)."""
+        folder = self.folder
+        if folder is None:
+            return
         for name in sorted(self._found):
-            assert self.folder is not None
             with contextlib.suppress(OSError, JournalError):
-                yield from _read_file(self.folder / name).incidents
+                yield from _read_file(folder / name).incidents
 
     def close(self) -> None:
         """Release every location's lock; remove files that hold nothing, and the folder."""
@@ -245,7 +260,11 @@ class Journal:
 
     def received(self, location: str, item: bytes, operation: str) -> bool:
         """Note an item received; return True when the interrupted run applied it (skip it)."""
-        loc = self._locations.get(location) or self._start_location(location)
+        loc = self._locations.get(location)
+        if loc is None:
+            if self.folder is None:
+                return False  # no journal: nothing is recorded or skipped
+            loc = self._start_location(location, self.folder)
         first = None
         if not loc.received.count or (loc.next_first is None and not loc.applied.count):
             first = digest(item)
@@ -254,17 +273,16 @@ class Journal:
         loc.received.add(item, 1, operation, first)
         if loc.replay is None:
             return False
-        return self._replayed(loc, item, operation)
+        return self._replayed(loc, loc.replay, item, operation)
 
     def state_received(self) -> None:
         """The tap sent a new STATE message: the items before it are behind the resume point."""
         for loc in self._locations.values():
             loc.received = Progress()
 
-    def _start_location(self, location: str) -> LocationJournal:
+    def _start_location(self, location: str, folder: Path) -> LocationJournal:
         """The first item of a location in this run: lock and read its file, if there is one."""
-        assert self.folder is not None
-        path = self.folder / _file_name(location)
+        path = folder / _file_name(location)
         loc = self._locations[location] = LocationJournal(location, path)
         if path.name in self._found:
             self._lock_location(loc)
@@ -272,6 +290,7 @@ class Journal:
         return loc
 
     def _load(self, loc: LocationJournal) -> None:
+        """Read a location's file: what to replay, and the incidents that stop the run."""
         found = _read_file(loc.path)
         if found.location != loc.name:
             raise JournalError(
@@ -290,32 +309,31 @@ class Journal:
         else:
             self._forget(loc)
 
-    def _replayed(self, loc: LocationJournal, item: bytes, operation: str) -> bool:
-        replay = loc.replay
-        assert replay is not None
+    def _replayed(self, loc: LocationJournal, replay: Replay, item: bytes, operation: str) -> bool:
+        """Whether the interrupted run applied this item (it is skipped); check the replay."""
         if not replay.started:
             self._start_replay(loc, replay, item)
-            if loc.replay is None:
-                return False
         if replay.held is not None:
-            self._hold(loc, replay, item, operation)
+            self._hold(loc, replay, replay.held, item, operation)
             return True
-        assert replay.chosen is not None
+        chosen = replay.chosen
+        if chosen is None:  # the first item showed that nothing is to be skipped here
+            return False
         first = None if replay.seen.count else digest(item)
         replay.seen.add(item, 1, operation, first)
         with self._lock:
             loc.applied.add(item, 1, operation, first)
-        if replay.seen.count == replay.chosen.items:
+        if replay.seen.count == chosen.items:
             loc.replay = None
-            if replay.seen.hasher.hexdigest() != replay.chosen.digest:
-                raise JournalError(_mismatch_message(loc, replay.chosen.items))
+            if replay.seen.hasher.hexdigest() != chosen.digest:
+                raise JournalError(_mismatch_message(loc, chosen.items))
         return True
 
     def _start_replay(self, loc: LocationJournal, replay: Replay, item: bytes) -> None:
         """At the location's first item: keep the candidates that begin with it."""
         first = digest(item)
         live = [c for c in replay.candidates if c is None or c.first == first]
-        if len(live) == 2:
+        if len(live) > 1:  # both entries begin with it: hold the items until they tell
             replay.candidates, replay.held = live, []
         elif live and live[0] is not None:
             replay.chosen = live[0]
@@ -324,11 +342,17 @@ class Journal:
         else:
             self._moved_on(loc, replay)
 
-    def _hold(self, loc: LocationJournal, replay: Replay, item: bytes, operation: str) -> None:
+    def _hold(
+        self,
+        loc: LocationJournal,
+        replay: Replay,
+        held_items: list[tuple[bytes, str]],
+        item: bytes,
+        operation: str,
+    ) -> None:
         """Hold an item until the held ones rule out all candidates but one (or all)."""
-        assert replay.held is not None
-        replay.held.append((item, operation))
-        count = len(replay.held)
+        held_items.append((item, operation))
+        count = len(held_items)
         replay.held_digest.update(b"," + item if count > 1 else item)
         held = replay.held_digest.hexdigest()
         replay.candidates = [
@@ -339,14 +363,14 @@ class Journal:
         loc.replay = None
         if not replay.candidates:
             self._moved_on(loc, replay)
-            self.released.extend((loc.name, i, op) for i, op in replay.held)
+            self.released.extend((loc.name, i, op) for i, op in held_items)
             return
         chosen = max(replay.candidates, key=lambda c: c.items if c is not None else 0)
         skip = chosen.items if chosen is not None else 0
-        for i, op in replay.held[:skip]:
+        for i, op in held_items[:skip]:
             with self._lock:
                 loc.applied.add(i, 1, op, None if loc.applied.count else digest(i))
-        self.released.extend((loc.name, i, op) for i, op in replay.held[skip:])
+        self.released.extend((loc.name, i, op) for i, op in held_items[skip:])
         if chosen is None:
             self._forget(loc)
 
@@ -438,8 +462,7 @@ class Journal:
 
     @contextlib.contextmanager
     def checkpoint(self, state: Mapping[str, Any]) -> Iterator[None]:
-        """Around writing a STATE: what is applied past it is what came after the tap's latest
-        STATE message.
+        """Around writing a STATE: what is applied past it came after the tap's latest STATE.
 
         Before the STATE is written each touched file is replaced (atomically) by one that
         holds the entry after the new state and, until the STATE is known written, the entry
@@ -463,6 +486,7 @@ class Journal:
         return [loc for loc in self._locations.values() if loc.replay is None]
 
     def _prepare(self, loc: LocationJournal, state_digest: str) -> LocationJournal | None:
+        """Before a STATE: replace the location's file by a header of the entries around it."""
         with self._lock:
             previous, loc.applied = loc.applied, loc.received.copy()
             loc.next_first = None
@@ -522,21 +546,23 @@ class Journal:
     # Files
 
     def _lock_location(self, loc: LocationJournal) -> None:
+        """Lock the location's lock file (once), making the folder if need be."""
         if loc.lock is None:
-            assert self.folder is not None
-            self.folder.mkdir(parents=True, exist_ok=True)
+            loc.path.parent.mkdir(parents=True, exist_ok=True)
             loc.lock = _lock(loc.path.with_suffix(".lock"), loc.name)
 
     def _append(self, loc: LocationJournal, line: dict[str, Any], *, sync: bool = True) -> None:
-        """Append an event to a location's file (one thread at a time per location: a location
-        has at most one request in flight, and STATE is written while none is).
+        """Append an event to a location's file.
+
+        One thread at a time per location: a location has at most one request in flight, and
+        STATE is written while none is.
         """
         self._lock_location(loc)
         if not loc.has_file:
             _replace(loc.path, {"version": VERSION, "location": loc.name, "state": self._state})
             loc.has_file = True
         with loc.path.open("ab") as file:
-            file.write(json.dumps(line).encode() + b"\n")
+            file.write(json.dumps({"version": VERSION, **line}).encode() + b"\n")
             file.flush()
             if sync:
                 os.fsync(file.fileno())
@@ -554,20 +580,16 @@ class FoundFile:
 
 def _read_file(path: Path) -> FoundFile:
     """Parse a location's file: its entries after the state, and its open incidents."""
-    lines = []
-    for raw in path.read_bytes().splitlines():
-        try:
-            lines.append(json.loads(raw))
-        except ValueError:  # cut short by a crash: nothing it says was relied on
-            continue
-    if not lines or lines[0].get("version") != VERSION:
-        version = lines[0].get("version", 1) if lines else "unknown"
+    lines = [line for line in map(_json_line, path.read_bytes().splitlines()) if line]
+    if not lines or "version" not in lines[0]:
         raise JournalError(
-            f"{path} is a journal of format version {version}; this version of "
-            f"target-kibo-inventory reads version {VERSION}. Finish the interrupted run with "
-            "the version that wrote it, or remove the file after checking the location's stock."
+            f"{path} is not a journal file of target-kibo-inventory: its first line names no "
+            "format version. Move it out of the journal folder (after checking the location's "
+            "stock, if a run of this target wrote it) and run again."
         )
     header, events = lines[0], lines[1:]
+    for line in lines:
+        _check_version(path, line.get("version", header["version"]))
     current = header.get("applied")
     written = bool(events) or "previous" not in header  # events follow the STATE write
     in_flight: dict[str, dict[str, Any]] = {}
@@ -576,7 +598,7 @@ def _read_file(path: Path) -> FoundFile:
         if kind == "sending":
             in_flight[event["incident"]] = event
         elif kind in ("not_applied", "accepted"):
-            in_flight.pop(event.get("incident"), None)
+            in_flight.pop(str(event.get("incident")), None)
             if kind == "accepted":
                 current, written = event["applied"], True
     candidates = [Entry.read(current)]
@@ -588,6 +610,37 @@ def _read_file(path: Path) -> FoundFile:
         for key, e in in_flight.items()
     ]
     return FoundFile(header["location"], candidates, bool(header.get("tail")), incidents)
+
+
+def _json_line(raw: bytes) -> dict[str, Any] | None:
+    """A line of a journal file, or None.
+
+    None for a line cut short by a crash (nothing it says was relied on), or one that holds
+    no JSON object.
+    """
+    try:
+        line = json.loads(raw)
+    except ValueError:
+        return None
+    return line if isinstance(line, dict) else None
+
+
+def _check_version(path: Path, version: Any) -> None:
+    """Refuse a line of another format version than VERSION, saying what to do."""
+    if version == VERSION:
+        return
+    if isinstance(version, int) and version > VERSION:
+        raise JournalError(
+            f"{path} was written by a newer release of target-kibo-inventory (journal format "
+            f"version {version}; this release reads version {VERSION}). Finish the interrupted "
+            "run with that release or a later one, which skips exactly what was applied at this "
+            "location; remove the file only after checking the location's stock by hand."
+        )
+    raise JournalError(
+        f"{path} is a journal of format version {version}; this release of "
+        f"target-kibo-inventory reads version {VERSION}. Finish the interrupted run with the "
+        "release that wrote it, or remove the file after checking the location's stock."
+    )
 
 
 def _replace(path: Path, header: dict[str, Any]) -> None:

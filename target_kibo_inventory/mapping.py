@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from singer_sdk.exceptions import MissingKeyPropertiesError
 
+from target_kibo_inventory import rules as field_rules
 from target_kibo_inventory.rules import RuleError, clip, quote
 
 if TYPE_CHECKING:
@@ -65,8 +66,9 @@ class MappedItem(NamedTuple):
 
 
 class RecordMapper:
-    """Maps the records of one stream onto a destination's items; lookups are resolved once
-    per schema.
+    """Maps the records of one stream onto a destination's items.
+
+    Lookups are resolved once per schema.
     """
 
     def __init__(
@@ -88,10 +90,15 @@ class RecordMapper:
         self.lookups = _lookups(rules.fields, field_map, properties)
         self.all_location_keys = _keys(rules.location, field_map, {})
         self.all_lookups = _lookups(rules.fields, field_map, {})
+        self.identifiers = tuple(rules.identifiers)
+        self.required = tuple(rules.required)
+        self.plain_location = rules.location.convert is field_rules.location
+        """Whether the location is the plain `rules.location`: a printable string is kept."""
 
     def ignored(self, fields: Iterable[str], field_map: Mapping[str, str]) -> list[str]:
-        """Those of these API fields that the stream carries (or field_map maps) but this
-        operation's items do not take.
+        """Those of these API fields that this operation's items do not take.
+
+        Only fields that the stream carries (or field_map maps) are named.
         """
         rules = (*self.rules.fields, self.rules.location)
         taken = {name for rule in rules for name in (rule.name, *rule.fallbacks)}
@@ -121,34 +128,48 @@ class RecordMapper:
                 item[api_field] = convert(value)
             except RuleError as error:
                 raise self._error(record, position, api_field, key, str(error)) from None
-        self._check_required(record, position, item)
-        return MappedItem(self._location(record, position, location_keys), item)
-
-    def _check_required(self, record: Mapping[str, Any], position: int, item: dict) -> None:
-        identifiers = self.rules.identifiers
-        if not any(name in item for name in identifiers):
-            field = "/".join(identifiers)
-            choice = _one_of(identifiers)
-            rule = f"is required: {choice} must be a non-empty string"
-            raise self._error(record, position, field, None, rule)
-        for name in self.rules.required:
+        for name in self.identifiers:
+            if name in item:
+                break
+        else:
+            raise self._no_identifier(record, position)
+        for name in self.required:
             if name not in item:
                 raise self._error(record, position, name, None, "is required")
+        return MappedItem(self._location(record, position, location_keys), item)
+
+    def _no_identifier(self, record: Mapping[str, Any], position: int) -> InvalidRecordError:
+        """The error of a record that gives none of the identifiers."""
+        identifiers = self.identifiers
+        rule = f"is required: {_one_of(identifiers)} must be a non-empty string"
+        return self._error(record, position, "/".join(identifiers), None, rule)
 
     def _location(
         self, record: Mapping[str, Any], position: int, location_keys: tuple[str, ...]
     ) -> str:
-        key, value = _find(record, location_keys)
-        name = self.rules.location.name
-        if value is None:
-            if self.default_location:
-                return self.default_location
-            rule = "is required: the record has none and the location_name setting is not set"
-            raise self._error(record, position, name, None, rule)
-        try:
-            return self.rules.location.convert(value)
-        except RuleError as error:
-            raise self._error(record, position, name, key, str(error)) from None
+        """The record's location: the first of its location properties that holds a value."""
+        get = record.get
+        for key in location_keys:
+            value = get(key)
+            if value is None or value == "":
+                continue
+            if (
+                self.plain_location
+                and type(value) is str
+                and value.isprintable()
+                and not value.isspace()
+            ):
+                return value  # what rules.location returns, without the call
+            try:
+                location: str = self.rules.location.convert(value)
+            except RuleError as error:
+                name = self.rules.location.name
+                raise self._error(record, position, name, key, str(error)) from None
+            return location
+        if self.default_location:
+            return self.default_location
+        rule = "is required: the record has none and the location_name setting is not set"
+        raise self._error(record, position, self.rules.location.name, None, rule)
 
     def _error(
         self,
@@ -164,8 +185,6 @@ class RecordMapper:
 
     def identify(self, record: Mapping[str, Any]) -> str | None:
         """The record's key properties, else its item identifiers, as `name=value` text."""
-        if not isinstance(record, Mapping):
-            return None
         keys = [k for k in self.key_properties if record.get(k) is not None]
         if not keys:
             keys = [
@@ -217,9 +236,10 @@ def check_schema(
     default_location: str | None,
     destination: str,
 ) -> None:
-    """Raise SchemaMappingError when the stream's schema declares no property for a field
-    every item needs: the quantity (every field of `rules.required`), an identifier, or the
-    location (unless `default_location` is set).
+    """Raise SchemaMappingError when the schema declares no property for a field items need.
+
+    The fields every item needs: the quantity (every field of `rules.required`), an
+    identifier, and the location (unless `default_location` is set).
 
     A schema is judged only when it lists its properties and allows no others: one without
     `properties`, or whose `additionalProperties` is `true` or a schema, says that records may
@@ -266,22 +286,30 @@ def check_schema(
 
 
 def _declared(properties: Mapping[str, Any], patterns: Any) -> Callable[[str], bool]:
-    """Whether the schema declares a property of this name (by name, or by a pattern of
-    `patternProperties`; a pattern Python cannot read matches every name).
+    """Whether the schema declares a property of this name.
+
+    By name, or by a pattern of `patternProperties`; a pattern Python cannot read matches
+    every name.
     """
-    compiled = []
-    for pattern in patterns if isinstance(patterns, Mapping) else ():
-        try:
-            compiled.append(re.compile(pattern))
-        except (re.error, TypeError):
-            return lambda name: True
-    return lambda name: name in properties or any(p.search(name) for p in compiled)
+    compiled = [_compiled(p) for p in patterns] if isinstance(patterns, Mapping) else []
+    if None in compiled:
+        return lambda name: True
+    return lambda name: name in properties or any(p.search(name) for p in compiled if p)
 
 
-def _looked_for(field: _Needed, field_map: Mapping[str, str], properties: Mapping) -> str:
-    """One missing field: the properties looked for (a mapped one with its field_map entry),
-    a declared property that differs from one of them only in case or by a typo, and what
-    else would do.
+def _compiled(pattern: Any) -> re.Pattern[str] | None:
+    """A pattern of `patternProperties`, compiled; None when Python cannot read it."""
+    try:
+        return re.compile(pattern)
+    except (re.error, TypeError):
+        return None
+
+
+def _looked_for(field: _Needed, field_map: Mapping[str, str], properties: Mapping[str, Any]) -> str:
+    """One missing field, as a SchemaMappingError describes it.
+
+    The properties looked for (a mapped one with its field_map entry), a declared property
+    that differs from one of them only in case or by a typo, and what else would do.
     """
     looked: dict[str, None] = {}
     names: list[str] = []
@@ -303,9 +331,10 @@ def _looked_for(field: _Needed, field_map: Mapping[str, str], properties: Mappin
     return text + ")"
 
 
-def _nested(names: Sequence[str], properties: Mapping) -> str | None:
-    """A declared object property whose flattened fields (`object__field`, the SDK's default
-    separator) one of these names looks for, if any.
+def _nested(names: Sequence[str], properties: Mapping[str, Any]) -> str | None:
+    """A declared object property whose flattened fields one of these names looks for, if any.
+
+    Flattened fields are named `object__field` (the SDK's default separator).
     """
     for name in names:
         head = name.split("__", 1)[0]
@@ -317,8 +346,9 @@ def _nested(names: Sequence[str], properties: Mapping) -> str | None:
 
 
 def _close_property(names: Sequence[str], properties: Sequence[str]) -> str | None:
-    """A declared property that differs from one of these names only in case, else one close
-    to one of them (a typo), if any.
+    """A declared property that differs from one of these names only in case, if any.
+
+    Else one close to one of them (a typo), if any.
     """
     folded = {prop.casefold(): prop for prop in properties}
     for name in names:
@@ -369,9 +399,10 @@ def _candidates(api_field: str) -> tuple[str, ...]:
 def _lookup(
     api_field: str, field_map: Mapping[str, str], properties: Mapping[str, Any]
 ) -> tuple[str, ...]:
-    """The record properties to read an API field from, in order of preference: the mapped
-    one, else the API name and its snake_case form (only those declared, when `properties`
-    is given).
+    """The record properties to read an API field from, in order of preference.
+
+    The mapped one, else the API name and its snake_case form (only those declared, when
+    `properties` is given).
     """
     if api_field in field_map:
         return (field_map[api_field],)
@@ -379,12 +410,3 @@ def _lookup(
     if not properties:
         return candidates
     return tuple(c for c in candidates if c in properties)
-
-
-def _find(record: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
-    """The first of these properties that holds a value (null and "" hold none)."""
-    for key in keys:
-        value = record.get(key)
-        if value is not None and value != "":
-            return key, value
-    return None, None

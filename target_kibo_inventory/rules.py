@@ -1,5 +1,7 @@
-"""The rules of item fields: converting a record's value and checking it, with messages that
-quote the value safely (escaped, cut short). Each destination builds its fields from these.
+"""The rules of item fields: converting a record's value and checking it.
+
+Messages quote the value safely (escaped, cut short). Each destination builds its fields from
+these.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import re
 import sys
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeGuard
 
 from target_kibo_inventory.limits import INT32_MAX, INT32_MIN, MIN_BIN_ID
 
@@ -19,6 +21,8 @@ MAX_NUMBER_TEXT = 100
 """Longest numeric string read (digits, sign, point and exponent), after stripping spaces."""
 MAX_EXPONENT = 1000
 """Largest exponent (either sign) of a numeric string, as in '1e1000'."""
+SHORT_DIGITS = 9
+"""Most digits of a numeric string read on the fast path: 9 digits always fit 32 bits."""
 MAX_FLOAT = sys.float_info.max
 """Largest magnitude of ltd and retailPrice: JSON numbers are read as doubles."""
 INT32_NOTE = " (Kibo's integers are 32-bit)"
@@ -28,8 +32,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def quote(value: Any) -> str:
-    """A value from the input as repr shows it (control characters escaped), cut after
-    QUOTE_LIMIT characters with a note of its full length.
+    """A value from the input as repr shows it (control characters escaped).
+
+    It is cut after QUOTE_LIMIT characters, with a note of its full length.
     """
     if isinstance(value, str):
         return _cut(repr(value[:QUOTE_LIMIT]), len(value))
@@ -60,13 +65,16 @@ class RuleError(ValueError):
     """A value breaks a rule of its field; the message states the rule."""
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float | Decimal]:
+    """Whether the value is a number (a bool is none)."""
     return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
 def _parse(value: Any, noun: str) -> int | float | Decimal:
-    """A JSON number, or a numeric string of ASCII digits within MAX_NUMBER_TEXT characters
-    and MAX_EXPONENT, as a number (not yet checked to be finite or in range).
+    """A JSON number, or a numeric string, as a number (not yet checked to be finite or in range).
+
+    A numeric string has ASCII digits, at most MAX_NUMBER_TEXT characters and an exponent
+    within MAX_EXPONENT.
     """
     if isinstance(value, str):
         text = value.strip()
@@ -87,17 +95,21 @@ def _parse(value: Any, noun: str) -> int | float | Decimal:
 
 
 def _is_nan(value: float | Decimal) -> bool:
-    return value.is_nan() if isinstance(value, Decimal) else value != value
+    """Whether the number is NaN (an int never is)."""
+    if isinstance(value, Decimal):
+        return value.is_nan()
+    return isinstance(value, float) and math.isnan(value)
 
 
 def _integer_in(value: Any, low: int, low_note: str = INT32_NOTE) -> int:
-    """An integer from low to INT32_MAX, from an int, an integral float or Decimal, or a
-    numeric string like '101' or '101.0'; compared before converted, so '1e999' is quick.
+    """An integer from low to INT32_MAX.
+
+    From an int, an integral float or Decimal, or a numeric string like '101' or '101.0';
+    compared before converted, so '1e999' is quick.
     """
-    if type(value) is str and value.isdigit() and value.isascii() and len(value) <= 10:
-        number: int | float | Decimal = int(value)
-        if low <= number <= INT32_MAX:
-            return number
+    number: int | float | Decimal
+    if type(value) is str and len(value) <= SHORT_DIGITS and value.isascii() and value.isdigit():
+        number = int(value)
     else:
         number = _parse(value, "an integer")
     if number < low:
@@ -114,6 +126,8 @@ def to_integer(value: Any) -> int:
     """A 32-bit integer, from an int, an integral float or a numeric string like '101.0'."""
     if type(value) is int and INT32_MIN <= value <= INT32_MAX:
         return value
+    if type(value) is str and len(value) <= SHORT_DIGITS and value.isascii() and value.isdigit():
+        return int(value)
     return _integer_in(value, INT32_MIN)
 
 
@@ -196,11 +210,15 @@ def count(value: Any) -> int:
     """An absolute count (refresh): an integer from 0."""
     if type(value) is int and 0 <= value <= INT32_MAX:
         return value
+    if type(value) is str and len(value) <= SHORT_DIGITS and value.isascii() and value.isdigit():
+        return int(value)
     return _integer_in(value, 0, REFRESH_NOTE)
 
 
 DATE_TIME_EXAMPLE = "2020-09-28T12:00:00-0500"
 """The form Kibo's OpenAPI spec gives for its date-time fields (deliveryDate, date)."""
+MAX_OFFSET_HOURS = 23
+MAX_OFFSET_MINUTES = 59
 _DATE_TIME = re.compile(
     r"(?P<local>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.[0-9]+)?"
     r"(?P<offset>Z|[+-](?P<hours>[0-9]{2}):?(?P<minutes>[0-9]{2}))?"
@@ -208,9 +226,10 @@ _DATE_TIME = re.compile(
 
 
 def date_time(value: Any) -> str:
-    """An ISO 8601 date-time with a UTC offset (`Z`, `±hh:mm` or `±hhmm`), e.g. Kibo's
-    '2020-09-28T12:00:00-0500', sent as written (surrounding spaces dropped); a date-time
-    object with a time zone is written in ISO 8601.
+    """An ISO 8601 date-time with a UTC offset (`Z`, `±hh:mm` or `±hhmm`).
+
+    A string, e.g. Kibo's '2020-09-28T12:00:00-0500', is sent as written (surrounding spaces
+    dropped); a date-time object with a time zone is written in ISO 8601.
     """
     rule = f"must be a date-time with a UTC offset (ISO 8601, e.g. {DATE_TIME_EXAMPLE})"
     if isinstance(value, datetime):
@@ -226,7 +245,8 @@ def date_time(value: Any) -> str:
         datetime.fromisoformat(match["local"])
     except ValueError:
         raise RuleError(f"{rule}; got {quote(value)}, which is no such date or time") from None
-    if match["hours"] is not None and (int(match["hours"]) > 23 or int(match["minutes"]) > 59):
+    hours, minutes = match["hours"], match["minutes"]
+    if hours is not None and (int(hours) > MAX_OFFSET_HOURS or int(minutes) > MAX_OFFSET_MINUTES):
         raise RuleError(f"{rule}; got {quote(value)}, whose offset is out of range")
     return match.string
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 
@@ -10,6 +11,7 @@ import pytest
 
 from target_kibo_inventory.batching import Request
 from target_kibo_inventory.journal import (
+    VERSION,
     AmbiguousResumeError,
     Journal,
     JournalError,
@@ -290,3 +292,115 @@ def test_an_old_journal_file_is_refused_clearly(tmp_path):
     old.write_text('{"l": "L", "n": 1, "d": "x", "adjust": true}\n')
     with pytest.raises(JournalError, match="earlier version of target-kibo-inventory"):
         _journal(old)
+
+
+# Files as the first release of this format wrote them: the version on the header line only.
+# Digests of the items of `_items`: A, B, then joined A,B and A,B,C.
+DIGEST_A = "7c8be51049d663d5a6dbe7e6023513ba7e4960bdd2c59d82fd11ba00e86e40f2"
+DIGEST_B = "7421feafefec52265c0f71b5d9124d10b2c39350576b8cc37e9773f8bbce115a"
+DIGEST_AB = "84d70e3cf8fbf91279e418fd9163ad91eafff453326fb17f1a4bb14cf18092db"
+DIGEST_ABC = "cb53911352604c4f7a009dfcbf45c369c509cd78ff0e1bf461f48803c306a384"
+
+
+def _entry(items: int, digest: str, first: str) -> dict:
+    return {"items": items, "digest": digest, "first": first, "adjust": True}
+
+
+def _write_lines(folder, location: str, *lines: dict) -> None:
+    folder.mkdir(exist_ok=True)
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    (folder / _file_name(location)).write_text(text)
+
+
+def _unversioned_events(folder) -> None:
+    """A run applied A, B at L, then died while the adjust of C was in flight (incident 'c')."""
+    applied = _entry(2, DIGEST_AB, DIGEST_A)
+    _write_lines(
+        folder,
+        "L",
+        {"version": 2, "location": "L", "state": None},
+        {
+            "event": "sending",
+            "incident": "ab",
+            "operation": "adjust",
+            "items": 2,
+            "if_applied": applied,
+        },
+        {"event": "accepted", "incident": "ab", "job": 7, "applied": applied},
+        {
+            "event": "sending",
+            "incident": "c",
+            "operation": "adjust",
+            "items": 1,
+            "if_applied": _entry(3, DIGEST_ABC, DIGEST_A),
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("resolution", "skipped"),
+    [("applied", [True, True, True, False]), ("not_applied", [True, True, False, False])],
+)
+def test_a_journal_without_versions_on_its_events_is_resumed_exactly(tmp_path, resolution, skipped):
+    """A run upgraded in the middle of an incident keeps its exactly-once guarantee."""
+    _unversioned_events(tmp_path)
+    refused = _journal(tmp_path)
+    with pytest.raises(AmbiguousResumeError, match='"c": "applied"'):
+        refused.received("L", _items("A")[0], "adjust")
+    refused.close()
+    resumed = _journal(tmp_path, resolve={"c": resolution})
+    assert _replayed(resumed, "L", "A", "B", "C", "D") == skipped
+
+
+def test_a_checkpoint_without_versions_on_its_events_fits_either_state(tmp_path):
+    """Killed while writing a STATE: A, B after state 1, B after state 2."""
+    for folder in (tmp_path / "old", tmp_path / "new"):
+        _write_lines(
+            folder,
+            "L",
+            {
+                "version": 2,
+                "location": "L",
+                "state": "s1",
+                "tail": False,
+                "applied": _entry(1, DIGEST_B, DIGEST_B),
+                "previous": _entry(2, DIGEST_AB, DIGEST_A),
+            },
+        )
+    assert _replayed(_journal(tmp_path / "old"), "L", "A", "B", "C") == [True, True, False]
+    assert _replayed(_journal(tmp_path / "new"), "L", "B", "C") == [True, False]
+
+
+def test_every_line_carries_the_format_version(tmp_path):
+    journal = _journal(tmp_path)
+    _send(journal, "L", "A")
+    _send(journal, "L", "B", accept=False)
+    journal.state_received()
+    with journal.checkpoint({"bookmark": 1}):
+        pass
+    _send(journal, "L", "C")
+    _die(journal)
+    lines = (tmp_path / _file_name("L")).read_text().splitlines()
+    assert len(lines) == 3  # the checkpoint's header, C's sending and accepted
+    assert all(json.loads(line)["version"] == VERSION for line in lines)
+
+
+@pytest.mark.parametrize("where", ["header", "event"])
+def test_a_journal_of_a_newer_format_is_refused_naming_the_file(tmp_path, where):
+    newer = VERSION + 1
+    header = {"version": newer if where == "header" else VERSION, "location": "L", "state": None}
+    event = {"version": newer, "event": "not_applied", "incident": "x"}
+    _write_lines(tmp_path, "L", header, event)
+    journal = _journal(tmp_path)
+    with pytest.raises(JournalError) as error:
+        journal.received("L", _items("A")[0], "adjust")
+    message = str(error.value)
+    assert str(tmp_path / _file_name("L")) in message
+    assert f"newer release of target-kibo-inventory (journal format version {newer}" in message
+    assert "Finish the interrupted run with that release or a later one" in message
+
+
+def test_a_file_without_a_format_version_is_refused(tmp_path):
+    _write_lines(tmp_path, "L", {"location": "L", "state": None})
+    with pytest.raises(JournalError, match="is not a journal file of target-kibo-inventory"):
+        _journal(tmp_path).received("L", _items("A")[0], "adjust")

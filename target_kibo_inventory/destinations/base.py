@@ -157,8 +157,10 @@ class Destination(Protocol):
         ...
 
     def request(self, operation: str, location: str, items: Sequence[bytes]) -> HttpRequest:
-        """The request that sends these items for a location: `items` are parts whose
-        concatenation is the encoded items separated by commas (built with one copy).
+        """The request that sends these items for a location.
+
+        `items` are parts whose concatenation is the encoded items separated by commas (the
+        body is built with one copy).
         """
         ...
 
@@ -183,8 +185,10 @@ class Destination(Protocol):
         ...
 
     def job_url(self, job_id: int | str) -> str | None:
-        """Where a job's status is read (Get Job); None when the API answers item by item
-        and has no job queue (then `jobs_url` is None too and `read_jobs` is never called).
+        """Where a job's status is read (Get Job).
+
+        None when the API answers item by item and has no job queue (then `jobs_url` is None
+        too and `read_jobs` is never called).
         """
         ...
 
@@ -200,8 +204,9 @@ class Destination(Protocol):
 
 
 def has_job_queue(destination: Destination) -> bool:
-    """Whether the destination has a job queue to read (`job_url`, `jobs_url`, `read_jobs`);
-    a destination written without these methods has none.
+    """Whether the destination has a job queue to read (`job_url`, `jobs_url`, `read_jobs`).
+
+    A destination written without these methods has none.
     """
     jobs_url = getattr(destination, "jobs_url", None)
     return (

@@ -78,7 +78,7 @@ class Increff:
     """Increff's absolute inventory update; its answer lists the SKUs that failed."""
 
     name = "increff"
-    operations = ("refresh",)
+    operations: tuple[str, ...] = ("refresh",)
     location_key = "locationCode"
 
     def __init__(self, settings: Settings) -> None:

@@ -147,8 +147,9 @@ def token_auth_or_key(settings: Settings, host: str) -> TokenAuth | BearerAuth:
 
 
 class KiboJobQueue:
-    """Kibo's job queue (Get Job, Get Jobs) under `urls["queue"]`, answered as JobQueueResponse;
-    shared by the Kibo destinations, each of which has its package's queue path.
+    """Kibo's job queue (Get Job, Get Jobs) under `urls["queue"]`, answered as JobQueueResponse.
+
+    Shared by the Kibo destinations, each of which has its package's queue path.
     """
 
     urls: dict[str, str]
@@ -173,7 +174,7 @@ class KiboTranslated(KiboJobQueue):
     """Kibo's translated endpoints: `{locationName, items}` bodies, answered with a jobID."""
 
     name = "kibo"
-    operations = ("refresh", "adjust")
+    operations: tuple[str, ...] = ("refresh", "adjust")
     location_key = "locationName"
 
     def __init__(self, settings: Settings) -> None:

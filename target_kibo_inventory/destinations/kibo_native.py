@@ -109,20 +109,22 @@ attributes."""
 
 
 def native_host(settings: Settings) -> str:
-    """`base_url` (without a trailing `/api`: the spec's server URLs end so, and PATHS start
-    with it), else the environment's tenant-level host.
+    """`base_url`, else the environment's tenant-level host.
+
+    A trailing `/api` is dropped: the spec's server URLs end so, and PATHS start with it.
     """
     url = settings.base_url or HOSTS[settings.environment].format(tenant_id=settings.tenant_id)
     return url.rstrip("/").removesuffix(API_BASE)
 
 
 class KiboUnifiedCommerce(KiboJobQueue):
-    """Kibo's native inventory API: `{locationCode, items}` bodies, OAuth2 tokens only, the
-    tenant (and site) in headers, answered with a jobID.
+    """Kibo's native inventory API: `{locationCode, items}` bodies, answered with a jobID.
+
+    OAuth2 tokens only; the tenant (and site) go in headers.
     """
 
     name = "kibo"
-    operations = ("refresh", "adjust")
+    operations: tuple[str, ...] = ("refresh", "adjust")
     location_key = "locationCode"
 
     def __init__(self, settings: Settings) -> None:
