@@ -24,7 +24,7 @@ from target_kibo_inventory.rules import clip
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Sequence
 
     from target_kibo_inventory.destinations.base import JobStatus
 
@@ -79,7 +79,7 @@ class Job:
     stream: str
     entry: dict[str, Any]
     """Its entry in the ledger (the state): `status` and `itemCount` are added when known."""
-    item_chunks: list[bytes | bytearray] | None = None
+    item_chunks: Sequence[bytes | bytearray] | None = None
     """The items it carried, kept only to set a failed job aside with them."""
     accepted: float = field(default_factory=time.monotonic)
     status: str = "PENDING"
