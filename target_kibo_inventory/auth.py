@@ -24,6 +24,7 @@ class BearerAuth(AuthBase):
         self._header = f"Bearer {key}"
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Add the key to a request."""
         request.headers["Authorization"] = self._header
         return request
 
@@ -35,6 +36,7 @@ class HeaderAuth(AuthBase):
         self._headers = dict(headers)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Add the credential headers to a request."""
         request.headers.update(self._headers)
         return request
 
@@ -50,12 +52,16 @@ class TokenRequest:
     """`json`: a JSON body with the credentials (Kibo); `basic`: HTTP Basic and a form body."""
 
     def send(self, session: requests.Session, timeout: float) -> requests.Response:
-        """POST the token request through the session."""
+        """POST the token request through the session (its headers, proxies and TLS).
+
+        A form body says so in its Content-Type: the session's own is JSON, for the API.
+        """
         if self.form == "basic":
             return session.post(
                 self.url,
                 auth=(self.client_id, self.client_secret),
                 data={"grant_type": "client_credentials"},
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
                 timeout=timeout,
             )
         body = {
@@ -67,10 +73,10 @@ class TokenRequest:
 
 
 class TokenAuth(AuthBase):
-    """OAuth2 client credentials: a token fetched once and kept until shortly before it
-    expires; when the API refuses it, `refused` drops it so the next request fetches anew.
+    """OAuth2 client credentials: one token, shared by all threads, kept until it nearly expires.
 
-    The client that sends the requests fetches the token (`fetch`), through its own session
+    When the API refuses it, `refused` drops it so that the next request fetches anew. The
+    client that sends the requests fetches the token (`fetch`), through its own session
     and with its retries; threads share one token.
     """
 
@@ -82,6 +88,7 @@ class TokenAuth(AuthBase):
         self._lock = threading.Lock()
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Add the current token to a request (fetching one first when needed)."""
         request.headers["Authorization"] = f"Bearer {self.token()}"
         return request
 
@@ -97,8 +104,9 @@ class TokenAuth(AuthBase):
             return self._token
 
     def refused(self, header: str | None) -> None:
-        """The API refused this Authorization header: drop its token, unless another thread
-        already replaced it.
+        """The API refused this Authorization header: drop its token.
+
+        A header holding an older token (another thread already replaced it) changes nothing.
         """
         with self._lock:
             if header == f"Bearer {self._token}":

@@ -6,6 +6,7 @@ import email.utils
 import random
 import threading
 import time
+from http import HTTPStatus
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,13 +20,23 @@ from target_kibo_inventory.redaction import redact
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Callable, Generator, Mapping
+    from collections.abc import Callable, Generator
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-NOT_APPLIED_STATUSES = frozenset({429, 503})
+    from backoff.types import Details
+
+RETRY_STATUSES = frozenset(
+    {
+        HTTPStatus.TOO_MANY_REQUESTS,
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+        HTTPStatus.BAD_GATEWAY,
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        HTTPStatus.GATEWAY_TIMEOUT,
+    }
+)
+NOT_APPLIED_STATUSES = frozenset({HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE})
 """Retryable answers that say the request was surely not applied; 500, 502, 504 may hide one
 that was."""
-GATEWAY_STATUSES = frozenset({502, 504})
+GATEWAY_STATUSES = frozenset({HTTPStatus.BAD_GATEWAY, HTTPStatus.GATEWAY_TIMEOUT})
 """Answers from a gateway: the API behind it may still be working on the request, so it may
 be applied late (a 500 is the API's own answer: it is done with the request)."""
 BACKOFF_BASE_SECONDS = 0.5
@@ -83,18 +94,22 @@ def retry_wait(
     base: float = BACKOFF_BASE_SECONDS,
     cap: float = BACKOFF_MAX_SECONDS,
 ) -> float:
-    """Seconds to wait after `tries` failed tries: the server's Retry-After when it gives one
-    (in full), else exponential backoff with full jitter.
+    """Seconds to wait after `tries` failed tries.
+
+    The server's Retry-After when it gives one (in full), else exponential backoff with full
+    jitter.
     """
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
         return float(retry_after)
-    return random.uniform(0, min(cap, base * 2 ** (tries - 1)))
+    return random.uniform(0, min(cap, base * 2 ** (tries - 1)))  # noqa: S311  jitter, no secret
 
 
 def _no_sleep() -> Generator[float, Any, None]:
-    """A `backoff` wait generator that never sleeps: the client waits in its `on_backoff`
-    handler instead, on an event that SIGTERM sets, so that a stop cuts a wait short.
+    """A `backoff` wait generator that never sleeps.
+
+    The client waits in its `on_backoff` handler instead, on an event that SIGTERM sets, so
+    that a stop cuts a wait short.
     """
     while True:
         yield 0.0
@@ -123,8 +138,9 @@ def _user_agent() -> str:
 
 
 def _classify(error: requests.RequestException, what: str) -> Exception:
-    """A failed request as a final ApiError, or a TransientError that says if it may have
-    been applied.
+    """A failed request as a final ApiError, or a retryable TransientError.
+
+    The TransientError says whether the request may have been applied.
     """
     if isinstance(error, requests.exceptions.SSLError):
         return ApiError(
@@ -263,6 +279,7 @@ class HttpClient:
 
     def check_token(self) -> bool:
         """Get the OAuth2 access token now (with api_secret); False when there is none to get.
+
         Raises AuthError or ApiError.
         """
         if not isinstance(self.auth, TokenAuth):
@@ -271,13 +288,14 @@ class HttpClient:
         return True
 
     def check_read(self) -> bool:
-        """Read the destination's job queue once (Get Jobs, limit 1): the cheapest request
-        that proves the credentials and the tenant; False when it has no job queue. Raises
-        AuthError or ApiError.
+        """Read the destination's job queue once (Get Jobs, limit 1).
+
+        The cheapest request that proves the credentials and the tenant; False when the
+        destination has no job queue. Raises AuthError or ApiError.
         """
-        if not has_job_queue(self.destination):
+        url = self.destination.jobs_url(None, limit=1) if has_job_queue(self.destination) else None
+        if url is None:
             return False
-        url = self.destination.jobs_url(None, limit=1)
         self.get(url, "a read of the job queue (Get Jobs, limit 1)")
         return True
 
@@ -313,7 +331,7 @@ class HttpClient:
     def _send_renewing_token(self, request: HttpRequest, what: str) -> bytes:
         """Send once; when a token is refused (401), get a new one and send once more."""
         response = self._send_once(request, what)
-        if response.status_code == 401 and isinstance(self.auth, TokenAuth):
+        if response.status_code == HTTPStatus.UNAUTHORIZED and isinstance(self.auth, TokenAuth):
             self.logger.info("Access token refused for %s; getting a new one.", what)
             self.auth.refused(response.request.headers.get("Authorization"))
             response = self._send_once(request, what)
@@ -333,7 +351,7 @@ class HttpClient:
 
     def _read(self, response: requests.Response, what: str) -> bytes:
         status = response.status_code
-        if 200 <= status < 300:
+        if HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES:
             return response.content
         message = redact(self.destination.error_message(response))[:SHOWN_BODY_CHARS]
         if status in RETRY_STATUSES:
@@ -343,13 +361,14 @@ class HttpClient:
                 maybe_applied=status not in NOT_APPLIED_STATUSES,
                 late=status in GATEWAY_STATUSES,
             )
-        if status in (401, 403):
+        if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
             raise AuthError(self.destination.refused_message(status, what, message))
         raise ApiError(f"HTTP {status} for {what}: {message}")
 
     def _fetch_token(self, token_request: TokenRequest) -> tuple[str, float]:
-        """A new access token and its lifetime (a failure to get one is final: the request
-        that needed it was not sent).
+        """A new access token and its lifetime.
+
+        A failure to get one is final (ApiError): the request that needed it was not sent.
         """
         try:
             return self._token_with_retries(token_request)
@@ -372,9 +391,10 @@ class HttpClient:
                 f"(HTTP {response.status_code}, {len(response.content)} bytes)"
             ) from None
 
-    def _wait_before_retry(self, details: Mapping[str, Any]) -> None:
-        """Count and log the failed try, then wait before the next one (within
-        max_retry_seconds); a stop (SIGTERM) ends the wait and the retries.
+    def _wait_before_retry(self, details: Details) -> None:
+        """Count and log the failed try, then wait before the next one.
+
+        The wait stays within max_retry_seconds; a stop (SIGTERM) ends it and the retries.
         """
         if self.on_retry is not None:
             self.on_retry()

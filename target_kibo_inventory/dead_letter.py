@@ -59,8 +59,9 @@ def is_explained(error: BaseException | None) -> bool:
 
 
 def without_traceback(record: logging.LogRecord) -> bool:
-    """A logging filter: an explained error is logged as its message alone, once; its
-    traceback goes to DEBUG, just before it.
+    """A logging filter: an explained error is logged as its message alone, once.
+
+    Its traceback goes to DEBUG, just before it.
 
     The SDK's CLI logs an uncaught error with its traceback, which ends with the message
     again; for a known error (an invalid record or input line, an API's refusal, a failed
@@ -95,15 +96,19 @@ def append_problem(name: str) -> str | None:
             return "is a directory"
         if path.exists():
             return None if os.access(path, os.W_OK) else "is not writable"
-        folder = path.parent
-        if not folder.exists():
-            return f"is in a directory that does not exist ({str(folder)!r})"
-        if not folder.is_dir():
-            return f"is in {str(folder)!r}, which is not a directory"
-        if not os.access(folder, os.W_OK | os.X_OK):
-            return f"is in {str(folder)!r}, which is not writable"
+        return _folder_problem(path.parent)
     except OSError as error:
         return f"cannot be checked ({error.strerror})"
+
+
+def _folder_problem(folder: Path) -> str | None:
+    """Why a new file cannot be created in this folder, or None."""
+    if not folder.exists():
+        return f"is in a directory that does not exist ({str(folder)!r})"
+    if not folder.is_dir():
+        return f"is in {str(folder)!r}, which is not a directory"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"is in {str(folder)!r}, which is not writable"
     return None
 
 
@@ -177,6 +182,11 @@ class DeadLetters:
         self._file: Any = None
         self._lock = threading.Lock()
 
+    @property
+    def keeps_failed_jobs(self) -> bool:
+        """Whether a failed job is set aside with its items (so they must be kept until then)."""
+        return self.policy == "dead_letter"
+
     def set_limit(self, max_invalid_records: float, records_read: Callable[[], int]) -> None:
         """Set `max_invalid_records` and where the count of records read comes from."""
         self.limit = InvalidLimit(max_invalid_records)
@@ -203,8 +213,9 @@ class DeadLetters:
     def failed_items(
         self, destination: str, location: str, stream: str, failed: list[FailedItem]
     ) -> None:
-        """Items a destination refused in an accepted request: raise ItemsFailedError
-        (`fail`), or write each with its location and the reason.
+        """Items a destination refused in an accepted request.
+
+        Raises ItemsFailedError (`fail`), or writes each with its location and the reason.
         """
         if self.policy == "fail":
             shown = ", ".join(clip(f.identifier) for f in failed[:SHOWN_FAILURES])
@@ -241,8 +252,10 @@ class DeadLetters:
         self._check_limit()
 
     def failed_job(self, destination: str, job: Job, status: JobStatus) -> None:
-        """A job that ended FAILED: raise JobFailedError naming it (`fail`), or write it as
-        one line (its ID, location, messages and the items it carried) and go on.
+        """A job that ended FAILED.
+
+        Raises JobFailedError naming it (`fail`), or writes it as one line (its ID, location,
+        messages and the items it carried) and goes on.
         """
         if self.policy == "fail":
             raise JobFailedError(failed_job_message(job, status, destination=destination))
@@ -349,8 +362,10 @@ class DeadLetters:
 
 
 def _to_json(line: dict[str, Any]) -> str:
-    """The line as JSON; a record nested nearly as deep as the reader allows is encoded in a
-    fresh thread, whose call stack is empty.
+    """The line as JSON.
+
+    A record nested nearly as deep as the reader allows is encoded in a fresh thread, whose
+    call stack is empty.
     """
     try:
         return json.dumps(line, default=str)

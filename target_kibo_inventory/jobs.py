@@ -1,8 +1,9 @@
-"""Waiting for jobs: each accepted job is polled on its destination's job queue until it is
-SUCCESS or FAILED, locations concurrently, with a backoff per job; and the job log.
+"""Waiting for jobs, and the job log.
 
-The waiter knows nothing of HTTP: the loader gives it `read` (one poll of one job) and
-`on_final` (what a final status means for the run).
+Each accepted job is polled on its destination's job queue until it is SUCCESS or FAILED,
+locations concurrently, with a backoff per job. The waiter knows nothing of HTTP: the
+loader gives it `read` (one poll of one job) and `on_final` (what a final status means for
+the run).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from target_kibo_inventory.rules import clip
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Sequence
 
     from target_kibo_inventory.destinations.base import JobStatus
 
@@ -78,12 +79,13 @@ class Job:
     stream: str
     entry: dict[str, Any]
     """Its entry in the ledger (the state): `status` and `itemCount` are added when known."""
-    item_chunks: list[bytes | bytearray] | None = None
+    item_chunks: Sequence[bytes | bytearray] | None = None
     """The items it carried, kept only to set a failed job aside with them."""
     accepted: float = field(default_factory=time.monotonic)
     status: str = "PENDING"
     """The last status read."""
-    delays: Iterator[float] | None = None
+    delays: Iterator[float] = field(default_factory=poll_delays, repr=False)
+    """The waits between its polls (JobWaiter.track sets the waiter's own)."""
 
     def describe(self) -> str:
         """`job 12 (refresh of 5 items at location 'L', stream s)`."""
@@ -175,9 +177,10 @@ class JobWaiter:
             self._changed.notify_all()
 
     def wait(self, timeout: float) -> None:
-        """Block until every tracked job is final; raise the first error, or
-        JobWaitTimeoutError naming the jobs still pending after `timeout` seconds (or as
-        soon as the run is stopping).
+        """Block until every tracked job is final; raise the first error.
+
+        Raises JobWaitTimeoutError naming the jobs still pending after `timeout` seconds, or
+        as soon as the run is stopping.
         """
         deadline = self._clock() + timeout
         with self._changed:
@@ -267,7 +270,6 @@ class JobWaiter:
     def _after_poll(self, job: Job, final: bool) -> None:
         now = self._clock()
         if not final:
-            assert job.delays is not None
             self._schedule(job, now + next(job.delays))
             return
         queue = self._locations[job.location]
@@ -305,8 +307,9 @@ class JobWaiter:
 
 
 class JobLog:
-    """Appends each accepted job (or item-by-item request) as one JSON line to a file that
-    outlives the state: the history of every job sent.
+    """Appends each accepted job (or item-by-item request) as one JSON line to a file.
+
+    The file outlives the state: it is the history of every job sent.
     """
 
     def __init__(self, path: str) -> None:

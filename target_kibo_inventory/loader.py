@@ -1,5 +1,7 @@
-"""The run's loader, shared by all sinks: one batcher, the destination, the ledger of what
-the destination accepted and, with `wait_for_jobs`, the jobs waited for.
+"""The run's loader, shared by all sinks.
+
+It holds one batcher, the destination, the ledger of what the destination accepted and, with
+`wait_for_jobs`, the jobs waited for.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from target_kibo_inventory.destinations.base import (
     Answer,
     AnswerError,
     Destination,
-    FailedItem,
     JobStatus,
     has_job_queue,
 )
@@ -27,10 +28,10 @@ from target_kibo_inventory.rules import clip
 from target_kibo_inventory.summary import RunStats
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
+    from target_kibo_inventory.dead_letter import DeadLetters
     from target_kibo_inventory.dry_run import DryRun
     from target_kibo_inventory.journal import Journal
+    from target_kibo_inventory.settings import Settings
 
 ACCEPTED_LINES_AT_INFO = 20
 """A drain's first "accepted" lines go to INFO, the rest to DEBUG (its drain line counts all)."""
@@ -38,6 +39,36 @@ LATE_COPY_POLL_SECONDS = (1.0, 10.0)
 """Get Jobs while waiting out a late copy: every second at first, at most every 10 s."""
 LATE_COPY_CLOCK_MARGIN_SECONDS = 1.0
 """A late copy is a job added after its try began, less this much for the clocks' skew."""
+
+
+@dataclass(frozen=True)
+class LoaderOptions:
+    """How the loader runs: the settings it reads (`from_settings`), and a dry run's writer."""
+
+    max_buffered_items: int
+    max_parallel_requests: int
+    resend_ambiguous_adjusts: bool = False
+    """adjust_retry_ambiguous: an adjust that may have been applied is sent again."""
+    maybe_applied_wait_seconds: float = 0.0
+    wait_for_jobs: bool = False
+    job_wait_timeout_seconds: float = 3600.0
+    job_log_path: str | None = None
+    dry_run: DryRun | None = None
+    """With a dry run, each request is written to a file instead of sent."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, dry_run: DryRun | None = None) -> LoaderOptions:
+        """The options the run's settings give."""
+        return cls(
+            max_buffered_items=settings.max_buffered_items,
+            max_parallel_requests=settings.max_parallel_requests,
+            resend_ambiguous_adjusts=settings.adjust_retry_ambiguous,
+            maybe_applied_wait_seconds=settings.maybe_applied_wait_seconds,
+            wait_for_jobs=settings.wait_for_jobs,
+            job_wait_timeout_seconds=settings.job_wait_timeout_seconds,
+            job_log_path=settings.job_log_path,
+            dry_run=dry_run,
+        )
 
 
 @dataclass
@@ -78,6 +109,7 @@ class Ledger:
         return {kind: entries for kind, entries in taken.items() if entries or kind == "jobs"}
 
     def __len__(self) -> int:
+        """How many entries wait for the next `take`."""
         with self._lock:
             return sum(len(entries) for entries in self._entries.values())
 
@@ -85,13 +117,13 @@ class Ledger:
 class InventoryLoader:
     """Buffers items by location and sends each request when it is due, in order per location.
 
-    Everything that differs between APIs comes from the destination; `on_failed_items` is
-    told of the items a destination refused in an accepted request (it sets them aside, or
-    raises to stop the run). With `wait_for_jobs` every accepted job is polled on the
-    destination's job queue (`settle` waits for them before a STATE) and `on_failed_job` is
-    told of each that ended FAILED (it sets it aside with its items when `keep_job_items`, or
-    raises). `stats` counts what was sent; `job_log` keeps every job; with `dry_run` nothing
-    is sent: each request is written to a file instead.
+    Everything that differs between APIs comes from the destination. `dead_letters` is told
+    of the items a destination refused in an accepted request (it sets them aside, or raises
+    to stop the run). With `wait_for_jobs` every accepted job is polled on the destination's
+    job queue (`settle` waits for them before a STATE) and `dead_letters` is told of each that
+    ended FAILED (it sets it aside with its items, or raises). `stats` counts what was sent;
+    the job log keeps every job; with a dry run nothing is sent: each request is written to a
+    file instead.
     """
 
     def __init__(
@@ -100,20 +132,11 @@ class InventoryLoader:
         client: Sender,
         journal: Journal,
         logger: logging.Logger,
+        options: LoaderOptions,
         *,
-        max_buffered_items: int,
-        max_parallel_requests: int,
-        resend_ambiguous_adjusts: bool,
-        maybe_applied_wait_seconds: float,
         stopping: threading.Event,
-        on_failed_items: Callable[[Request, list[FailedItem]], None],
+        dead_letters: DeadLetters,
         stats: RunStats | None = None,
-        wait_for_jobs: bool = False,
-        job_wait_timeout_seconds: float = 3600.0,
-        on_failed_job: Callable[[Job, JobStatus], None] | None = None,
-        keep_job_items: bool = False,
-        job_log: JobLog | None = None,
-        dry_run: DryRun | None = None,
     ) -> None:
         self.destination = destination
         self.client = client
@@ -122,15 +145,14 @@ class InventoryLoader:
         self.batcher = Batcher(
             full_sizes={op: destination.full_size(op) for op in destination.operations},
             steps={op: destination.cost_step(op) for op in destination.operations},
-            max_buffered=max_buffered_items,
+            max_buffered=options.max_buffered_items,
         )
         self.ledger = Ledger()
-        self.dispatcher = Dispatcher(
-            self._send, max_parallel=max_parallel_requests, max_queued=2 * max_parallel_requests
-        )
-        self.resend_ambiguous_adjusts = resend_ambiguous_adjusts
-        self.maybe_applied_wait = maybe_applied_wait_seconds
-        self.on_failed_items = on_failed_items
+        parallel = options.max_parallel_requests
+        self.dispatcher = Dispatcher(self._send, max_parallel=parallel, max_queued=2 * parallel)
+        self.resend_ambiguous_adjusts = options.resend_ambiguous_adjusts
+        self.maybe_applied_wait = options.maybe_applied_wait_seconds
+        self.dead_letters = dead_letters
         self.stopping = stopping
         """Set on SIGTERM: waits end early."""
         self._late_copies: dict[str, LateCopy] = {}
@@ -141,29 +163,32 @@ class InventoryLoader:
             {op: destination.cost_step(op) for op in destination.operations},
         )
         self.stats.items_buffered = lambda: self.batcher.buffered_items
-        self.dry_run = dry_run
-        self.job_log = job_log
-        self.on_failed_job = on_failed_job
-        self.keep_job_items = keep_job_items
-        self.job_wait_timeout = job_wait_timeout_seconds
-        self.waiter: JobWaiter | None = None
-        if wait_for_jobs and dry_run is None:
-            if has_job_queue(destination):
-                self.waiter = JobWaiter(
-                    self._read_job,
-                    self._job_final,
-                    logger,
-                    threads=max_parallel_requests,
-                    stopping=stopping,
-                )
-            else:
-                logger.info(
-                    "wait_for_jobs: destination %s answers each request item by item and has "
-                    "no job queue, so there is nothing to wait for.",
-                    destination.name,
-                )
+        self.dry_run = options.dry_run
+        self.job_log = JobLog(options.job_log_path) if options.job_log_path else None
+        self.keep_job_items = dead_letters.keeps_failed_jobs
+        self.job_wait_timeout = options.job_wait_timeout_seconds
+        self.waiter = self._waiter(options) if options.wait_for_jobs else None
         self._answered_jobs: set[str] = set()
         self._unfinished_logged = False
+
+    def _waiter(self, options: LoaderOptions) -> JobWaiter | None:
+        """The job waiter of `wait_for_jobs`; None in a dry run or without a job queue."""
+        if options.dry_run is not None:
+            return None
+        if not has_job_queue(self.destination):
+            self.logger.info(
+                "wait_for_jobs: destination %s answers each request item by item and has "
+                "no job queue, so there is nothing to wait for.",
+                self.destination.name,
+            )
+            return None
+        return JobWaiter(
+            self._read_job,
+            self._job_final,
+            self.logger,
+            threads=options.max_parallel_requests,
+            stopping=self.stopping,
+        )
 
     def add(self, operation: str, location: str, item: dict[str, Any], stream: str) -> None:
         """Buffer one item (encoded once, here) and send whatever request is now due."""
@@ -181,8 +206,9 @@ class InventoryLoader:
             self.dispatcher.wait()
 
     def settle(self) -> None:
-        """Before a STATE is written: everything sent and accepted, and with `wait_for_jobs`
-        every job final (at most job_wait_timeout_seconds); then the drain's line.
+        """Before a STATE is written: everything sent and accepted; then the drain's line.
+
+        With `wait_for_jobs`, also every job final (at most job_wait_timeout_seconds).
         """
         self.flush()
         if self.waiter is not None and self.waiter.pending:
@@ -205,8 +231,9 @@ class InventoryLoader:
         self.client.close()
 
     def stop_waiting(self) -> None:
-        """Stop polling; the jobs never seen final go to the job log with their last status
-        (once: a failing run calls this without closing the request threads).
+        """Stop polling; the jobs never seen final go to the job log with their last status.
+
+        Once only: a failing run calls this without closing the request threads.
         """
         if self.waiter is not None:
             self.waiter.close()
@@ -319,11 +346,14 @@ class InventoryLoader:
             if self.job_log is not None:
                 self.job_log.write({**self._job_log_entry(entry), "jobID": None})
         if answer.failed:
-            self.on_failed_items(request, answer.failed)
+            self.dead_letters.failed_items(
+                self.destination.name, request.location, request.stream_label, answer.failed
+            )
 
     def _log_drain(self) -> None:
-        """One INFO line per drain: what it sent (or planned) and, when waited for, how the
-        jobs ended.
+        """One INFO line per drain.
+
+        It says what the drain sent (or planned) and, when waited for, how the jobs ended.
         """
         drain = self.stats.take_drain()
         if not drain.requests:
@@ -361,9 +391,10 @@ class InventoryLoader:
 
     def _read_job(self, job: Job) -> JobStatus:
         """One poll of a job on the destination's job queue."""
-        url = self.destination.job_url(job.job_id)
-        assert url is not None
         what = f"the status of {job.describe()}"
+        url = self.destination.job_url(job.job_id)
+        if url is None:
+            raise JobError(f"Could not read {what}: {self.destination.name} has no job queue.")
         try:
             content = self.client.get(url, what)
             [status] = self.destination.read_jobs(content)
@@ -376,8 +407,9 @@ class InventoryLoader:
         return status
 
     def _job_final(self, job: Job, status: JobStatus) -> None:
-        """A job is SUCCESS or FAILED: note it in the state, the log and the job log; a
-        FAILED one stops the run or is set aside (`on_failed_job`).
+        """A job is SUCCESS or FAILED: note it in the state, the log and the job log.
+
+        A FAILED one stops the run or is set aside (`dead_letters.failed_job`).
         """
         job.status = status.status
         job.entry["status"] = status.status
@@ -400,8 +432,7 @@ class InventoryLoader:
                     job.items,
                 )
             return
-        if self.on_failed_job is not None:
-            self.on_failed_job(job, status)
+        self.dead_letters.failed_job(self.destination.name, job, status)
 
     def _job_log_entry(self, entry: dict[str, Any]) -> dict[str, Any]:
         """A ledger entry as a job log line (the location under one name for every API)."""
@@ -425,8 +456,9 @@ class InventoryLoader:
         )
 
     def _wait_for_late_copies(self, location: str) -> None:
-        """Before a newer request for a location, wait out a late copy of an earlier try;
-        with `wait_for_jobs`, only until the job queue shows that the copy landed.
+        """Before a newer request for a location, wait out a late copy of an earlier try.
+
+        With `wait_for_jobs`, wait only until the job queue shows that the copy landed.
         """
         late = self._late_copies.pop(location, None)
         wait = late.until - time.monotonic() if late is not None else 0.0
@@ -449,13 +481,16 @@ class InventoryLoader:
             raise InterruptedError(f"stopped while waiting to send to location '{location}'")
 
     def _late_copy_landed(self, location: str, late: LateCopy) -> bool:
-        """Read the location's newest jobs until they hold a late copy of each try that may
-        land late (a job of the same type and item count, added after the first such try
-        began, that is none of this run's jobs), or until the wait is over.
+        """Whether the location's newest jobs show a late copy of each try that may land late.
+
+        Reads them until they hold such copies (a job of the same type and item count, added
+        after the first such try began, that is none of this run's jobs), or until the wait
+        is over (False).
         """
-        delays = poll_delays(*LATE_COPY_POLL_SECONDS, jitter=0.0)
         url = self.destination.jobs_url(location, types=[late.operation.upper()], limit=20)
-        assert url is not None
+        if url is None:  # no job queue to read: wait the full time
+            return False
+        delays = poll_delays(*LATE_COPY_POLL_SECONDS, jitter=0.0)
         started = time.monotonic()
         while True:
             remaining = late.until - time.monotonic()

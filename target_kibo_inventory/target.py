@@ -22,9 +22,8 @@ from target_kibo_inventory.client import ApiError, AuthError, HttpClient, Sender
 from target_kibo_inventory.dead_letter import DeadLetters, without_traceback
 from target_kibo_inventory.destinations import registry as destinations
 from target_kibo_inventory.dry_run import DryRun
-from target_kibo_inventory.jobs import JobLog
 from target_kibo_inventory.journal import Journal
-from target_kibo_inventory.loader import InventoryLoader
+from target_kibo_inventory.loader import InventoryLoader, LoaderOptions
 from target_kibo_inventory.mapping import FieldMapError, check_field_map
 from target_kibo_inventory.reader import NoSchemaError, RecordReader
 from target_kibo_inventory.rules import clip
@@ -230,23 +229,10 @@ class TargetKiboInventory(Target):
             client,
             self.journal,
             self.logger,
-            max_buffered_items=settings.max_buffered_items,
-            max_parallel_requests=settings.max_parallel_requests,
-            resend_ambiguous_adjusts=settings.adjust_retry_ambiguous,
-            maybe_applied_wait_seconds=settings.maybe_applied_wait_seconds,
+            LoaderOptions.from_settings(settings, self.dry_run),
             stopping=self.stopping,
-            on_failed_items=lambda request, failed: self.dead_letters.failed_items(
-                self.destination.name, request.location, request.stream_label, failed
-            ),
+            dead_letters=self.dead_letters,
             stats=self.stats,
-            wait_for_jobs=settings.wait_for_jobs,
-            job_wait_timeout_seconds=settings.job_wait_timeout_seconds,
-            on_failed_job=lambda job, status: self.dead_letters.failed_job(
-                self.destination.name, job, status
-            ),
-            keep_job_items=settings.on_invalid_record == "dead_letter",
-            job_log=JobLog(settings.job_log_path) if settings.job_log_path else None,
-            dry_run=self.dry_run,
         )
 
     def _before_input(self) -> None:

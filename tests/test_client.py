@@ -4,6 +4,7 @@ token request through the client's session."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import logging
@@ -100,6 +101,8 @@ def test_a_get_of_the_job_queue_takes_the_retry_rules_and_the_auth():
 
 DROP = "drop"
 """An answer that closes the connection after reading the request, without answering."""
+BROKEN = "broken"
+"""An answer that breaks off: 200 and a Content-Length, then part of the body and a close."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -121,6 +124,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.seen.append(seen)
         answer = self.server.answer(seen)
         if answer == DROP:
+            self.close_connection = True
+            return
+        if answer == BROKEN:
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(b'{"jobID"')
             self.close_connection = True
             return
         status, content = answer
@@ -268,20 +278,96 @@ def test_a_connection_closed_without_an_answer_may_be_applied_late():
 
 
 def test_a_read_timeout_is_retried_when_the_request_may_be_sent_twice():
-    answers: list[tuple[int, bytes] | str] = ["slow", JOB]
+    """The first try gets no answer until the test ends (a read timeout); the next ones are
+    answered at once."""
+    test_over = threading.Event()
+    tries = itertools.count()
 
     def answer(seen: _Seen) -> tuple[int, bytes] | str:
-        first = answers.pop(0)
-        if first == "slow":
-            time.sleep(1.0)
-            return JOB
-        return first
+        if next(tries) == 0:
+            test_over.wait(WAIT)
+            return DROP
+        return JOB
 
     with _serving(answer) as server:
-        client = _client(server.url, timeout=0.3)
-        assert _send(client, server.url) == JOB[1]
+        client = _client(server.url, timeout=1.0, max_retries=3)
+        try:
+            assert _send(client, server.url) == JOB[1]
+        finally:
+            test_over.set()
+            client.close()
+    assert len(server.seen) >= 2
+
+
+def test_a_read_timeout_of_an_adjust_is_not_resent():
+    test_over = threading.Event()
+
+    def answer(seen: _Seen) -> str:
+        test_over.wait(WAIT)
+        return DROP
+
+    late_tries: list[float] = []
+    with _serving(answer) as server:
+        client = _client(server.url, timeout=0.5)
+        try:
+            with pytest.raises(AmbiguousRequestError, match="read timeout"):
+                _send(
+                    client,
+                    server.url,
+                    resend_if_maybe_applied=False,
+                    on_late_copy=late_tries.append,
+                )
+        finally:
+            test_over.set()
+            client.close()
+    assert (len(server.seen), len(late_tries)) == (1, 1)
+
+
+def test_an_answer_that_breaks_off_may_be_applied():
+    """200 with a body cut short: the request reached the API, so an adjust is not sent
+    again; a request that may be sent twice is."""
+    with _serving(lambda seen: BROKEN) as server:
+        client = _client(server.url)
+        with pytest.raises(AmbiguousRequestError, match="broke off"):
+            _send(client, server.url, resend_if_maybe_applied=False)
+        assert len(server.seen) == 1
+        with pytest.raises(ApiError, match=r"Gave up retrying \(max_retries=2.*broke off"):
+            _send(client, server.url)
         client.close()
-    assert len(server.seen) == 2
+    assert len(server.seen) == 1 + 3
+
+
+def test_tls_to_a_plain_http_server_is_final_and_says_what_to_do():
+    """https:// to a server that speaks plain HTTP: the TLS handshake fails; no retry."""
+    with _serving(lambda seen: JOB) as server:
+        url = server.url.replace("http://", "https://")
+        client = _client(url)
+        with pytest.raises(ApiError, match=r"TLS failed.*ca_bundle") as raised:
+            _send(client, url)
+        client.close()
+    assert type(raised.value) is ApiError
+    assert server.seen == []  # the handshake never became a request
+
+
+def test_an_unreachable_proxy_is_retried_even_for_an_adjust(monkeypatch: pytest.MonkeyPatch):
+    """The proxy (from HTTP_PROXY) refuses the connection: the request never left, so it is
+    tried again, and given up after max_retries."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        proxy = f"http://127.0.0.1:{sock.getsockname()[1]}"  # bound, not listening: refused
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.setenv("http_proxy", proxy)
+        retries: list[int] = []
+        with _serving(lambda seen: JOB) as server:
+            client = _client(server.url, max_retries=1)
+            client.on_retry = lambda: retries.append(1)
+            with pytest.raises(ApiError, match=r"Gave up retrying.*proxy error") as raised:
+                _send(client, server.url, resend_if_maybe_applied=False)
+            client.close()
+    assert not isinstance(raised.value, AmbiguousRequestError)
+    assert (len(retries), server.seen) == (1, [])
 
 
 def test_a_refused_connection_surely_was_not_applied_so_even_an_adjust_is_retried():
@@ -312,6 +398,31 @@ def test_a_stop_ends_the_retries():
     assert len(server.seen) == 1
 
 
+def _token_client(server: _Server, **settings: object) -> HttpClient:
+    return _client(server.url, api_secret="secret-0123", auth_url=server.url + "/oauth", **settings)
+
+
+def _in_threads(count: int, target: Callable[[], object]) -> list[object]:
+    """Run `target` in `count` threads that start together; their results (or errors)."""
+    start = threading.Barrier(count, timeout=WAIT)
+    results: list[object] = []
+
+    def run() -> None:
+        start.wait()
+        try:
+            results.append(target())
+        except Exception as error:
+            results.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert not any(thread.is_alive() for thread in threads)
+    return results
+
+
 def _token_server(refuse_first_token_with: threading.Barrier | None = None):
     """Answers token requests with tok-1, tok-2, ...; inventory requests with a job, but a 401
     for tok-1 when `refuse_first_token_with` is given (after every request holding tok-1
@@ -330,38 +441,13 @@ def _token_server(refuse_first_token_with: threading.Barrier | None = None):
     return answer
 
 
-def test_two_threads_refused_at_once_fetch_one_new_token():
-    """Two requests sent with the same token, both refused (401) at once: one new token is
-    fetched, and both requests are sent again with it."""
-    threads = 2
-    with _serving(_token_server(threading.Barrier(threads, timeout=WAIT))) as server:
-        client = _client(server.url, api_secret="secret-0123", auth_url=server.url + "/api/oauth")
-        answers: list[bytes] = []
-        senders = [
-            threading.Thread(target=lambda: answers.append(_send(client, server.url)))
-            for _ in range(threads)
-        ]
-        for sender in senders:
-            sender.start()
-        for sender in senders:
-            sender.join(WAIT)
-        client.close()
-    token_requests = [s for s in server.seen if s.path.endswith("/oauth")]
-    sent = [s.headers["Authorization"] for s in server.seen if not s.path.endswith("/oauth")]
-    assert answers == [JOB[1]] * threads
-    assert len(token_requests) == 2  # the first token, and one renewal
-    assert sorted(sent) == ["Bearer tok-1"] * threads + ["Bearer tok-2"] * threads
-
-
 def test_threads_starting_together_fetch_one_token():
+    """Eight threads send their first request at once: one token request, one token."""
     with _serving(_token_server()) as server:
-        client = _client(server.url, api_secret="secret-0123", auth_url=server.url + "/oauth")
-        senders = [threading.Thread(target=_send, args=(client, server.url)) for _ in range(4)]
-        for sender in senders:
-            sender.start()
-        for sender in senders:
-            sender.join(WAIT)
+        client = _token_client(server)
+        results = _in_threads(8, lambda: _send(client, server.url))
         client.close()
+    assert results == [JOB[1]] * 8
     assert [s.path for s in server.seen].count("/oauth") == 1
     assert {s.headers["Authorization"] for s in server.seen if s.path != "/oauth"} == {
         "Bearer tok-1"
@@ -372,7 +458,7 @@ def test_the_token_request_goes_through_the_clients_session():
     """The token is fetched with the client's session: its headers (User-Agent) and its
     keep-alive connection, which the inventory request then reuses."""
     with _serving(_token_server()) as server:
-        client = _client(server.url, api_secret="secret-0123", auth_url=server.url + "/oauth")
+        client = _token_client(server)
         _send(client, server.url)
         client.close()
     token, inventory = server.seen
@@ -380,3 +466,135 @@ def test_the_token_request_goes_through_the_clients_session():
     assert token.headers["User-Agent"].startswith("target-kibo-inventory")
     assert token.headers["User-Agent"] == inventory.headers["User-Agent"]
     assert token.client_port == inventory.client_port  # one connection: one session
+
+
+def test_many_threads_refused_at_once_drop_the_token_once():
+    """Eight requests sent with the same token, all refused (401) together: the token is
+    dropped once and one new token is fetched, which every request is sent again with."""
+    threads = 8
+    with _serving(_token_server(threading.Barrier(threads, timeout=WAIT))) as server:
+        client = _token_client(server)
+        client.check_token()  # the first token, before the threads start
+        results = _in_threads(threads, lambda: _send(client, server.url))
+        client.close()
+    token_requests = [s for s in server.seen if s.path == "/oauth"]
+    sent = [s.headers["Authorization"] for s in server.seen if s.path != "/oauth"]
+    assert results == [JOB[1]] * threads
+    assert len(token_requests) == 2
+    assert sorted(sent) == ["Bearer tok-1"] * threads + ["Bearer tok-2"] * threads
+
+
+def test_a_late_refusal_of_an_old_token_keeps_the_new_one():
+    """Request 1 holds tok-1 and is answered late; meanwhile request 2 is refused, drops
+    tok-1 and gets tok-2. When request 1's 401 (for tok-1) arrives, tok-2 is kept: request 1
+    is sent again with tok-2, and no third token is fetched."""
+    first_arrived = threading.Event()
+    new_token_used = threading.Event()
+    tokens = itertools.count(1)
+    old_token_tries = itertools.count()
+
+    def answer(seen: _Seen) -> tuple[int, bytes]:
+        if seen.path == "/oauth":
+            body = {"access_token": f"tok-{next(tokens)}", "expires_in": 3600}
+            return 200, json.dumps(body).encode()
+        if seen.headers["Authorization"] == "Bearer tok-1":
+            if next(old_token_tries) == 0:  # request 1: answered after tok-2 was used
+                first_arrived.set()
+                new_token_used.wait(WAIT)
+            return 401, b'{"message": "expired"}'
+        new_token_used.set()
+        return JOB
+
+    with _serving(answer) as server:
+        client = _token_client(server)
+        client.check_token()
+        results: list[bytes] = []
+        first = threading.Thread(target=lambda: results.append(_send(client, server.url)))
+        first.start()
+        assert first_arrived.wait(WAIT)
+        assert _send(client, server.url) == JOB[1]  # request 2
+        first.join(WAIT)
+        client.close()
+    assert results == [JOB[1]]
+    sent = [(s.path, s.headers.get("Authorization")) for s in server.seen]
+    assert sent.count(("/oauth", None)) == 2  # tok-1 and tok-2, not a third
+    inventory = [auth for path, auth in sent if path != "/oauth"]
+    assert sorted(inventory) == ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2", "Bearer tok-2"]
+
+
+def test_a_refused_token_request_is_final_and_nothing_is_sent():
+    """The token endpoint refuses the credentials (401): AuthError, one token request, no
+    inventory request."""
+
+    def answer(seen: _Seen) -> tuple[int, bytes]:
+        if seen.path == "/oauth":
+            return 401, b'{"message": "invalid client credentials"}'
+        return JOB
+
+    with _serving(answer) as server:
+        client = _token_client(server)
+        with pytest.raises(AuthError, match="invalid client credentials"):
+            _send(client, server.url)
+        client.close()
+    assert [s.path for s in server.seen] == ["/oauth"]
+
+
+def test_a_new_token_refused_too_ends_the_request():
+    """Every token is refused: one renewal, then the 401 is final (no loop of renewals)."""
+    tokens = itertools.count(1)
+
+    def answer(seen: _Seen) -> tuple[int, bytes]:
+        if seen.path == "/oauth":
+            body = {"access_token": f"tok-{next(tokens)}", "expires_in": 3600}
+            return 200, json.dumps(body).encode()
+        return 401, b'{"message": "token not valid for this tenant"}'
+
+    with _serving(answer) as server:
+        client = _token_client(server)
+        with pytest.raises(AuthError, match=r"HTTP 401.*not valid for this tenant"):
+            _send(client, server.url)
+        client.close()
+    assert [s.path for s in server.seen] == ["/oauth", "/inv/api/v5/inventory/adjust/"] * 2
+
+
+def test_a_token_answer_without_a_token_is_final():
+    with _serving(lambda seen: (200, b'{"token_type": "bearer"}')) as server:
+        client = _token_client(server)
+        with pytest.raises(ApiError, match="without a usable access_token"):
+            _send(client, server.url)
+        client.close()
+    assert [s.path for s in server.seen] == ["/oauth"]
+
+
+def test_a_token_request_that_fails_for_a_while_is_retried():
+    """503 from the token endpoint: retried like any request; the API request waits for it."""
+    answers = [(503, b"{}"), (200, b'{"access_token": "tok-1", "expires_in": 3600}'), JOB]
+    with _serving(lambda seen: answers.pop(0)) as server:
+        client = _token_client(server)
+        assert _send(client, server.url) == JOB[1]
+        client.close()
+    assert [s.path for s in server.seen] == ["/oauth", "/oauth", "/inv/api/v5/inventory/adjust/"]
+
+
+@pytest.mark.parametrize("form", ["json", "basic"])
+def test_the_token_request_body_says_its_form(form: str):
+    """`json`: a JSON body with the credentials; `basic`: HTTP Basic and a form body, whose
+    Content-Type says so (not the session's JSON one)."""
+    with _serving(_token_server()) as server:
+        client = _token_client(server, token_request=form)
+        _send(client, server.url)
+        client.close()
+    token = server.seen[0]
+    if form == "json":
+        assert token.headers["Content-Type"] == "application/json"
+        assert json.loads(token.body) == {
+            "client_id": "key-0123456789",
+            "client_secret": "secret-0123",
+            "grant_type": "client_credentials",
+        }
+        assert "Authorization" not in token.headers
+    else:
+        assert token.headers["Content-Type"] == "application/x-www-form-urlencoded"
+        assert token.body == b"grant_type=client_credentials"
+        expected = base64.b64encode(b"key-0123456789:secret-0123").decode()
+        assert token.headers["Authorization"] == f"Basic {expected}"
