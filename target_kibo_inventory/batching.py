@@ -19,7 +19,7 @@ class Request:
 
     operation: str
     location: str
-    item_chunks: list[bytes | bytearray]
+    item_chunks: list[bytes]
     count: int
     stream_names: list[str]
     incident: str | None = None
@@ -152,7 +152,7 @@ class Batcher:
         self.buffered_items -= count
         if count == buffer.count:
             del self._buffers[location]
-            item_chunks: list[bytes | bytearray] = [*buffer.chunks, buffer.data]
+            item_chunks = [*buffer.chunks, bytes(buffer.data)]  # one copy of the open chunk
             return Request(buffer.operation, location, item_chunks, count, list(buffer.streams))
         step = self.steps[buffer.operation]
         end = buffer.step_ends[count // step - 1]

@@ -79,7 +79,7 @@ class Job:
     stream: str
     entry: dict[str, Any]
     """Its entry in the ledger (the state): `status` and `itemCount` are added when known."""
-    item_chunks: Sequence[bytes | bytearray] | None = None
+    item_chunks: Sequence[bytes] | None = None
     """The items it carried, kept only to set a failed job aside with them."""
     accepted: float = field(default_factory=time.monotonic)
     status: str = "PENDING"
