@@ -40,11 +40,13 @@ class _Handler(BaseHTTPRequestHandler):
     emulator: Emulator
 
     def log_message(self, format: str, *args: Any) -> None:
+        """Log each request at DEBUG, not to stderr as the base class does."""
         logger.debug("%s " + format, self.address_string(), *args)
 
     # Dispatch
 
     def do_GET(self) -> None:
+        """API reads and the emulator's views (`?wait=1`: once the job queue is idle)."""
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         if query.get("wait", [""])[-1] in _TRUE:
@@ -53,6 +55,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._view(url.path.rstrip("/"), {k: v[-1] for k, v in query.items()})
 
     def do_POST(self) -> None:
+        """API writes, the token endpoints and the emulator's admin endpoints."""
         url = urlsplit(self.path)
         body = self._read_body()
         path = url.path.rstrip("/")
@@ -64,6 +67,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._admin(path, body)
 
     def do_PUT(self) -> None:
+        """API writes (Increff's absolute update)."""
         url = urlsplit(self.path)
         body = self._read_body()
         if not self._api(url.path, parse_qs(url.query), body):
@@ -95,9 +99,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, {"jobs": store.jobs()})
         elif path.startswith("/emulator/jobs/") and path.rsplit("/", 1)[1].isdecimal():
             job = store.job(int(path.rsplit("/", 1)[1]), with_items=query.get("items") == "1")
-            self._send(HTTPStatus.OK, job) if job else self._error(
-                HTTPStatus.NOT_FOUND, "Job Not Found"
-            )
+            if job:
+                self._send(HTTPStatus.OK, job)
+            else:
+                self._error(HTTPStatus.NOT_FOUND, "Job Not Found")
         elif path == "/emulator/requests":
             bodies = query.get("bodies") in _TRUE
             self._send(HTTPStatus.OK, {"requests": self.emulator.requests(bodies=bodies)})
