@@ -1,8 +1,8 @@
-"""The emulated APIs: Kibo's refresh/adjust (translated and native), Kibo's job queue, and
-Increff's absolute update.
+"""The emulated APIs: Kibo's refresh/adjust and job queue, and Increff's absolute update.
 
-Each request is authenticated as its family is, may meet an injected fault or a scripted
-answer (not the queue's), and is logged with what a test needs to check it.
+Kibo's refresh/adjust come translated and native. Each request is authenticated as its
+family is, may meet an injected fault or a scripted answer (not the queue's), and is logged
+with what a test needs to check it.
 """
 
 from __future__ import annotations
@@ -141,6 +141,11 @@ def _entry(route: Route, request: Request) -> dict[str, Any]:
     }
 
 
+def _refuse(destination: str, status: int, message: str, title: str | None = None) -> Reply:
+    """An error answer of this API family."""
+    return Reply(status, _error(destination, status, message, title))
+
+
 def _error(destination: str, status: int, message: str, title: str | None = None) -> Any:
     """The error body of this API family."""
     if destination == INCREFF:
@@ -160,27 +165,40 @@ def _authenticate(
 ) -> Reply | None:
     """None when the request carries this family's credentials, else the refusal."""
     if destination == INCREFF:
-        entry.update(domain=headers.get("authDomainName"), username=headers.get("authUsername"))
-        if emulator.increff.accepts(headers):
-            entry["auth"] = "increff"
-            return None
-        message = "invalid or missing authUsername, authPassword or authDomainName"
-        return Reply(401, _error(INCREFF, 401, message))
+        return _authenticate_increff(emulator, headers, entry)
     auth = headers.get("Authorization", "")
     kind = emulator.bearer_kind(auth[7:]) if auth.startswith("Bearer ") else None
     entry["auth"] = kind or "refused"
     if headers.get("x-vol-tenant") != emulator.tenant:
-        return Reply(401, _error(destination, 401, "unknown or missing x-vol-tenant"))
+        return _refuse(destination, HTTPStatus.UNAUTHORIZED, "unknown or missing x-vol-tenant")
     if kind is None:
-        return Reply(401, _error(destination, 401, "invalid or expired bearer token"))
-    if destination == NATIVE and kind != "token":
+        return _refuse(destination, HTTPStatus.UNAUTHORIZED, "invalid or expired bearer token")
+    if destination == NATIVE:
+        return _authenticate_native(emulator, headers, kind)
+    return None
+
+
+def _authenticate_increff(
+    emulator: Emulator, headers: Message, entry: dict[str, Any]
+) -> Reply | None:
+    """None when the three Increff headers match the account, else the refusal."""
+    entry.update(domain=headers.get("authDomainName"), username=headers.get("authUsername"))
+    if emulator.increff.accepts(headers):
+        entry["auth"] = "increff"
+        return None
+    message = "invalid or missing authUsername, authPassword or authDomainName"
+    return _refuse(INCREFF, HTTPStatus.UNAUTHORIZED, message)
+
+
+def _authenticate_native(emulator: Emulator, headers: Message, kind: str) -> Reply | None:
+    """None when the native API's access token (and site, if one is set) are given."""
+    if kind != "token":
         message = "the API key is no bearer token here: get an access token from the token endpoint"
-        return Reply(401, _error(destination, 401, message))
-    if destination == NATIVE and emulator.site is not None:
-        site = headers.get("x-vol-site")
-        if site != emulator.site:
-            message = f"x-vol-site must be this tenant's site {emulator.site}; got {site!r}"
-            return Reply(403, _error(destination, 403, message))
+        return _refuse(NATIVE, HTTPStatus.UNAUTHORIZED, message)
+    site = headers.get("x-vol-site")
+    if emulator.site is not None and site != emulator.site:
+        message = f"x-vol-site must be this tenant's site {emulator.site}; got {site!r}"
+        return _refuse(NATIVE, HTTPStatus.FORBIDDEN, message)
     return None
 
 
@@ -207,16 +225,15 @@ def _write(
         entry["fault"] = fault
     if fault == "error":
         status = emulator.draw_status(faults.error_statuses)
-        return Reply(
-            status, _error(route.destination, status, "the server failed", "Injected fault")
-        )
+        return _refuse(route.destination, status, "the server failed", "Injected fault")
     if fault == "rate_limit":
         headers = {"Retry-After": f"{faults.retry_after:g}"}
-        return Reply(429, _error(route.destination, 429, "slow down"), headers)
+        status = HTTPStatus.TOO_MANY_REQUESTS
+        return Reply(status, _error(route.destination, status, "slow down"), headers)
     if fault == "drop_before":
         return DROP
     reply = _accept(emulator, route, request, entry, faults)
-    return DROP if fault == "drop_after" and reply.status == 200 else reply
+    return DROP if fault == "drop_after" and reply.status == HTTPStatus.OK else reply
 
 
 def _scripted(destination: str, scripted: dict[str, Any]) -> Reply:
@@ -243,13 +260,13 @@ def _accept(
     except ValueError as error:
         message = str(error) if isinstance(error, BadRequestError) else "the body is not JSON"
         entry["error"] = message
-        return Reply(400, _error(route.destination, 400, message))
+        return _refuse(route.destination, HTTPStatus.BAD_REQUEST, message)
     failures = failing_items(items, faults.fail_sku_prefix)
     job_id = emulator.store.add_job(
         route.operation, location, len(items), request.body, request.path, failures
     )
     entry.update(locationName=location, items=len(items), jobID=job_id)
-    return Reply(200, {"jobID": job_id})
+    return Reply(HTTPStatus.OK, {"jobID": job_id})
 
 
 def _increff(emulator: Emulator, body: Any, entry: dict[str, Any], faults: Faults) -> Reply:
@@ -270,7 +287,7 @@ def _increff(emulator: Emulator, body: Any, entry: dict[str, Any], faults: Fault
         payload=batch.payload,
         rejected=failed,
     )
-    return Reply(200, increff.answer(batch, failed, succeeded))
+    return Reply(HTTPStatus.OK, increff.answer(batch, failed, succeeded))
 
 
 def _queue(
@@ -280,19 +297,20 @@ def _queue(
     destination = entry["destination"]
     if job_id is not None:
         if not _JOB_ID.fullmatch(job_id):
-            return Reply(400, _error(destination, 400, f"jobID must be an integer; got {job_id!r}"))
+            message = f"jobID must be an integer; got {job_id!r}"
+            return _refuse(destination, HTTPStatus.BAD_REQUEST, message)
         job = emulator.store.job(int(job_id))
         if job is None:
-            return Reply(404, _error(destination, 404, f"no job {job_id}", "Job Not Found"))
+            return _refuse(destination, HTTPStatus.NOT_FOUND, f"no job {job_id}", "Job Not Found")
         entry["locationName"] = job["locationCode"]
-        return Reply(200, _public(job))
+        return Reply(HTTPStatus.OK, _public(job))
     try:
         location, types, limit = _queue_query(request.query)
     except BadRequestError as error:
-        return Reply(400, _error(destination, 400, str(error)))
+        return _refuse(destination, HTTPStatus.BAD_REQUEST, str(error))
     jobs = emulator.store.jobs(location, types, limit, newest_first=True)
     entry.update(locationName=location, jobs=len(jobs))
-    return Reply(200, [_public(job) for job in jobs])
+    return Reply(HTTPStatus.OK, [_public(job) for job in jobs])
 
 
 def _queue_query(query: dict[str, list[str]]) -> tuple[str | None, list[str], int]:

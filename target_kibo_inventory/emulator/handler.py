@@ -1,5 +1,7 @@
-"""The HTTP handler: routes API requests to api.py, serves the token endpoints and the
-emulator's own views and admin endpoints (/emulator/...).
+"""The HTTP handler of the emulator.
+
+It routes API requests to api.py, and serves the token endpoints and the emulator's own views
+and admin endpoints (/emulator/...).
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ import base64
 import json
 import logging
 from dataclasses import asdict
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,8 +23,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("kibo-emulator")
 
-KIBO_TOKEN_PATH = "/api/platform/applications/authtickets/oauth"
-LEGACY_TOKEN_PATH = "/oauthserver/oauth2/token"
+KIBO_TOKEN_PATH = "/api/platform/applications/authtickets/oauth"  # noqa: S105  a URL path, no secret
+LEGACY_TOKEN_PATH = "/oauthserver/oauth2/token"  # noqa: S105  a URL path, no secret
 _TRUE = ("1", "true")
 
 
@@ -37,11 +40,13 @@ class _Handler(BaseHTTPRequestHandler):
     emulator: Emulator
 
     def log_message(self, format: str, *args: Any) -> None:
+        """Log each request at DEBUG, not to stderr as the base class does."""
         logger.debug("%s " + format, self.address_string(), *args)
 
     # Dispatch
 
     def do_GET(self) -> None:
+        """API reads and the emulator's views (`?wait=1`: once the job queue is idle)."""
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         if query.get("wait", [""])[-1] in _TRUE:
@@ -50,6 +55,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._view(url.path.rstrip("/"), {k: v[-1] for k, v in query.items()})
 
     def do_POST(self) -> None:
+        """API writes, the token endpoints and the emulator's admin endpoints."""
         url = urlsplit(self.path)
         body = self._read_body()
         path = url.path.rstrip("/")
@@ -61,10 +67,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._admin(path, body)
 
     def do_PUT(self) -> None:
+        """API writes (Increff's absolute update)."""
         url = urlsplit(self.path)
         body = self._read_body()
         if not self._api(url.path, parse_qs(url.query), body):
-            self._error(404, f"no such path: {url.path}")
+            self._error(HTTPStatus.NOT_FOUND, f"no such path: {url.path}")
 
     def _api(self, path: str, query: dict[str, list[str]], body: bytes) -> bool:
         """Answer an API request (False: not an API path)."""
@@ -85,41 +92,44 @@ class _Handler(BaseHTTPRequestHandler):
     def _view(self, path: str, query: dict[str, str]) -> None:
         store = self.emulator.store
         if path == "/emulator/health":
-            self._send(200, {"status": "ok", "in_flight": self.emulator.in_flight})
+            self._send(HTTPStatus.OK, {"status": "ok", "in_flight": self.emulator.in_flight})
         elif path == "/emulator/inventory":
-            self._send(200, {"inventory": store.inventory(query.get("location"))})
+            self._send(HTTPStatus.OK, {"inventory": store.inventory(query.get("location"))})
         elif path == "/emulator/jobs":
-            self._send(200, {"jobs": store.jobs()})
+            self._send(HTTPStatus.OK, {"jobs": store.jobs()})
         elif path.startswith("/emulator/jobs/") and path.rsplit("/", 1)[1].isdecimal():
             job = store.job(int(path.rsplit("/", 1)[1]), with_items=query.get("items") == "1")
-            self._send(200, job) if job else self._error(404, "Job Not Found")
+            if job:
+                self._send(HTTPStatus.OK, job)
+            else:
+                self._error(HTTPStatus.NOT_FOUND, "Job Not Found")
         elif path == "/emulator/requests":
             bodies = query.get("bodies") in _TRUE
-            self._send(200, {"requests": self.emulator.requests(bodies=bodies)})
+            self._send(HTTPStatus.OK, {"requests": self.emulator.requests(bodies=bodies)})
         elif path == "/emulator/faults":
-            self._send(200, asdict(self.emulator.faults))
+            self._send(HTTPStatus.OK, asdict(self.emulator.faults))
         else:
-            self._error(404, f"no such path: {path}")
+            self._error(HTTPStatus.NOT_FOUND, f"no such path: {path}")
 
     def _admin(self, path: str, body: bytes) -> None:
         try:
             values = json.loads(body or b"{}")
             if path == "/emulator/script":
                 self.emulator.script(values.get("responses", []))
-                self._send(200, {"scripted": True})
+                self._send(HTTPStatus.OK, {"scripted": True})
             elif path == "/emulator/faults":
                 self.emulator.set_faults(Faults.from_dict(values))
-                self._send(200, asdict(self.emulator.faults))
+                self._send(HTTPStatus.OK, asdict(self.emulator.faults))
             elif path == "/emulator/reset":
                 self.emulator.reset()
-                self._send(200, {"reset": True})
+                self._send(HTTPStatus.OK, {"reset": True})
             elif path == "/emulator/revoke-tokens":
                 self.emulator.revoke_tokens()
-                self._send(200, {"revoked": True})
+                self._send(HTTPStatus.OK, {"revoked": True})
             else:
-                self._error(404, f"no such path: {path}")
+                self._error(HTTPStatus.NOT_FOUND, f"no such path: {path}")
         except (ValueError, TypeError, AttributeError) as error:
-            self._error(400, str(error))
+            self._error(HTTPStatus.BAD_REQUEST, str(error))
 
     # Tokens
 
@@ -138,14 +148,16 @@ class _Handler(BaseHTTPRequestHandler):
         valid = form.get("grant_type") == "client_credentials" and self.emulator.client_valid(
             str(client_id), str(client_secret)
         )
-        entry["status"] = 200 if valid else 401
+        entry["status"] = HTTPStatus.OK if valid else HTTPStatus.UNAUTHORIZED
         self.emulator.log(entry)
         if not valid:
-            self._error(401, "invalid client credentials")
+            self._error(HTTPStatus.UNAUTHORIZED, "invalid client credentials")
             return
         token = self.emulator.issue_token()
         ttl = int(self.emulator.token_ttl)
-        self._send(200, {"access_token": token, "token_type": "bearer", "expires_in": ttl})
+        self._send(
+            HTTPStatus.OK, {"access_token": token, "token_type": "bearer", "expires_in": ttl}
+        )
 
     # Plumbing
 

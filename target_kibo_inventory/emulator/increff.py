@@ -22,7 +22,11 @@ if TYPE_CHECKING:
 SKU_LIMIT = 300
 STRING_LIMIT = 255
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
-CODES = {400: "BAD_DATA", 401: "UNAUTHORIZED", 429: "TOO_MANY_REQUESTS"}
+CODES: dict[int, str] = {
+    HTTPStatus.BAD_REQUEST: "BAD_DATA",
+    HTTPStatus.UNAUTHORIZED: "UNAUTHORIZED",
+    HTTPStatus.TOO_MANY_REQUESTS: "TOO_MANY_REQUESTS",
+}
 """Error codes by status; BAD_DATA is Increff's, the others (and SERVER_ERROR) are ours."""
 
 _STRING, _INTEGER = "string", "integer"
@@ -42,7 +46,7 @@ class IncreffAccount:
     """The credentials Increff gives a client: three headers on every call."""
 
     username: str = "demo-user"
-    password: str = "demo-password"
+    password: str = "demo-password"  # noqa: S105  the emulator's documented demo account
     domain: str = "demo"
 
     def accepts(self, headers: Message) -> bool:
@@ -70,10 +74,12 @@ class Batch:
 def problem(status: int, description: str) -> dict[str, str]:
     """Increff's error body."""
     try:
-        message = "Input validation failed" if status == 400 else HTTPStatus(status).phrase
+        bad_data = status == HTTPStatus.BAD_REQUEST
+        message = "Input validation failed" if bad_data else HTTPStatus(status).phrase
     except ValueError:  # a status of no name, e.g. a scripted 599
         message = "Error"
-    code = CODES.get(status, "SERVER_ERROR" if status >= 500 else "ERROR")
+    server_error = status >= HTTPStatus.INTERNAL_SERVER_ERROR
+    code = CODES.get(status, "SERVER_ERROR" if server_error else "ERROR")
     return {"code": code, "message": message, "description": f"[{description}]"}
 
 
@@ -94,8 +100,7 @@ def check_body(body: Any) -> Batch:
     unknown = set(body) - {"locationCode", "products"}
     if unknown:
         raise BadRequestError(f"{sorted(unknown)[0]}: not a field of the request")
-    location = body.get("locationCode")
-    _check_value("locationCode", location, _STRING)
+    location = _check_string("locationCode", body.get("locationCode"))
     _check_list("products", body.get("products"))
     for index, product in enumerate(body["products"]):
         _check_object(f"products[{index}]", product, CURRENT_FIELDS)
@@ -143,9 +148,15 @@ def _check_object(where: str, entry: Any, fields: dict[str, tuple[str, bool]]) -
 
 def _check_value(where: str, value: Any, kind: str) -> None:
     if kind == _STRING:
-        if not isinstance(value, str) or not value:
-            raise BadRequestError(f"{where}: may not be null or empty; a string is required")
-        if len(value) > STRING_LIMIT:
-            raise BadRequestError(f"{where}: size must be at most {STRING_LIMIT}")
+        _check_string(where, value)
     elif type(value) is not int or not INT_MIN <= value <= INT_MAX:
         raise BadRequestError(f"{where}: must be a 32-bit integer; got {value!r}")
+
+
+def _check_string(where: str, value: Any) -> str:
+    """The value, when it is a non-empty string of at most STRING_LIMIT characters."""
+    if not isinstance(value, str) or not value:
+        raise BadRequestError(f"{where}: may not be null or empty; a string is required")
+    if len(value) > STRING_LIMIT:
+        raise BadRequestError(f"{where}: size must be at most {STRING_LIMIT}")
+    return value

@@ -135,6 +135,13 @@ def check_body(operation: str, body: Any) -> tuple[str, list[dict[str, Any]]]:
 
 def check_item(operation: str, where: str, item: Any) -> None:
     """Raise BadRequestError naming `items[i].field` when the item breaks a rule."""
+    _check_types(operation, where, item)
+    _check_required(operation, where, item)
+    _check_limits(where, item)
+
+
+def _check_types(operation: str, where: str, item: Any) -> None:
+    """An object of the spec's item fields, each of the spec's type."""
     title, fields = ITEMS[operation]
     if not isinstance(item, dict):
         raise BadRequestError(f"{where}: must be an object ({title})")
@@ -144,6 +151,10 @@ def check_item(operation: str, where: str, item: Any) -> None:
             raise BadRequestError(f"{where}.{name}: not a field of {title}{_hint(name, fields)}")
         if not check(value):
             raise BadRequestError(f"{where}.{name}: must be {_KINDS[check]}; got {value!r}")
+
+
+def _check_required(operation: str, where: str, item: dict[str, Any]) -> None:
+    """A quantity (at least 0 in a refresh) and one non-empty identifier, as the guides say."""
     if "quantity" not in item:
         raise BadRequestError(f"{where}.quantity: required")
     if operation == "refresh" and item["quantity"] < 0:
@@ -153,6 +164,10 @@ def check_item(operation: str, where: str, item: Any) -> None:
     for name in IDENTIFIERS:
         if item.get(name) == "":
             raise BadRequestError(f"{where}.{name}: the minimum length is 1")
+
+
+def _check_limits(where: str, item: dict[str, Any]) -> None:
+    """The minimum binID (1), and the guides' limits of inventoryLocatorName and attributes."""
     if item.get("binID", 1) < 1:
         raise BadRequestError(f"{where}.binID: the minimum value is 1; got {item['binID']}")
     if len(item.get("inventoryLocatorName", "")) > LOCATOR_NAME_LIMIT:

@@ -112,6 +112,14 @@ def _plain(operation: str, item: dict[str, Any]) -> bool:
 
 
 def _check_fields(operation: str, where: str, item: Any) -> None:
+    """Check an item's fields and types, then its required fields, then its limits."""
+    _check_types(operation, where, item)
+    _check_required(operation, where, item)
+    _check_limits(where, item)
+
+
+def _check_types(operation: str, where: str, item: Any) -> None:
+    """An object of this operation's fields, each of its documented type."""
     if not isinstance(item, dict):
         raise BadRequestError(f"{where}: must be an object")
     fields = ITEM_FIELDS[operation]
@@ -120,6 +128,10 @@ def _check_fields(operation: str, where: str, item: Any) -> None:
             raise BadRequestError(f"{where}.{name}: not a field of {operation} items")
         if not _has_type(value, fields[name]):
             raise BadRequestError(f"{where}.{name}: must be of type {fields[name]}; got {value!r}")
+
+
+def _check_required(operation: str, where: str, item: dict[str, Any]) -> None:
+    """A quantity (at least 0 in a refresh) and one non-empty identifier."""
     if "quantity" not in item:
         raise BadRequestError(f"{where}.quantity: required")
     if operation == "refresh" and int(item["quantity"]) < 0:
@@ -129,6 +141,10 @@ def _check_fields(operation: str, where: str, item: Any) -> None:
     for name in IDENTIFIERS:
         if name in item and len(item[name]) < 1:
             raise BadRequestError(f"{where}.{name}: the minimum length is 1")
+
+
+def _check_limits(where: str, item: dict[str, Any]) -> None:
+    """The minimum binID (1), and the limits of inventoryLocatorName and attributes."""
     if "binID" in item and int(item["binID"]) < 1:
         raise BadRequestError(f"{where}.binID: the minimum value is 1; got {item['binID']!r}")
     if len(item.get("inventoryLocatorName", "")) > LOCATOR_NAME_LIMIT:

@@ -1,6 +1,6 @@
-"""The emulated OMS: credentials, issued tokens, faults, scripted answers, the request log,
-and the HTTP server around them.
+"""The emulated OMS and the HTTP server around it.
 
+The emulator holds credentials, issued tokens, faults, scripted answers and the request log.
 It plays the other side of the target and imports nothing from it.
 """
 
@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections import deque
+from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from typing import Any
 
@@ -28,6 +29,8 @@ __all__ = ["KIBO_TOKEN_PATH", "LEGACY_TOKEN_PATH", "Emulator", "Faults", "Incref
 logger = logging.getLogger("kibo-emulator")
 
 SCRIPT_KEYS = {"status", "raw", "message", "retry_after", "latency"}
+HTTP_STATUSES = range(100, 600)
+"""The statuses a scripted answer may have: any three-digit one, named or not (e.g. 599)."""
 
 
 class Emulator:
@@ -70,6 +73,8 @@ class Emulator:
             target=self._server.serve_forever, args=(0.05,), name="emulator", daemon=True
         ).start()
         bound_host, bound_port = self._server.server_address[:2]
+        if isinstance(bound_host, bytes | bytearray):  # typed so; a bound AF_INET socket gives str
+            bound_host = bound_host.decode("ascii")
         return f"http://{bound_host}:{bound_port}"
 
     def serve_forever(self, host: str, port: int) -> None:
@@ -129,7 +134,7 @@ class Emulator:
         """Inject these faults from now on (the random sequence restarts from their seed)."""
         with self._lock:
             self.faults = faults
-            self._rng = random.Random(faults.seed)
+            self._rng = random.Random(faults.seed)  # noqa: S311  simulated faults, not security
             self.store.step_seconds = faults.step_seconds
 
     def draw_fault(self) -> tuple[str | None, Faults]:
@@ -185,8 +190,8 @@ def _check_scripted(answer: Any) -> None:
     """Refuse a scripted answer the emulator could not give."""
     if not isinstance(answer, dict) or set(answer) - SCRIPT_KEYS:
         raise ValueError(f"a scripted answer has only {sorted(SCRIPT_KEYS)}; got {answer!r}")
-    status, latency = answer.get("status", 200), answer.get("latency", 0)
-    if type(status) is not int or not 100 <= status <= 599:
+    status, latency = answer.get("status", HTTPStatus.OK.value), answer.get("latency", 0)
+    if type(status) is not int or status not in HTTP_STATUSES:
         raise ValueError(f"status: an HTTP status is required; got {status!r}")
     if type(latency) not in (int, float) or latency < 0:
         raise ValueError(f"latency: seconds (a number, at least 0) are required; got {latency!r}")

@@ -67,7 +67,21 @@ VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO UPDATE SET quantity = quantity + excluded.quantity,
     fields = CASE excluded.fields WHEN '{}' THEN fields ELSE json_patch(fields, excluded.fields) END
 """
-_COLUMNS = "job_id, type, location, item_count, status, added, started, finished, failures, path"
+_JOB = """
+SELECT job_id, type, location, item_count, status, added, started, finished, failures, path, body
+FROM jobs WHERE job_id = ?
+"""
+_JOBS = """
+SELECT job_id, type, location, item_count, status, added, started, finished, failures, path
+FROM jobs
+WHERE (:location IS NULL OR location = :location)
+    AND (:types IS NULL OR type IN (SELECT value FROM json_each(:types)))
+ORDER BY CASE WHEN :newest_first THEN -job_id ELSE job_id END
+LIMIT :limit
+"""
+"""Jobs of a location and of a JSON array of types (NULL: any), at most `limit` (-1: all)."""
+_PLAIN_ITEM_FIELDS = 2
+"""An identifier and the quantity: an item of no other fields."""
 
 
 def _now() -> str:
@@ -85,7 +99,7 @@ def _row(location: str, item: dict[str, Any]) -> tuple[Any, ...]:
     """An item as a row; it is identified at its location by partNumber, else sku, else upc."""
     extra = (
         json.dumps({k: v for k, v in item.items() if k not in IDENTIFIERS and k != "quantity"})
-        if len(item) > 2
+        if len(item) > _PLAIN_ITEM_FIELDS
         else "{}"
     )
     part_number, upc, sku = item.get("partNumber", ""), item.get("upc", ""), item.get("sku", "")
@@ -264,9 +278,7 @@ class Store:
     def job(self, job_id: int, *, with_items: bool = False) -> dict[str, Any] | None:
         """A job in the shape of Kibo's JobQueueResponse, plus its path (and items)."""
         with self._db_lock:
-            row = self._db.execute(
-                f"SELECT {_COLUMNS}, body FROM jobs WHERE job_id = ?", (job_id,)
-            ).fetchone()
+            row = self._db.execute(_JOB, (job_id,)).fetchone()
         if row is None:
             return None
         job = self._view(row[:-1])
@@ -282,20 +294,14 @@ class Store:
         newest_first: bool = False,
     ) -> list[dict[str, Any]]:
         """Jobs (of a location, of these types), oldest or newest first, at most `limit`."""
-        where, args = ["1"], []
-        if location is not None:
-            where.append("location = ?")
-            args.append(location)
-        if types:
-            where.append(f"type IN ({', '.join('?' * len(types))})")
-            args.extend(types)
-        query = f"SELECT {_COLUMNS} FROM jobs WHERE {' AND '.join(where)} ORDER BY job_id"
-        if newest_first:
-            query += " DESC"
-        if limit is not None:
-            query += f" LIMIT {int(limit)}"
+        args = {
+            "location": location,
+            "types": json.dumps(types) if types else None,
+            "newest_first": newest_first,
+            "limit": -1 if limit is None else int(limit),
+        }
         with self._db_lock:
-            rows = self._db.execute(query, args).fetchall()
+            rows = self._db.execute(_JOBS, args).fetchall()
         return [self._view(row) for row in rows]
 
     def job_body(self, job_id: int) -> str | None:
