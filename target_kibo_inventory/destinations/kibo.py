@@ -60,18 +60,20 @@ _encode = msgspec.json.Encoder().encode
 _JOB_ID = re.compile(rb'"jobID"\s*:\s*"?(\d+)"?')
 
 
-def _locator_name(value: Any) -> str:
+def locator_name(value: Any) -> str:
+    """`inventoryLocatorName`: a text of at most 50 characters."""
     return rules.text_of_at_most(value, MAX_LOCATOR_NAME_LENGTH)
 
 
-def _attributes(value: Any) -> list[str]:
+def attributes(value: Any) -> list[str]:
+    """`attributes`: a list of at most 50 strings."""
     return rules.strings(value, MAX_ATTRIBUTES, "attributes")
 
 
-_IDENTIFIER_RULES = tuple(FieldRule(name, rules.to_text) for name in IDENTIFIERS)
+IDENTIFIER_RULES = tuple(FieldRule(name, rules.to_text) for name in IDENTIFIERS)
 REFRESH_ITEMS = ItemRules(
     fields=(
-        *_IDENTIFIER_RULES,
+        *IDENTIFIER_RULES,
         FieldRule("quantity", rules.count),
         FieldRule("binID", rules.bin_id),
         FieldRule("ltd", rules.to_number),
@@ -79,18 +81,18 @@ REFRESH_ITEMS = ItemRules(
         FieldRule("safetyStock", rules.to_integer),
         FieldRule("currencyID", rules.to_integer),
         FieldRule("retailPrice", rules.to_number),
-        FieldRule("inventoryLocatorName", _locator_name),
-        FieldRule("attributes", _attributes),
+        FieldRule("inventoryLocatorName", locator_name),
+        FieldRule("attributes", attributes),
     ),
     identifiers=IDENTIFIERS,
     location=FieldRule("locationName", rules.location),
 )
 ADJUST_ITEMS = ItemRules(
     fields=(
-        *_IDENTIFIER_RULES,
+        *IDENTIFIER_RULES,
         FieldRule("quantity", rules.to_integer),
         FieldRule("binID", rules.bin_id),
-        FieldRule("inventoryLocatorName", _locator_name),
+        FieldRule("inventoryLocatorName", locator_name),
     ),
     identifiers=IDENTIFIERS,
     location=REFRESH_ITEMS.location,
@@ -146,13 +148,50 @@ def token_auth_or_key(settings: Settings, host: str) -> TokenAuth | BearerAuth:
     return TokenAuth(TokenRequest(url, str(settings.api_key), settings.api_secret, form))
 
 
-class KiboJobQueue:
-    """Kibo's job queue (Get Job, Get Jobs) under `urls["queue"]`, answered as JobQueueResponse.
+class KiboApi:
+    """What the Kibo destinations share.
 
-    Shared by the Kibo destinations, each of which has its package's queue path.
+    `{<location_key>, items}` bodies answered with a jobID, the batch sizes and cost steps,
+    Kibo's error body, and the job queue (Get Job, Get Jobs) under `urls["queue"]`, answered
+    as JobQueueResponse. Each subclass sets its location key, item rules and URLs (its
+    package's paths).
     """
 
+    location_key: str
+    refresh_items: ItemRules
+    adjust_items: ItemRules
     urls: dict[str, str]
+    sizes: dict[str, int]
+
+    def items(self, operation: str) -> ItemRules:
+        """The item rules of the operation."""
+        return self.refresh_items if operation == "refresh" else self.adjust_items
+
+    def full_size(self, operation: str) -> int:
+        """`refresh_batch_items` (≤ 12000) or `adjust_batch_items` (≤ 1000 documented)."""
+        return self.sizes[operation]
+
+    def cost_step(self, operation: str) -> int:
+        """3000 refresh items; an adjust request costs one step."""
+        return REFRESH_COST_STEP if operation == "refresh" else self.sizes[operation]
+
+    def encode_item(self, location: str, item: Mapping[str, Any]) -> bytes:
+        """The item as JSON (the location goes once, in the body)."""
+        return _encode(item)
+
+    def request(self, operation: str, location: str, items: Sequence[bytes]) -> HttpRequest:
+        """POST `{"<location_key>": ..., "items": [...]}`, built with one copy."""
+        key = self.location_key.encode()
+        head = b'{"' + key + b'":' + _encode(location) + b',"items":['
+        return HttpRequest("POST", self.urls[operation], b"".join((head, *items, b"]}")))
+
+    def read_answer(self, operation: str, content: bytes, items: Sequence[bytes]) -> Answer:
+        """JobIDResponse: `{"jobID": n}`."""
+        return Answer(job_id=read_job_id(content))
+
+    def error_message(self, response: requests.Response) -> str:
+        """The `message` (or `error`) of Kibo's `{error, message}` body."""
+        return server_message(response)
 
     def job_url(self, job_id: int | str) -> str:
         """Where a job's status is read (the job queue of the same package)."""
@@ -170,44 +209,30 @@ class KiboJobQueue:
         return read_job_statuses(content)
 
 
-class KiboTranslated(KiboJobQueue):
-    """Kibo's translated endpoints: `{locationName, items}` bodies, answered with a jobID."""
+def batch_sizes(settings: Settings) -> dict[str, int]:
+    """The items of a full request per operation, from the settings."""
+    return {"refresh": settings.refresh_batch_items, "adjust": settings.adjust_batch_items}
+
+
+class KiboTranslated(KiboApi):
+    """Kibo's translated endpoints: `{locationName, items}` bodies, answered with a jobID.
+
+    Refresh items take every field; adjust items only identifiers, quantity, bin and locator.
+    """
 
     name = "kibo"
     operations: tuple[str, ...] = ("refresh", "adjust")
     location_key = "locationName"
+    refresh_items = REFRESH_ITEMS
+    adjust_items = ADJUST_ITEMS
 
     def __init__(self, settings: Settings) -> None:
         settings.require(self.name, "tenant_id", "api_key")
         self.host = base_url(settings)
         self.urls = {op: self.host + path for op, path in PATHS[settings.api_package].items()}
         self.tenant = str(settings.tenant_id)
-        self.sizes = {
-            "refresh": settings.refresh_batch_items,
-            "adjust": settings.adjust_batch_items,
-        }
+        self.sizes = batch_sizes(settings)
         self._auth = token_auth_or_key(settings, self.host)
-
-    def items(self, operation: str) -> ItemRules:
-        """Refresh items take every field; adjust items only identifiers, quantity and bin."""
-        return REFRESH_ITEMS if operation == "refresh" else ADJUST_ITEMS
-
-    def full_size(self, operation: str) -> int:
-        """`refresh_batch_items` (≤ 12000) or `adjust_batch_items` (≤ 1000 documented)."""
-        return self.sizes[operation]
-
-    def cost_step(self, operation: str) -> int:
-        """3000 refresh items; an adjust request costs one step."""
-        return REFRESH_COST_STEP if operation == "refresh" else self.sizes[operation]
-
-    def encode_item(self, location: str, item: Mapping[str, Any]) -> bytes:
-        """The item as JSON (the location goes once, in the body)."""
-        return _encode(item)
-
-    def request(self, operation: str, location: str, items: Sequence[bytes]) -> HttpRequest:
-        """POST `{"locationName": ..., "items": [...]}`, built with one copy."""
-        head = b'{"locationName":' + _encode(location) + b',"items":['
-        return HttpRequest("POST", self.urls[operation], b"".join((head, *items, b"]}")))
 
     def headers(self) -> dict[str, str]:
         """Sent with every request: the tenant."""
@@ -216,14 +241,6 @@ class KiboTranslated(KiboJobQueue):
     def auth(self) -> TokenAuth | BearerAuth:
         """The API key as a bearer token, or an OAuth2 token."""
         return self._auth
-
-    def read_answer(self, operation: str, content: bytes, items: Sequence[bytes]) -> Answer:
-        """`{"jobID": n}`."""
-        return Answer(job_id=read_job_id(content))
-
-    def error_message(self, response: requests.Response) -> str:
-        """The `message` (or `error`) of Kibo's error body."""
-        return server_message(response)
 
     def refused_message(self, status: int, what: str, server_says: str) -> str:
         """Kibo refused the tenant or the key."""

@@ -13,26 +13,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from target_kibo_inventory import rules
 from target_kibo_inventory.auth import TokenAuth, TokenRequest
-from target_kibo_inventory.destinations.base import Answer, FieldRule, HttpRequest, ItemRules
+from target_kibo_inventory.destinations.base import FieldRule, ItemRules
 from target_kibo_inventory.destinations.kibo import (
     AUTH_URL,
+    IDENTIFIER_RULES,
     IDENTIFIERS,
-    KiboJobQueue,
-    read_job_id,
-    server_message,
+    KiboApi,
+    attributes,
+    batch_sizes,
+    locator_name,
 )
-from target_kibo_inventory.limits import MAX_ATTRIBUTES, MAX_LOCATOR_NAME_LENGTH, REFRESH_COST_STEP
 from target_kibo_inventory.settings import SettingsError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-
-    import requests
-
     from target_kibo_inventory.settings import Settings
 
 HOSTS = {
@@ -47,22 +42,11 @@ PATHS = {
     "queue": "/api/commerce/inventory/v1/queue/",
 }
 
-_encode = msgspec.json.Encoder().encode
-
-
-def _locator_name(value: Any) -> str:
-    return rules.text_of_at_most(value, MAX_LOCATOR_NAME_LENGTH)
-
-
-def _attributes(value: Any) -> list[str]:
-    return rules.strings(value, MAX_ATTRIBUTES, "attributes")
-
 
 def _tags(value: Any) -> dict[str, str]:
     return rules.string_map(value, "strings (tag category name → tag name)")
 
 
-_IDENTIFIER_RULES = tuple(FieldRule(name, rules.to_text) for name in IDENTIFIERS)
 _EXTRAS = (
     FieldRule("tags", _tags),
     FieldRule("deliveryDate", rules.date_time),
@@ -78,7 +62,7 @@ LOCATION = FieldRule("locationCode", rules.location, fallbacks=("locationName",)
 property), else as for the translated endpoints (`locationName`, `location_name`)."""
 REFRESH_ITEMS = ItemRules(
     fields=(
-        *_IDENTIFIER_RULES,
+        *IDENTIFIER_RULES,
         FieldRule("quantity", rules.count),
         FieldRule("binID", rules.bin_id),
         FieldRule("LTD", rules.to_number),
@@ -86,8 +70,8 @@ REFRESH_ITEMS = ItemRules(
         FieldRule("safetyStock", rules.to_integer),
         FieldRule("retailPrice", rules.to_number),
         FieldRule("currencyID", rules.to_integer),
-        FieldRule("inventoryLocatorName", _locator_name),
-        FieldRule("attributes", _attributes),
+        FieldRule("inventoryLocatorName", locator_name),
+        FieldRule("attributes", attributes),
         *_EXTRAS,
     ),
     identifiers=IDENTIFIERS,
@@ -96,7 +80,7 @@ REFRESH_ITEMS = ItemRules(
 """RefreshItem. `LTD` is read from an `LTD` or `ltd` property (its snake_case form)."""
 ADJUST_ITEMS = ItemRules(
     fields=(
-        *_IDENTIFIER_RULES,
+        *IDENTIFIER_RULES,
         FieldRule("quantity", rules.to_integer),
         FieldRule("binID", rules.bin_id),
         *_EXTRAS,
@@ -117,7 +101,7 @@ def native_host(settings: Settings) -> str:
     return url.rstrip("/").removesuffix(API_BASE)
 
 
-class KiboUnifiedCommerce(KiboJobQueue):
+class KiboUnifiedCommerce(KiboApi):
     """Kibo's native inventory API: `{locationCode, items}` bodies, answered with a jobID.
 
     OAuth2 tokens only; the tenant (and site) go in headers.
@@ -126,6 +110,8 @@ class KiboUnifiedCommerce(KiboJobQueue):
     name = "kibo"
     operations: tuple[str, ...] = ("refresh", "adjust")
     location_key = "locationCode"
+    refresh_items = REFRESH_ITEMS
+    adjust_items = ADJUST_ITEMS
 
     def __init__(self, settings: Settings) -> None:
         try:
@@ -140,10 +126,7 @@ class KiboUnifiedCommerce(KiboJobQueue):
         self.urls = {op: self.host + path for op, path in PATHS.items()}
         self.tenant = str(settings.tenant_id)
         self.site = settings.site_id
-        self.sizes = {
-            "refresh": settings.refresh_batch_items,
-            "adjust": settings.adjust_batch_items,
-        }
+        self.sizes = batch_sizes(settings)
         self._auth = TokenAuth(
             TokenRequest(
                 settings.auth_url or AUTH_URL,
@@ -152,27 +135,6 @@ class KiboUnifiedCommerce(KiboJobQueue):
                 settings.token_request or "json",
             )
         )
-
-    def items(self, operation: str) -> ItemRules:
-        """RefreshItem or AdjustItem, as the spec defines them."""
-        return REFRESH_ITEMS if operation == "refresh" else ADJUST_ITEMS
-
-    def full_size(self, operation: str) -> int:
-        """`refresh_batch_items` (≤ 12000) or `adjust_batch_items` (≤ 1000 documented)."""
-        return self.sizes[operation]
-
-    def cost_step(self, operation: str) -> int:
-        """3000 refresh items; an adjust request costs one step."""
-        return REFRESH_COST_STEP if operation == "refresh" else self.sizes[operation]
-
-    def encode_item(self, location: str, item: Mapping[str, Any]) -> bytes:
-        """The item as JSON (the location goes once, in the body)."""
-        return _encode(item)
-
-    def request(self, operation: str, location: str, items: Sequence[bytes]) -> HttpRequest:
-        """POST `{"locationCode": ..., "items": [...]}`, built with one copy."""
-        head = b'{"locationCode":' + _encode(location) + b',"items":['
-        return HttpRequest("POST", self.urls[operation], b"".join((head, *items, b"]}")))
 
     def headers(self) -> dict[str, str]:
         """Sent with every request: the tenant, and the site when `site_id` is set."""
@@ -184,14 +146,6 @@ class KiboUnifiedCommerce(KiboJobQueue):
     def auth(self) -> TokenAuth:
         """An OAuth2 access token (client credentials), cached and renewed."""
         return self._auth
-
-    def read_answer(self, operation: str, content: bytes, items: Sequence[bytes]) -> Answer:
-        """JobIDResponse: `{"jobID": n}`."""
-        return Answer(job_id=read_job_id(content))
-
-    def error_message(self, response: requests.Response) -> str:
-        """The `message` (or `error`) of Kibo's `{error, message}` body."""
-        return server_message(response)
 
     def refused_message(self, status: int, what: str, server_says: str) -> str:
         """Kibo refused the tenant, the site or the credentials."""
