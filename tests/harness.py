@@ -85,6 +85,25 @@ class Run:
         return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
 
 
+def start_target(
+    cwd: Path,
+    *,
+    stdin: Any = subprocess.PIPE,
+    stdout: Any = subprocess.PIPE,
+    stderr: Any = subprocess.PIPE,
+) -> subprocess.Popen:
+    """The target's CLI started with `config.json` of `cwd`, its streams as text; for tests
+    that act while it runs (run_target waits for the end). Read it with output_of."""
+    return subprocess.Popen(
+        [TARGET, "--config", "config.json"],
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        cwd=cwd,
+        text=True,
+    )
+
+
 def output_of(process: subprocess.Popen) -> tuple[str, str]:
     """What a process wrote to its stdout and stderr pipes, read to the end; then the pipes
     are closed and the process waited for (`communicate` would refuse a stdin already closed)."""

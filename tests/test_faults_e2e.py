@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from tests.harness import TARGET, lines, output_of, record, run_target, schema
+from tests.harness import lines, output_of, record, run_target, schema, start_target
 
 LOCATIONS = ["North", "South", "East", "West", "Depot"]
 QUICK = {"maybe_applied_wait_seconds": 0.5}
@@ -209,14 +209,7 @@ def test_a_late_copy_of_a_timed_out_refresh_never_lands_after_newer_counts(
     )
     (tmp_path / "config.json").write_text(json.dumps(config))
     emulator.faults(latency=3)  # the first try: answered after 3 s, applied then
-    target = subprocess.Popen(
-        [TARGET, "--config", "config.json"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=tmp_path,
-        text=True,
-    )
+    target = start_target(tmp_path, stdout=subprocess.DEVNULL)
     target.stdin.write(lines([schema("stock"), *older, *newer]))
     target.stdin.close()
     while emulator.get("/emulator/health")["in_flight"] == 0:

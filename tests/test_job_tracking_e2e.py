@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.harness import TARGET, lines, output_of, record, run_target, schema, state
+from tests.harness import lines, output_of, record, run_target, schema, start_target, state
 
 BOOKMARKS = {"bookmarks": {"stock": {"replication_key_value": "2026-11-28T08:00:00+00:00"}}}
 
@@ -35,14 +35,7 @@ def test_the_state_is_written_once_the_queue_says_success(emulator, tmp_path):
     messages = [schema("stock"), *_records({"L1": 21000, "L2": 5000}), state(BOOKMARKS)]
     config = emulator.config(wait_for_jobs=True, job_log_path="jobs.jsonl")
     (tmp_path / "config.json").write_text(json.dumps(config))
-    target = subprocess.Popen(
-        [TARGET, "--config", "config.json"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=tmp_path,
-        text=True,
-    )
+    target = start_target(tmp_path)
     target.stdin.write(lines(messages))
     target.stdin.close()
     started = time.monotonic()
@@ -221,14 +214,7 @@ def test_a_late_copy_is_confirmed_through_the_job_queue_instead_of_waited_out(em
     (tmp_path / "config.json").write_text(json.dumps(config))
     emulator.faults(latency=3)  # the first try: answered after 3 s, applied then
     started = time.monotonic()
-    target = subprocess.Popen(
-        [TARGET, "--config", "config.json"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=tmp_path,
-        text=True,
-    )
+    target = start_target(tmp_path, stdout=subprocess.DEVNULL)
     target.stdin.write(lines([schema("stock"), *older, *newer]))
     target.stdin.close()
     while emulator.get("/emulator/health")["in_flight"] == 0:
@@ -256,14 +242,7 @@ def test_a_job_the_queue_does_not_know_is_an_error_naming_it(emulator, tmp_path)
     emulator.faults(step_seconds=60)
     config = emulator.config(wait_for_jobs=True)
     (tmp_path / "config.json").write_text(json.dumps(config))
-    target = subprocess.Popen(
-        [TARGET, "--config", "config.json"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=tmp_path,
-        text=True,
-    )
+    target = start_target(tmp_path)
     target.stdin.write(lines([schema("stock"), *_records({"L1": 3}), state(BOOKMARKS)]))
     target.stdin.close()
     while not (jobs := emulator.get("/emulator/jobs")["jobs"]):

@@ -11,7 +11,7 @@ import re
 import subprocess
 import time
 
-from tests.harness import TARGET, lines, output_of, record, run_target, schema, state
+from tests.harness import TARGET, lines, output_of, record, run_target, schema, start_target, state
 
 
 def _summary(stderr: str) -> dict:
@@ -143,14 +143,7 @@ def test_one_line_per_drain_and_accepted_lines_at_debug_past_twenty(emulator, tm
 def test_a_wrong_key_fails_at_start_up_while_the_tap_has_written_nothing(emulator, tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(emulator.config(api_key="wrong-key-000")))
     started = time.monotonic()
-    target = subprocess.Popen(
-        [TARGET, "--config", "config.json"],
-        stdin=subprocess.PIPE,  # a tap that has not written a line yet
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=tmp_path,
-        text=True,
-    )
+    target = start_target(tmp_path)  # a tap that has not written a line yet
     try:
         assert target.wait(timeout=20) == 1
     finally:
@@ -169,14 +162,7 @@ def test_a_wrong_key_fails_at_start_up_while_the_tap_has_written_nothing(emulato
 def test_the_check_can_be_turned_off(emulator, tmp_path):
     config = emulator.config(api_key="wrong-key-000", check_credentials_at_start=False)
     (tmp_path / "config.json").write_text(json.dumps(config))
-    target = subprocess.Popen(
-        [TARGET, "--config", "config.json"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=tmp_path,
-        text=True,
-    )
+    target = start_target(tmp_path)
     time.sleep(2)
     assert target.poll() is None  # waiting for input: nothing was checked
     assert emulator.requests() == []
@@ -195,14 +181,7 @@ def test_a_table_is_printed_when_stderr_is_a_terminal(emulator, tmp_path):
         *(record("stock", sku=f"S{i}", location_name="Main St", quantity=1) for i in range(3)),
     ]
     primary, secondary = pty.openpty()
-    target = subprocess.Popen(
-        [TARGET, "--config", "config.json"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=secondary,
-        cwd=tmp_path,
-        text=True,
-    )
+    target = start_target(tmp_path, stderr=secondary)
     os.close(secondary)
     target.stdin.write(lines(messages))
     target.stdin.close()

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from tests.harness import TARGET, lines, record, schema
+from tests.harness import lines, record, schema, start_target
 
 HOLD_OPEN = "import sys, time; sys.stdout.write(sys.argv[1]); sys.stdout.flush(); time.sleep(60)"
 """A tap that writes its messages, then stays silent with its output open."""
@@ -20,14 +20,7 @@ def _pipeline(tmp_path, config: dict, messages: list[dict]) -> tuple[subprocess.
     tap = subprocess.Popen(
         [sys.executable, "-c", HOLD_OPEN, lines(messages)], stdout=subprocess.PIPE
     )
-    target = subprocess.Popen(
-        [TARGET, "--config", "config.json"],
-        stdin=tap.stdout,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=tmp_path,
-        text=True,
-    )
+    target = start_target(tmp_path, stdin=tap.stdout)
     tap.stdout.close()
     return tap, target
 
