@@ -209,13 +209,14 @@ class Journal:
         """Look at what interrupted runs left; refuse a `journal_resolve` that fits nothing."""
         if self.folder is None:
             return
-        if self.folder.is_file():
-            raise JournalError(
-                f"{self.folder} is a journal file of an earlier version of "
-                "target-kibo-inventory, which kept one file per run: finish the interrupted run "
-                "with that version, or remove the file after checking the stock of the "
-                "locations it names."
-            )
+        earlier = self.folder.with_name(self.folder.name + ".jsonl")  # that version's default
+        for path in (self.folder, earlier):
+            if path.is_file():
+                raise JournalError(
+                    f"{path} is a journal file of an earlier version of target-kibo-inventory, "
+                    "which kept one file per run: finish the interrupted run with that version, "
+                    "or remove the file after checking the stock of the locations it names."
+                )
         if self.folder.is_dir():
             self._found = {p.name for p in self.folder.glob("*.jsonl")}
         open_incidents = {i.id: i for i in self._incidents_on_disk()}

@@ -292,6 +292,9 @@ def test_an_old_journal_file_is_refused_clearly(tmp_path):
     old.write_text('{"l": "L", "n": 1, "d": "x", "adjust": true}\n')
     with pytest.raises(JournalError, match="earlier version of target-kibo-inventory"):
         _journal(old)
+    # where that version put it by default: beside today's default folder
+    with pytest.raises(JournalError, match=f"{old}.* earlier version"):
+        _journal(tmp_path / "kibo-inventory-journal-t")
 
 
 # Files as the first release of this format wrote them: the version on the header line only.
