@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,3 +204,29 @@ class EmulatorClient:
     def script(self, *answers: dict) -> None:
         """Answer the next inventory requests with these."""
         self.post("/emulator/script", {"responses": list(answers)})
+
+
+def run_with_a_late_first_try(
+    emulator: EmulatorClient, cwd: Path, **settings: Any
+) -> tuple[str, float]:
+    """Counts 1 then counts 2 for 1000 SKUs at location L, one refresh request each, where the
+    first try of the first request times out and is applied by the server 3 s after it began
+    (the emulator's latency fault); every later try is answered at once. The target must end
+    with 0; returns its stderr and how long it ran."""
+    older = [record("stock", sku=f"S{i}", location_name="L", quantity=1) for i in range(1000)]
+    newer = [record("stock", sku=f"S{i}", location_name="L", quantity=2) for i in range(1000)]
+    config = emulator.config(
+        refresh_batch_items=1000, request_timeout=1, max_parallel_requests=1, **settings
+    )
+    (cwd / "config.json").write_text(json.dumps(config))
+    emulator.faults(latency=3)  # the first try: answered after 3 s, applied then
+    started = time.monotonic()
+    target = start_target(cwd, stdout=subprocess.DEVNULL)
+    target.stdin.write(lines([schema("stock"), *older, *newer]))
+    target.stdin.close()
+    while emulator.get("/emulator/health")["in_flight"] == 0:
+        time.sleep(0.01)
+    emulator.faults(latency=0)  # the retry and the next request are answered at once
+    assert target.wait(timeout=60) == 0
+    elapsed = time.monotonic() - started
+    return output_of(target)[1], elapsed

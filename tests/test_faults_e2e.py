@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import itertools
-import json
 import random
-import subprocess
 import time
 from collections import Counter, defaultdict
 
 import pytest
 
-from tests.harness import lines, output_of, record, run_target, schema, start_target
+from tests.harness import (
+    record,
+    run_target,
+    run_with_a_late_first_try,
+    schema,
+)
 
 LOCATIONS = ["North", "South", "East", "West", "Depot"]
 QUICK = {"maybe_applied_wait_seconds": 0.5}
@@ -199,24 +202,7 @@ def test_a_late_copy_of_a_timed_out_refresh_never_lands_after_newer_counts(
 ):
     """The first try of a refresh times out but is applied by the server after the retry and
     the next request for the location: without `maybe_applied_wait_seconds` it lands last."""
-    older = [record("stock", sku=f"S{i}", location_name="L", quantity=1) for i in range(1000)]
-    newer = [record("stock", sku=f"S{i}", location_name="L", quantity=2) for i in range(1000)]
-    config = emulator.config(
-        refresh_batch_items=1000,
-        request_timeout=1,
-        max_parallel_requests=1,
-        maybe_applied_wait_seconds=wait,
-    )
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    emulator.faults(latency=3)  # the first try: answered after 3 s, applied then
-    target = start_target(tmp_path, stdout=subprocess.DEVNULL)
-    target.stdin.write(lines([schema("stock"), *older, *newer]))
-    target.stdin.close()
-    while emulator.get("/emulator/health")["in_flight"] == 0:
-        time.sleep(0.01)
-    emulator.faults(latency=0)  # the retry and the next request are answered at once
-    assert target.wait(timeout=60) == 0
-    stderr = output_of(target)[1]
+    stderr, _ = run_with_a_late_first_try(emulator, tmp_path, maybe_applied_wait_seconds=wait)
     while emulator.get("/emulator/health")["in_flight"]:  # the late first try lands
         time.sleep(0.05)
     quantities = set(emulator.stock().values())

@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 
 import pytest
 
-from tests.harness import lines, output_of, record, run_target, schema, start_target, state
+from tests.harness import (
+    lines,
+    output_of,
+    record,
+    run_target,
+    run_with_a_late_first_try,
+    schema,
+    start_target,
+    state,
+)
 
 BOOKMARKS = {"bookmarks": {"stock": {"replication_key_value": "2026-11-28T08:00:00+00:00"}}}
 
@@ -202,27 +210,9 @@ def test_a_job_log_in_a_folder_that_does_not_exist_is_refused_at_start_up(emulat
 def test_a_late_copy_is_confirmed_through_the_job_queue_instead_of_waited_out(emulator, tmp_path):
     """As in test_faults_e2e: the first try times out and lands 3 s later. With wait_for_jobs
     the newer request goes once Get Jobs shows that copy, not after the 60 s wait."""
-    older = [record("stock", sku=f"S{i}", location_name="L", quantity=1) for i in range(1000)]
-    newer = [record("stock", sku=f"S{i}", location_name="L", quantity=2) for i in range(1000)]
-    config = emulator.config(
-        refresh_batch_items=1000,
-        request_timeout=1,
-        max_parallel_requests=1,
-        maybe_applied_wait_seconds=60,
-        wait_for_jobs=True,
+    stderr, elapsed = run_with_a_late_first_try(
+        emulator, tmp_path, maybe_applied_wait_seconds=60, wait_for_jobs=True
     )
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    emulator.faults(latency=3)  # the first try: answered after 3 s, applied then
-    started = time.monotonic()
-    target = start_target(tmp_path, stdout=subprocess.DEVNULL)
-    target.stdin.write(lines([schema("stock"), *older, *newer]))
-    target.stdin.close()
-    while emulator.get("/emulator/health")["in_flight"] == 0:
-        time.sleep(0.01)
-    emulator.faults(latency=0)  # the retry and the next request are answered at once
-    assert target.wait(timeout=60) == 0
-    elapsed = time.monotonic() - started
-    stderr = output_of(target)[1]
     jobs = emulator.jobs()
     assert len(jobs) == 3  # the retry, the late first try, the newer request
     newest = max(jobs, key=lambda j: j["jobID"])
