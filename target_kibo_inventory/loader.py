@@ -378,7 +378,7 @@ class InventoryLoader:
     # Jobs (wait_for_jobs)
 
     def _job(self, request: Request, entry: dict[str, Any]) -> Job:
-        parts = list(request.item_chunks) if self.keep_job_items else None
+        item_chunks = list(request.item_chunks) if self.keep_job_items else None
         return Job(
             entry["jobID"],
             request.operation,
@@ -386,7 +386,7 @@ class InventoryLoader:
             request.count,
             request.stream_label,
             entry,
-            parts,
+            item_chunks,
         )
 
     def _read_job(self, job: Job) -> JobStatus:
