@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from target_kibo_inventory.emulator.server import Emulator
+from target_kibo_inventory.emulator.server import Emulator, Options
 from tests.harness import EmulatorClient
 from tests.outside import MELTANO, TAP_POSTGRES, e2e_venv
 
@@ -29,13 +29,32 @@ def _signal_handlers_restored() -> Iterator[None]:
         signal.signal(signum, handler)
 
 
-@pytest.fixture
-def emulator() -> Iterator[EmulatorClient]:
-    """A fresh emulator serving real HTTP on a free port of 127.0.0.1."""
-    server = Emulator(TENANT, API_KEY, API_SECRET, token_ttl=3600)
+def _serving(options: Options) -> Iterator[EmulatorClient]:
+    server = Emulator(TENANT, API_KEY, API_SECRET, token_ttl=3600, options=options)
     url = server.start("127.0.0.1", 0)
     yield EmulatorClient(url, TENANT, API_KEY, API_SECRET)
     server.stop()
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorClient]:
+    """A fresh emulator serving real HTTP on a free port of 127.0.0.1, with the documents'
+    defaults (OAuth tokens only; the job queue on the native API's paths only)."""
+    yield from _serving(Options())
+
+
+@pytest.fixture
+def queue_emulator() -> Iterator[EmulatorClient]:
+    """An emulator that also serves the job queue at the translated packages' paths, as the
+    target assumes with wait_for_jobs (no document places it on the translation host)."""
+    yield from _serving(Options(translated_queue=True))
+
+
+@pytest.fixture
+def key_emulator() -> Iterator[EmulatorClient]:
+    """An emulator whose translated endpoints also take the API key itself as the bearer
+    (auth_method: bearer_api_key)."""
+    yield from _serving(Options(accept_api_key=True))
 
 
 @pytest.fixture(scope="session")

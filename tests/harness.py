@@ -13,6 +13,8 @@ from typing import Any
 
 import requests
 
+from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH
+
 BIN = Path(sys.executable).parent
 TARGET = str(BIN / "target-kibo-inventory")
 
@@ -143,13 +145,38 @@ class EmulatorClient:
         self.api_secret = api_secret
 
     def config(self, **overrides: Any) -> dict:
-        """A target config pointed at this emulator."""
+        """A target config pointed at this emulator: OAuth (the default auth_method) with the
+        emulator's Application ID and Client Secret, its token endpoint as auth_url."""
         return {
             "tenant_id": self.tenant,
             "api_key": self.api_key,
+            "api_secret": self.api_secret,
+            "auth_url": self.url + KIBO_TOKEN_PATH,
             "base_url": self.url,
             **overrides,
         }
+
+    def bearer_key_config(self, **overrides: Any) -> dict:
+        """A target config that sends the API key itself (auth_method: bearer_api_key); the
+        emulator must accept it (Options.accept_api_key)."""
+        config = self.config(auth_method="bearer_api_key", **overrides)
+        del config["api_secret"], config["auth_url"]
+        return config
+
+    def token(self) -> str:
+        """A new access token from the emulator's Kibo token endpoint."""
+        form = {
+            "client_id": self.api_key,
+            "client_secret": self.api_secret,
+            "grant_type": "client_credentials",
+        }
+        answer = requests.post(self.url + KIBO_TOKEN_PATH, json=form, timeout=30)
+        answer.raise_for_status()
+        return answer.json()["access_token"]
+
+    def headers(self) -> dict[str, str]:
+        """Headers of a Kibo request the emulator accepts: the tenant and a new access token."""
+        return {"x-vol-tenant": self.tenant, "Authorization": f"Bearer {self.token()}"}
 
     def get(self, path: str, **params: Any) -> Any:
         answer = requests.get(self.url + path, params=params, timeout=120)

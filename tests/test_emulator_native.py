@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH, Emulator
+from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH, Emulator, Options
 
 TENANT, API_KEY, SECRET, SITE = "100234", "native-key", "native-secret", "5"
 REFRESH = "/api/commerce/inventory/v5/inventory/refresh"
@@ -18,7 +18,7 @@ class Native:
     """An in-process emulator (started with a site, or not) and a valid token."""
 
     def __init__(self, site: str | None) -> None:
-        self.server = Emulator(TENANT, API_KEY, SECRET, site=site)
+        self.server = Emulator(TENANT, API_KEY, SECRET, options=Options(site=site))
         self.url = self.server.start()
         form = {"client_id": API_KEY, "client_secret": SECRET, "grant_type": "client_credentials"}
         token = requests.post(self.url + KIBO_TOKEN_PATH, json=form, timeout=5).json()

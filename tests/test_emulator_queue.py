@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 import requests
 
-from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH, Emulator, Faults
+from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH, Emulator, Faults, Options
 
 TENANT, API_KEY, SECRET, SITE = "100234", "queue-key", "queue-secret", "5"
 REFRESH = "/inv/api/v5/inventory/refresh/"
@@ -40,7 +40,9 @@ class Oms:
     """An in-process emulator and the headers a client of each API family sends."""
 
     def __init__(self, **faults: float | str) -> None:
-        self.server = Emulator(TENANT, API_KEY, SECRET, faults=Faults(**faults), site=SITE)
+        self.server = Emulator(
+            TENANT, API_KEY, SECRET, faults=Faults(**faults), options=Options(site=SITE)
+        )
         self.url = self.server.start()
         token = requests.post(
             self.url + KIBO_TOKEN_PATH,

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from target_kibo_inventory.destinations.kibo_native import KiboUnifiedCommerce
-from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH, Emulator
+from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH, Emulator, Options
 from target_kibo_inventory.settings import CONFIG_SCHEMA, Settings
 from tests.harness import EmulatorClient, record, run_target, schema, state
 
@@ -22,7 +22,7 @@ ANY: dict = {}
 @pytest.fixture
 def kibo() -> Iterator[EmulatorClient]:
     """An emulator whose tenant has site 5: the native API needs x-vol-site and a token."""
-    server = Emulator(TENANT, API_KEY, API_SECRET, token_ttl=3600, site=SITE)
+    server = Emulator(TENANT, API_KEY, API_SECRET, token_ttl=3600, options=Options(site=SITE))
     url = server.start("127.0.0.1", 0)
     yield EmulatorClient(url, TENANT, API_KEY, API_SECRET)
     server.stop()
