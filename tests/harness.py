@@ -143,6 +143,7 @@ class EmulatorClient:
         self.tenant = tenant
         self.api_key = api_key
         self.api_secret = api_secret
+        self._token: str | None = None
 
     def config(self, **overrides: Any) -> dict:
         """A target config pointed at this emulator: OAuth (the default auth_method) with the
@@ -175,8 +176,11 @@ class EmulatorClient:
         return answer.json()["access_token"]
 
     def headers(self) -> dict[str, str]:
-        """Headers of a Kibo request the emulator accepts: the tenant and a new access token."""
-        return {"x-vol-tenant": self.tenant, "Authorization": f"Bearer {self.token()}"}
+        """Headers of a Kibo request the emulator accepts: the tenant and an access token (the
+        first call gets one, later calls reuse it)."""
+        if self._token is None:
+            self._token = self.token()
+        return {"x-vol-tenant": self.tenant, "Authorization": f"Bearer {self._token}"}
 
     def get(self, path: str, **params: Any) -> Any:
         answer = requests.get(self.url + path, params=params, timeout=120)
