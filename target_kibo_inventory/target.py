@@ -292,15 +292,14 @@ class TargetKiboInventory(Target):
     def _queue_read_hint(self) -> str:
         """What to check after the job queue read at start-up failed, and why it was read."""
         why = (
-            "it is read at start-up because a Kibo document places it there (Get Jobs)"
+            ""
             if jobs_read_documented(self.destination)
-            else "it is read at start-up because wait_for_jobs reads it (wait_for_jobs: false "
-            "loads without it)"
+            else "The job queue was read because wait_for_jobs reads it. "
         )
         return (
-            "Check tenant_id, site_id and api_key (and base_url, environment and api_package: a "
-            f"key belongs to one package); {why}. check_credentials_at_start: false skips the "
-            "check."
+            f"{why}Check tenant_id, site_id and api_key (and base_url, environment and "
+            "api_package: a key belongs to one package); check_credentials_at_start: false "
+            "skips this read."
         )
 
     def _fail(self, error: BaseException) -> None:

@@ -157,6 +157,14 @@ class EmulatorClient:
             **overrides,
         }
 
+    def environment(self, **overrides: Any) -> dict[str, str]:
+        """config() as TARGET_KIBO_INVENTORY_* variables (for `--config ENV`): text as it is,
+        any other value as JSON."""
+        return {
+            f"TARGET_KIBO_INVENTORY_{name.upper()}": v if isinstance(v, str) else json.dumps(v)
+            for name, v in self.config(**overrides).items()
+        }
+
     def bearer_key_config(self, **overrides: Any) -> dict:
         """A target config that sends the API key itself (auth_method: bearer_api_key); the
         emulator must accept it (Options.accept_api_key)."""
@@ -256,6 +264,7 @@ def run_with_a_late_first_try(
     target.stdin.write(lines([schema("stock"), *older, *newer]))
     target.stdin.close()
     while emulator.get("/emulator/health")["in_flight"] == 0:
+        assert target.poll() is None, output_of(target)[1]  # ended before its first request
         time.sleep(0.01)
     emulator.faults(latency=0)  # the retry and the next request are answered at once
     assert target.wait(timeout=60) == 0

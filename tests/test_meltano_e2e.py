@@ -4,8 +4,8 @@ the README's three lines that add the loader to a new project.
 The project is a temp folder holding `meltano.yml` (the loader's `pip_url` pointed at this
 checkout) and the sample CSV. `meltano install` builds both plugins' virtual environments from
 PyPI and this checkout; the extractor is `tap-spreadsheets` as defined in `meltano.yml`, the
-loader reaches the emulator through the `dev` environment's settings, with only `base_url`
-overridden by an environment variable (the emulator listens on a free port).
+loader reaches the emulator through the `dev` environment's settings, with only `base_url` and
+`auth_url` overridden by environment variables (the emulator listens on a free port).
 """
 
 from __future__ import annotations
@@ -23,7 +23,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from target_kibo_inventory.emulator.server import Emulator
+from target_kibo_inventory.emulator.server import (
+    DEMO_API_KEY,
+    DEMO_API_SECRET,
+    DEMO_TENANT,
+    KIBO_TOKEN_PATH,
+    Emulator,
+)
 from tests.harness import EmulatorClient
 from tests.outside import ROOT, report
 from tests.sync_docs import HUB_ONLY
@@ -34,10 +40,11 @@ RUN = ("--log-format=json", "run", "tap-spreadsheets", "target-kibo-inventory")
 
 @pytest.fixture
 def dev_emulator() -> Iterator[EmulatorClient]:
-    """An emulator with the tenant and key of the `dev` environment in meltano.yml."""
-    server = Emulator("demo", "demo-key")
+    """An emulator with the tenant, key and secret of the `dev` environment in meltano.yml (the
+    command line's demo credentials)."""
+    server = Emulator(DEMO_TENANT, DEMO_API_KEY, DEMO_API_SECRET)
     url = server.start("127.0.0.1", 0)
-    yield EmulatorClient(url, "demo", "demo-key", "")
+    yield EmulatorClient(url, DEMO_TENANT, DEMO_API_KEY, DEMO_API_SECRET)
     server.stop()
 
 
@@ -164,7 +171,10 @@ def _change_counts(path: Path) -> int:
 @pytest.mark.meltano
 def test_meltano_run_three_times(tmp_path, dev_emulator, capsys, meltano_executable):
     meltano = Meltano(
-        meltano_executable, _project(tmp_path), TARGET_KIBO_INVENTORY_BASE_URL=dev_emulator.url
+        meltano_executable,
+        _project(tmp_path),
+        TARGET_KIBO_INVENTORY_BASE_URL=dev_emulator.url,
+        TARGET_KIBO_INVENTORY_AUTH_URL=dev_emulator.url + KIBO_TOKEN_PATH,
     )
     csv_path = meltano.project / "examples" / "inventory.csv"
     _, install_seconds = meltano("install")
@@ -243,7 +253,12 @@ def test_readme_lines_add_the_loader_to_a_new_project(tmp_path, capsys, meltano_
     block = readme[readme.index("## Quick start with Meltano") :].split("```bash\n")[1]
     clone, add, configure = block.split("```")[0].strip().splitlines()
     assert clone == "git clone <URL of this repository> extract/target-kibo-inventory"
-    meltano = Meltano(meltano_executable, tmp_path, KIBO_API_KEY="key-from-the-environment")
+    meltano = Meltano(
+        meltano_executable,
+        tmp_path,
+        KIBO_API_KEY="key-from-the-environment",
+        KIBO_API_SECRET="secret-from-the-environment",
+    )
     meltano("init", "project", "--no_usage_stats")
     meltano.project = tmp_path / "project"
     (meltano.project / "extract" / "target-kibo-inventory").symlink_to(ROOT)  # the clone
@@ -258,14 +273,13 @@ def test_readme_lines_add_the_loader_to_a_new_project(tmp_path, capsys, meltano_
             setting["kind"] = "string"
     assert {k: v for k, v in loader.items() if k != "config"} == expected
     assert loader["config"] == {"tenant_id": "12345"}
-    assert (
-        "TARGET_KIBO_INVENTORY_API_KEY='key-from-the-environment'"
-        in (meltano.project / ".env").read_text().splitlines()
-    )
+    dotenv = (meltano.project / ".env").read_text().splitlines()
+    assert "TARGET_KIBO_INVENTORY_API_KEY='key-from-the-environment'" in dotenv
+    assert "TARGET_KIBO_INVENTORY_API_SECRET='secret-from-the-environment'" in dotenv
     done, _ = meltano("invoke", "target-kibo-inventory", "--about", "--format=json")
     assert json.loads(done.stdout)["name"] == "target-kibo-inventory"
     report(
         capsys,
         f"README lines in a new project: `meltano add` (with install) {add_seconds:.1f}s; "
-        f"meltano.yml config {loader['config']}, api_key in .env",
+        f"meltano.yml config {loader['config']}, api_key and api_secret in .env",
     )
