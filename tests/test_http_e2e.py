@@ -6,7 +6,9 @@ import socket
 
 import pytest
 
-from tests.harness import record, run_target, schema
+from target_kibo_inventory.emulator.server import Emulator, Options
+from tests.conftest import API_KEY, API_SECRET, TENANT
+from tests.harness import EmulatorClient, record, run_target, schema
 
 MESSAGES = [schema("stock"), record("stock", sku="A", location_name="L1", quantity=5)]
 KIBO_TOKEN_PATH = "/api/platform/applications/authtickets/oauth"
@@ -210,3 +212,24 @@ def test_wrong_client_secret_fails_at_the_token_endpoint(emulator, tmp_path):
     assert "(HTTP 401)" in run.stderr
     assert emulator.api_requests() == []
     assert "wrong-secret" not in run.stderr
+
+
+def test_site_id_is_sent_as_x_vol_site_on_the_translated_endpoints(tmp_path):
+    """Kibo's API Authentication page: the calls may also need x-vol-site. An emulator whose
+    tenant has site 5 refuses a translated request without it (403) and takes it with it."""
+    server = Emulator(TENANT, API_KEY, API_SECRET, options=Options(site="5"))
+    emulator = EmulatorClient(server.start("127.0.0.1", 0), TENANT, API_KEY, API_SECRET)
+    try:
+        (tmp_path / "without").mkdir()
+        without = run_target(emulator.config(), MESSAGES, tmp_path / "without")
+        assert without.returncode != 0
+        assert "Kibo refused the tenant or API key (HTTP 403)" in without.stderr
+        run = run_target(emulator.config(site_id="5"), MESSAGES, tmp_path)
+        assert run.returncode == 0, run.stderr
+        assert [(r["status"], r["site"]) for r in emulator.api_requests()] == [
+            (403, None),
+            (200, "5"),
+        ]
+        assert emulator.stock() == {("L1", "A"): 5}
+    finally:
+        server.stop()
