@@ -41,6 +41,26 @@ BASE = {"tenant_id": "t1", "api_key": "k", "api_secret": "secret-0123456789"}
         ),
         ({"ca_bundle": "/nonexistent/ca.pem"}, "ca_bundle '/nonexistent/ca.pem' is not a file"),
         ({"tenant_id": " "}, "Setting 'tenant_id' is required for destination 'kibo'"),
+        (
+            {"api_secret": None},
+            "Setting 'api_secret' is required for destination 'kibo' with auth_method 'oauth' "
+            "(the default): Kibo's APIs take an OAuth 2.0 access token, which the target gets "
+            "with the Application (Client) ID (api_key) and the Client Secret (api_secret) that "
+            "Kibo assigns to your application in its Dev Center. A key that Kibo accepts as a "
+            "bearer token itself needs auth_method: bearer_api_key.",
+        ),
+        (
+            {"auth_method": "bearer_api_key"},
+            "Setting 'api_secret' is set, but auth_method 'bearer_api_key' sends api_key itself",
+        ),
+        (
+            {"base_url": "http://127.0.0.1:8700"},
+            "base_url 'http://127.0.0.1:8700' is on this machine, but without auth_url the OAuth "
+            "token would be asked for at https://home.mozu.com/api/platform/applications/"
+            "authtickets/oauth with the credentials meant for it: set auth_url too, e.g. "
+            "'http://127.0.0.1:8700/api/platform/applications/authtickets/oauth'",
+        ),
+        ({"environment": "tp2"}, "environment 'tp2' is a pod of Kibo's native API"),
         ({"request_timeout": 0}, "0 is less than or equal to the minimum of 0"),
     ],
 )
