@@ -24,6 +24,8 @@ from target_kibo_inventory.destinations.base import (
     FieldRule,
     HttpRequest,
     ItemRules,
+    identity_by,
+    merge_json,
 )
 from target_kibo_inventory.destinations.kibo import KiboTranslated
 from target_kibo_inventory.target import TargetKiboInventory
@@ -57,6 +59,12 @@ class Stockroom:
 
     def encode_item(self, location: str, item: Mapping[str, Any]) -> bytes:
         return msgspec.json.encode(item)
+
+    identity = staticmethod(identity_by(("article",)))
+    merge = staticmethod(merge_json)
+
+    def quantity_bounds(self, operation: str) -> tuple[int, int]:
+        return (0, 2**31 - 1)
 
     def request(self, operation: str, location: str, items: Sequence[bytes]) -> HttpRequest:
         body = b"".join((b'{"lines":[', *items, b"]}"))
