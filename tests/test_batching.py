@@ -7,7 +7,6 @@ applied in the order they come out, must give the same stock.
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 
 from hypothesis import given, settings

@@ -160,7 +160,7 @@ def test_an_adjust_in_flight_at_the_crash_is_an_incident_with_an_id(tmp_path):
     refused = _journal(tmp_path)
     with pytest.raises(AmbiguousResumeError, match=rf'"{incident}": "applied"') as error:
         _replayed(refused, "L", "A")
-    assert "adjust of 1 movement(s) at 'L'" in str(error.value)
+    assert "adjust of 1 item(s) at 'L'" in str(error.value)
 
 
 @pytest.mark.parametrize(
@@ -207,7 +207,8 @@ def _waited(folder, outcome: str | None) -> str:
 
 
 @pytest.mark.parametrize(
-    ("outcome", "skipped"), [("success", [True, False]), ("failed, nothing applied", [False, False])]
+    ("outcome", "skipped"),
+    [("success", [True, False]), ("failed, nothing applied", [False, False])],
 )
 def test_a_waited_for_job_counts_as_applied_only_when_it_succeeded(tmp_path, outcome, skipped):
     _waited(tmp_path, outcome)
@@ -217,7 +218,7 @@ def test_a_waited_for_job_counts_as_applied_only_when_it_succeeded(tmp_path, out
 def test_a_failed_job_whose_answer_cannot_tell_is_an_incident(tmp_path):
     incident = _waited(tmp_path, "failed")
     refused = _journal(tmp_path)
-    with pytest.raises(AmbiguousResumeError, match="ended FAILED, and Kibo's answer cannot tell"):
+    with pytest.raises(AmbiguousResumeError, match="ended FAILED, and its answer cannot tell"):
         _replayed(refused, "L", "A")
     _die(refused)
     resolved = _journal(tmp_path, resolve={incident: "not_applied"})

@@ -468,18 +468,17 @@ class Journal:
         count = sum(loc.moves for loc in after)
         if tap_sent_state:
             self.logger.warning(
-                "%d movement(s) at %d location(s) came after the tap's last STATE message, and "
-                "the tap's bookmark moved past that STATE (did the tap fail?): the journal %s "
-                "keeps them, so that a run resumed from that state skips them instead of "
-                "applying them twice.",
+                "%d adjust item(s) at %d location(s) came after the tap's last STATE message "
+                "(did the tap fail?): the journal %s keeps them, so that a run resumed from that "
+                "state skips them instead of applying them twice.",
                 count,
                 len(after),
                 self.folder,
             )
             return
         self.logger.warning(
-            "%d movement(s) came after the tap's last STATE message (it sent none): a tap "
-            "without state sends everything again on every run.",
+            "%d item(s) at locations with adjusts came after the tap's last STATE message (it "
+            "sent none): a tap without state sends everything again on every run.",
             count,
         )
         for loc in after:
@@ -529,22 +528,23 @@ def _describe(sent: Sent, location: str) -> str:
     """An incident as error messages name it."""
     job = f", job {sent.job}" if sent.job is not None else ""
     return (
-        f"incident {sent.incident}: {sent.operation} of {sent.items()} movement(s){job} "
-        f"at '{location}'"
+        f"incident {sent.incident}: {sent.operation} of {sent.items} item(s){job} at '{location}'"
     )
 
 
 def _ambiguous_message(sent: Sent, location: str, folder: Path | None) -> str:
+    what = f"{sent.operation} of {sent.items} item(s) at '{location}'"
+    article = "an" if sent.operation[:1] in "aeiou" else "a"
     why = {
-        "in_flight": "was being sent when the run stopped: it may or may not have been applied",
-        "pending_job": "was accepted, and its job was not final when the run stopped (and its "
-        "job queue cannot tell now)",
-        "failed": "ended FAILED, and Kibo's answer cannot tell whether any item was applied",
+        "in_flight": f"The interrupted run was sending {article} {what} when it stopped "
+        f"({_describe(sent, location)}): it may or may not have been applied.",
+        "pending_job": f"The interrupted run's {what} was accepted as job {sent.job}, which was "
+        f"not final when it stopped and cannot be read now ({_describe(sent, location)}).",
+        "failed": f"Job {sent.job} ({what}) ended FAILED, and its answer cannot tell whether "
+        f"any item was applied ({_describe(sent, location)}).",
     }[sent.outcome]
     return (
-        f"The interrupted run's request carrying movements at '{location}' "
-        f"({_describe(sent, location)}) {why}. Check the location's stock (or Kibo's job "
-        f'queue), then run again with journal_resolve: {{"{sent.incident}": "applied"}} if '
-        f'it was applied, or {{"{sent.incident}": "not_applied"}} if it was not (the '
-        f"journal is {folder})."
+        f"{why} Check the location's stock (or Kibo's job queue), then run again with "
+        f'journal_resolve: {{"{sent.incident}": "applied"}} if it was applied, or '
+        f'{{"{sent.incident}": "not_applied"}} if it was not (the journal is {folder}).'
     )

@@ -84,14 +84,12 @@ class Sent:
     """The digest of the location's first `upto` movements when it was sent."""
     first: str | None = None
     """Digest of the location's first movement (after the state)."""
+    items: int = 0
+    """How many items the request carried."""
     outcome: str = "in_flight"
     """in_flight, applied, not_applied, pending_job (accepted, its job not final) or failed
     (its job ended FAILED with an answer that cannot tell whether anything was applied)."""
     job: int | str | None = None
-
-    def items(self) -> int:
-        """How many movement positions it carries."""
-        return sum(end - start for start, end in self.moves)
 
 
 @dataclass
@@ -147,6 +145,7 @@ def _apply_event(sent: dict[str, Sent], event: dict[str, Any]) -> None:
             event["upto"],
             event["digest"],
             event.get("first"),
+            int(event.get("items") or 0),
         )
         return
     request = sent.get(incident)
