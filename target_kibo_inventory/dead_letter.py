@@ -12,6 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from target_kibo_inventory.files import AppendFile
 from target_kibo_inventory.jobs import Job, JobFailedError, failed_job_message, shown_messages
 from target_kibo_inventory.mapping import InvalidRecordError, SchemaMappingError
 from target_kibo_inventory.reader import InputLineError
@@ -163,9 +164,13 @@ class DeadLetters:
         logger: logging.Logger,
         max_invalid_records: float | None = None,
         records_read: Callable[[], int] = lambda: 0,
+        *,
+        file: AppendFile | None = None,
     ) -> None:
         self.policy = policy
         self.path = Path(path)
+        self._file = file or AppendFile(self.path, "the dead-letter file", "dead_letter_path")
+        """Where the lines go (created owner-only; a dry run gives its own)."""
         self.logger = logger
         logger.addFilter(without_traceback)
         self.count = 0
@@ -179,7 +184,6 @@ class DeadLetters:
         self.limit = None if max_invalid_records is None else InvalidLimit(max_invalid_records)
         """None: no limit (until set_limit sets the run's `max_invalid_records`)."""
         self.records_read = records_read
-        self._file: Any = None
         self._lock = threading.Lock()
 
     @property
@@ -204,7 +208,8 @@ class DeadLetters:
             "reason": str(error),
             "record": record,
         }
-        self._write([line])
+        where = f"record #{error.position} of stream '{clip(error.stream)}'"
+        self._write([line], what=f"the dead-letter line of {where}")
         self.invalid += 1
         if self.count == 1:
             self.logger.warning("Invalid records are set aside in %s: %s", self.path, error)
@@ -241,7 +246,8 @@ class DeadLetters:
             }
             for f in failed
         ]
-        self._write(lines, refused_by=destination)
+        what = f"the dead-letter lines of {len(lines)} item(s) refused at '{clip(location)}'"
+        self._write(lines, what=what, refused_by=destination)
         self.logger.warning(
             "%s refused %d item(s) at location '%s': set aside in %s.",
             destination,
@@ -276,7 +282,7 @@ class DeadLetters:
             "reason": f"the job ended {status.status}",
             "items": items,
         }
-        self._write([line], count=False)
+        self._write([line], what=f"the dead-letter line of {job.describe()}", count=False)
         self.failed_jobs += 1
         self.logger.warning(
             "%s %s ended FAILED: set aside in %s with its items (on_invalid_record: "
@@ -311,15 +317,17 @@ class DeadLetters:
         return ", ".join(kinds)
 
     def _write(
-        self, lines: list[dict[str, Any]], *, count: bool = True, refused_by: str | None = None
+        self,
+        lines: list[dict[str, Any]],
+        *,
+        what: str,
+        count: bool = True,
+        refused_by: str | None = None,
     ) -> None:
         now = datetime.now(timezone.utc).isoformat()
         text = "".join(_to_json({**line, "set_aside_at": now}) + "\n" for line in lines)
         with self._lock:
-            if self._file is None:
-                self._file = self.path.open("a", encoding="utf-8")
-            self._file.write(text)
-            self._file.flush()
+            self._file.write(text, what)
             if count:
                 self.count += len(lines)
             if refused_by is not None:
@@ -336,10 +344,7 @@ class DeadLetters:
 
     def close(self) -> None:
         """Close the file and warn with the count of records set aside."""
-        with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+        self._file.close()
         if self.count:
             read = self.records_read()
             loaded = max(read - self.count, 0)

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from target_kibo_inventory.files import AppendFile
 from target_kibo_inventory.rules import clip
 
 if TYPE_CHECKING:
@@ -314,22 +315,19 @@ class JobLog:
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
-        self._file: Any = None
-        self._lock = threading.Lock()
+        self._file = AppendFile(self.path, "the job log", "job_log_path")  # owner-only
 
     def write(self, entry: dict[str, Any]) -> None:
-        """Append one line, with the time, and flush it."""
+        """Append one line, with the time."""
         line = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **entry}
-        text = json.dumps(line, default=str) + "\n"
-        with self._lock:
-            if self._file is None:
-                self._file = self.path.open("a", encoding="utf-8")
-            self._file.write(text)
-            self._file.flush()
+        job = entry.get("jobID")
+        what = (
+            f"job {job}"
+            if job is not None
+            else f"a request at '{clip(str(entry.get('location')))}'"
+        )
+        self._file.write(json.dumps(line, default=str) + "\n", f"the job log line of {what}")
 
     def close(self) -> None:
         """Close the file."""
-        with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+        self._file.close()

@@ -22,6 +22,7 @@ from target_kibo_inventory.client import ApiError, AuthError, HttpClient, Sender
 from target_kibo_inventory.dead_letter import DeadLetters, without_traceback
 from target_kibo_inventory.destinations import registry as destinations
 from target_kibo_inventory.dry_run import DryRun
+from target_kibo_inventory.files import FileWriteError
 from target_kibo_inventory.journal import Journal
 from target_kibo_inventory.loader import InventoryLoader, LoaderOptions
 from target_kibo_inventory.mapping import FieldMapError, check_field_map
@@ -159,6 +160,7 @@ class TargetKiboInventory(Target):
             settings.on_invalid_record,
             self.dry_run.dead_letter_path if self.dry_run else settings.dead_letter_path,
             self.logger,
+            file=self.dry_run.dead_letter_file() if self.dry_run else None,
         )
         try:
             self.destination = destination or destinations.build(settings)
@@ -311,7 +313,13 @@ class TargetKiboInventory(Target):
         summary = self.stats.summary(status, self.dead_letters.failed_jobs)
         log_summary(self.logger, summary)
         if self.dry_run is not None:
-            self.dry_run.write_summary(summary)
+            try:
+                self.dry_run.write_summary(summary)
+            except FileWriteError:
+                if error is None:
+                    raise
+                # the run already fails with its own error (often the same full disk)
+                self.logger.debug("The dry run's summary.json was not written.", exc_info=True)
         if sys.stderr.isatty():
             print_table(summary)
 

@@ -112,7 +112,10 @@ def test_a_dry_run_replaces_the_files_of_an_earlier_one(emulator, tmp_path):
     second = [schema("stock"), record("stock", sku="S", location_name="B", quantity=1)]
     run = run_target(config, second, tmp_path)
     assert run.returncode == 0, run.stderr
-    assert "Dry run: removed 4 file(s) of an earlier dry run." in run.stderr
+    assert (
+        "Dry run: removed 4 file(s) of an earlier dry run (named in its dry-run-files.jsonl)."
+        in (run.stderr)
+    )
     [only] = (tmp_path / "kibo-dry-run").glob("request-*.json")
     assert json.loads(only.read_text())["body"] == {
         "locationName": "B",
