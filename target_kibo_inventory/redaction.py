@@ -30,13 +30,24 @@ class SecretFilter(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
+        self._values: list[Any] = []
         self._secrets: re.Pattern[str] | None = None
 
     def set_secrets(self, values: Iterable[Any]) -> None:
-        """Mask these values from now on (and only these, with the token patterns)."""
-        forms = sorted({form for value in values for form in _forms(value)}, key=len, reverse=True)
+        """Mask these values from now on (and only these, with the token patterns).
+
+        Every occurrence is masked, whatever stands around it (`authPassword_IncPw456`), the
+        longest form first.
+        """
+        self._values = list(values)
+        forms = sorted({form for v in self._values for form in _forms(v)}, key=len, reverse=True)
         words = "|".join(re.escape(form) for form in forms)
-        self._secrets = re.compile(rf"(?<!\w)(?:{words})(?!\w)") if forms else None
+        self._secrets = re.compile(words) if forms else None
+
+    def add(self, value: str) -> None:
+        """Mask this value too from now on (an access token the target was given)."""
+        if value not in self._values:
+            self.set_secrets([*self._values, value])
 
     def redact(self, text: str) -> str:
         """The text with every secret replaced by ***."""
@@ -70,6 +81,11 @@ def install(secrets: Iterable[Any]) -> None:
     for logger in loggers:
         for handler in getattr(logger, "handlers", ()):
             handler.addFilter(FILTER)
+
+
+def add_secret(value: str) -> None:
+    """Mask this value too in every line logged from now on."""
+    FILTER.add(value)
 
 
 def redact(text: str) -> str:
