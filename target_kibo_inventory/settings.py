@@ -679,6 +679,34 @@ def check_setting_names(config: Mapping[str, Any], known: Collection[str]) -> No
         raise SettingsError(" ".join(errors))
 
 
+def check_env_names(
+    environ: Mapping[str, str], prefix: str, known: Collection[str], others: Collection[str]
+) -> None:
+    """Raise SettingsError naming each `<prefix>…` variable that names no setting.
+
+    With `--config ENV`, settings come from `<prefix><SETTING>` variables, so a misspelled
+    one would be ignored; it is refused, naming the closest setting's variable, as an unknown
+    key of a config file is. `others` are the prefixed variables that are no settings but mean
+    something (the SDK's `<prefix>LOGLEVEL`, the crash tests' fault injection).
+    """
+    variables = {prefix + name.upper().replace("-", "_"): name for name in known}
+    unknown = sorted(set(environ) - set(variables) - set(others))
+    errors = []
+    for variable in (v for v in unknown if v.startswith(prefix)):
+        close = _closest(variable.removeprefix(prefix).lower(), known)
+        hint = (
+            f"did you mean {prefix}{close.upper()} (setting {close!r})?"
+            if close
+            else f"no setting has this name; {SEE_ABOUT}"
+        )
+        errors.append(f"Unknown environment variable {variable}: {hint}")
+    if errors:
+        raise SettingsError(
+            " ".join(errors)
+            + f" With --config ENV, every variable that starts with {prefix} must name a setting."
+        )
+
+
 def ignored_setting_warnings(
     config: Mapping[str, Any], ignored: Mapping[str, dict[str, Any]]
 ) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import signal
 import sys
 import threading
@@ -23,7 +24,7 @@ from target_kibo_inventory.dead_letter import DeadLetters, without_traceback
 from target_kibo_inventory.destinations import registry as destinations
 from target_kibo_inventory.dry_run import DryRun
 from target_kibo_inventory.files import FileWriteError
-from target_kibo_inventory.journal import Journal
+from target_kibo_inventory.journal import CRASH_POINT_ENV, Journal
 from target_kibo_inventory.loader import InventoryLoader, LoaderOptions
 from target_kibo_inventory.mapping import FieldMapError, check_field_map
 from target_kibo_inventory.reader import NoSchemaError, RecordReader
@@ -32,6 +33,7 @@ from target_kibo_inventory.settings import (
     CONFIG_SCHEMA,
     Settings,
     SettingsError,
+    check_env_names,
     check_setting_names,
     env_config,
     ignored_setting_warnings,
@@ -140,7 +142,7 @@ class TargetKiboInventory(Target):
         schema, dropped = setting_schemas(type(self))
         try:
             if parse_env_config:
-                config |= env_config(schema, self._env_var_prefix)
+                config |= self._env_settings({**schema["properties"], **dropped})
             redaction.install(secret_values(config, schema))
             if validate_config:
                 check_setting_names(config, [*schema["properties"], *dropped])
@@ -199,6 +201,17 @@ class TargetKiboInventory(Target):
         self._stop_signal: int | None = None
         self._finished = False
         self._dry_state_noted = False
+
+    def _env_settings(self, known: dict[str, Any]) -> dict[str, Any]:
+        """The settings that `TARGET_KIBO_INVENTORY_<SETTING>` variables give (`--config ENV`).
+
+        A variable with that prefix that names no setting is refused (SettingsError), except
+        the SDK's `TARGET_KIBO_INVENTORY_LOGLEVEL` and the crash tests' fault injection.
+        """
+        prefix = self._env_var_prefix
+        settings = env_config({"properties": known}, prefix)
+        check_env_names(os.environ, prefix, known, [f"{prefix}LOGLEVEL", CRASH_POINT_ENV])
+        return settings
 
     def _stats(self) -> RunStats:
         """The run's counters, reading the records and dead letters where they are kept."""
