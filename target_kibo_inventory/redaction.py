@@ -23,6 +23,10 @@ MASK = "***"
 TOKENS = re.compile(r"""(?i)(\bbearer\s+|["']?access_token["']?\s*[:=]\s*["']?)[\w.~+/=-]{16,}""")
 """A bearer token or an OAuth2 access_token value (16 characters or more), e.g. one a server
 echoes from the Authorization header: masked though the target never saw it configured."""
+WHOLE_WORD_BELOW = 4
+"""A secret form shorter than this (no real credential is) is masked only where it stands as
+a whole word: masking every `k` of every line would garble the logs and hide nothing, as the
+masked places would spell the secret out. Longer ones are masked wherever they stand."""
 
 
 class SecretFilter(logging.Filter):
@@ -37,11 +41,14 @@ class SecretFilter(logging.Filter):
         """Mask these values from now on (and only these, with the token patterns).
 
         Every occurrence is masked, whatever stands around it (`authPassword_IncPw456`), the
-        longest form first.
+        longest form first; a form shorter than WHOLE_WORD_BELOW only as a whole word.
         """
         self._values = list(values)
         forms = sorted({form for v in self._values for form in _forms(v)}, key=len, reverse=True)
-        words = "|".join(re.escape(form) for form in forms)
+        words = "|".join(
+            re.escape(form) if len(form) >= WHOLE_WORD_BELOW else rf"(?<!\w){re.escape(form)}(?!\w)"
+            for form in forms
+        )
         self._secrets = re.compile(words) if forms else None
 
     def add(self, value: str) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.mapper import SameRecordTransform, StreamMap
+from singer_sdk.mapper import RemoveRecordTransform, SameRecordTransform, StreamMap
 from singer_sdk.sinks import Sink
 from typing_extensions import override
 
@@ -394,6 +394,21 @@ class TargetKiboInventory(Target):
             routes.append(Route(stream_map, identity, sink, _preprocess_hook(sink)))
         self._routes[stream_name] = routes
         return routes
+
+    def operation_for(self, stream_name: str) -> str:
+        """The operation of a stream whose sink is being made (see Settings.operation_for).
+
+        A stream that stream maps remove (`"stream": null`) loads nothing: it needs none.
+        """
+        maps = {
+            source: [m for m in stream_maps if m.stream_alias == stream_name]
+            for source, stream_maps in self.mapper.stream_maps.items()
+        }
+        aliased = [m for found in maps.values() for m in found]
+        if aliased and all(isinstance(m, RemoveRecordTransform) for m in aliased):
+            return self.settings.operation
+        sources = [source for source, found in maps.items() if found and source != stream_name]
+        return self.settings.operation_for(stream_name, sources, self._sinks_active)
 
     @override
     def _process_schema_message(self, message_dict: dict[str, Any]) -> None:

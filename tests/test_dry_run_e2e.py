@@ -34,7 +34,7 @@ def _config(emulator) -> dict:
         api_secret=emulator.api_secret,
         auth_url=emulator.url + KIBO_TOKEN_PATH,
         refresh_batch_items=3000,
-        stream_operations={"moves": "adjust"},
+        stream_operations={"stock": "refresh", "moves": "adjust"},
         on_invalid_record="dead_letter",
         journal_path="journal",
         job_log_path="jobs.jsonl",

@@ -44,7 +44,7 @@ def _values(emulator: EmulatorClient, tmp_path: Path) -> dict[str, Any]:
         "api_package": "inventory_v5",
         "base_url": emulator.url,
         "operation": "refresh",
-        "stream_operations": {"moves": "adjust"},
+        "stream_operations": {"counts": "refresh", "moves": "adjust"},
         "location_name": "Env Store",
         "field_map": {"quantity": "qty"},
         "refresh_batch_items": 3000,

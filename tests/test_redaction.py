@@ -71,3 +71,9 @@ def test_records_without_secrets_are_left_untouched(secrets):
     record = _record("METRIC: %s", "point")
     assert secrets.filter(record) is True
     assert (record.msg, record.args) == ("METRIC: %s", ("point",))
+
+
+def test_a_secret_too_short_for_a_credential_is_masked_as_a_whole_word_only():
+    masker = SecretFilter()
+    masker.set_secrets(["k", "IncPw456"])
+    assert masker.redact("Bearer k; sku, stock; xIncPw456") == "Bearer ***; sku, stock; x***"
