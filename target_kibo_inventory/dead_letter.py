@@ -334,13 +334,15 @@ class DeadLetters:
                 self.refused[refused_by] = self.refused.get(refused_by, 0) + len(lines)
 
     def summary(self) -> dict[str, Any] | None:
-        """What was set aside in this run, for the state; None when nothing was."""
-        if not self.count and not self.failed_jobs:
+        """What this run set aside so far, for each of its STATE messages (None under `fail`).
+
+        Every count is given, zeros too, so that the entry describes the run that wrote it
+        even where states are merged key by key (Meltano's merge strategy): a clean run never
+        carries on an earlier run's counts.
+        """
+        if self.policy != "dead_letter":
             return None
-        summary: dict[str, Any] = {"path": str(self.path), "records": self.count}
-        if self.failed_jobs:
-            summary["failed_jobs"] = self.failed_jobs
-        return summary
+        return {"path": str(self.path), "records": self.count, "failed_jobs": self.failed_jobs}
 
     def close(self) -> None:
         """Close the file and warn with the count of records set aside."""

@@ -56,6 +56,10 @@ class JobWaitTimeoutError(JobError):
     """Jobs were still pending when job_wait_timeout_seconds ran out."""
 
 
+class JobsNotFinalError(JobWaitTimeoutError):
+    """The run is stopping (SIGTERM) while accepted jobs are not final: its message names them."""
+
+
 def poll_delays(
     first: float = POLL_FIRST_SECONDS,
     cap: float = POLL_MAX_SECONDS,
@@ -181,16 +185,14 @@ class JobWaiter:
         """Block until every tracked job is final; raise the first error.
 
         Raises JobWaitTimeoutError naming the jobs still pending after `timeout` seconds, or
-        as soon as the run is stopping.
+        JobsNotFinalError as soon as the run is stopping.
         """
         deadline = self._clock() + timeout
         with self._changed:
             while self._pending and self._error is None:
                 remaining = deadline - self._clock()
                 if self._stopping is not None and self._stopping.is_set():
-                    raise JobWaitTimeoutError(
-                        "Stopping before every job was final: " + self._pending_jobs()
-                    )
+                    raise JobsNotFinalError(self._pending_jobs())
                 if remaining <= 0:
                     raise JobWaitTimeoutError(self._timeout_message(timeout))
                 self._changed.wait(min(remaining, 1.0))

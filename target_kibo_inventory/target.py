@@ -24,6 +24,7 @@ from target_kibo_inventory.dead_letter import DeadLetters, without_traceback
 from target_kibo_inventory.destinations import registry as destinations
 from target_kibo_inventory.dry_run import DryRun
 from target_kibo_inventory.files import FileWriteError
+from target_kibo_inventory.jobs import JobsNotFinalError
 from target_kibo_inventory.journal import CRASH_POINT_ENV, Journal
 from target_kibo_inventory.loader import InventoryLoader, LoaderOptions
 from target_kibo_inventory.mapping import FieldMapError, check_field_map
@@ -546,7 +547,14 @@ class TargetKiboInventory(Target):
         self, name: str, cut_short: Exception | None, unreported: dict[str, list[dict[str, Any]]]
     ) -> NoReturn:
         """Say what the stop did, then exit with 128 + the signal's number."""
-        if cut_short is not None:
+        if isinstance(cut_short, JobsNotFinalError):
+            outcome = (
+                f"every record received was accepted, but not every job was final yet "
+                f"({cut_short}). They may still fail, so "
+                "no STATE was written past them: check them in Kibo's job queue, then run again "
+                "from the last state written"
+            )
+        elif cut_short is not None:
             outcome = (
                 f"not every record received was accepted ({cut_short}); no STATE was written "
                 "past them. Run again from the last state written"
