@@ -16,6 +16,7 @@ from target_kibo_inventory.files import AppendFile
 from target_kibo_inventory.jobs import Job, JobFailedError, failed_job_message, shown_messages
 from target_kibo_inventory.mapping import InvalidRecordError, SchemaMappingError
 from target_kibo_inventory.reader import InputLineError
+from target_kibo_inventory.redaction import redact
 from target_kibo_inventory.rules import clip
 
 if TYPE_CHECKING:
@@ -326,6 +327,7 @@ class DeadLetters:
     ) -> None:
         now = datetime.now(timezone.utc).isoformat()
         text = "".join(_to_json({**line, "set_aside_at": now}) + "\n" for line in lines)
+        text = redact(text)  # a server's reason or a job's messages may echo a secret
         with self._lock:
             self._file.write(text, what)
             if count:

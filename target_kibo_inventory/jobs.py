@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from target_kibo_inventory.files import AppendFile
+from target_kibo_inventory.redaction import redact
 from target_kibo_inventory.rules import clip
 
 if TYPE_CHECKING:
@@ -328,7 +329,8 @@ class JobLog:
             if job is not None
             else f"a request at '{clip(str(entry.get('location')))}'"
         )
-        self._file.write(json.dumps(line, default=str) + "\n", f"the job log line of {what}")
+        text = redact(json.dumps(line, default=str))  # a job's messages may echo a secret
+        self._file.write(text + "\n", f"the job log line of {what}")
 
     def close(self) -> None:
         """Close the file."""

@@ -200,3 +200,34 @@ def test_a_password_echoed_next_to_letters_digits_or_underscore_is_masked(
     assert "authPassword_*** is not allowed" in output
     assert "x***y 9***0 ***_***" in output
     assert INCREFF_PASSWORD not in output
+
+
+def test_a_secret_in_a_failed_jobs_messages_is_masked_in_the_files(emulator, tmp_path):
+    """The dead-letter file and the job log mask secrets too: Kibo's messages of a FAILED job
+    quote the items, here a SKU that holds the API key."""
+    emulator.faults(fail_sku_prefix="BAD")
+    sku = f"BAD_{emulator.api_key}_1"
+    config = emulator.config(
+        wait_for_jobs=True,
+        on_invalid_record="dead_letter",
+        dead_letter_path="dead.jsonl",
+        job_log_path="jobs.jsonl",
+    )
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    messages = [schema("stock"), record("stock", sku=sku, location_name="L", quantity=1)]
+    done = subprocess.run(
+        [TARGET, "--config", "config.json"],
+        input=lines(messages),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    [dead] = (tmp_path / "dead.jsonl").read_text().splitlines()
+    assert json.loads(dead)["messages"] == ["items[0].sku BAD_***_1: failed (fail_sku_prefix BAD)"]
+    job_log = (tmp_path / "jobs.jsonl").read_text()
+    assert "BAD_***_1" in job_log
+    for text in (dead, job_log, done.stderr, done.stdout):
+        assert emulator.api_key not in text
