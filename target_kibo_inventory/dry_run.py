@@ -147,6 +147,7 @@ class DryRun:
             (json.dumps({"file": name}) + "\n").encode(),
             what="the dry run's manifest",
             setting=SETTING,
+            link=False,
         )
 
     def write(self, request: Request, http: HttpRequest) -> Path:

@@ -64,10 +64,15 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def append(path: Path, data: bytes, *, what: str, setting: str, sync: bool = False) -> None:
-    """Append to a file (created owner-only), and fsync it when asked."""
+def append(
+    path: Path, data: bytes, *, what: str, setting: str, sync: bool = False, link: bool = True
+) -> None:
+    """Append to a file (created owner-only), and fsync it when asked.
+
+    `link`: the file may be a link, followed; if not, a link there is refused.
+    """
     with writing(path, what, setting):
-        fd = os.open(path, _APPEND, OWNER_ONLY)
+        fd = os.open(path, _APPEND if link else _APPEND | os.O_NOFOLLOW, OWNER_ONLY)
         try:
             _write_all(fd, data)
             if sync:
