@@ -549,10 +549,9 @@ class TargetKiboInventory(Target):
         """Say what the stop did, then exit with 128 + the signal's number."""
         if isinstance(cut_short, JobsNotFinalError):
             outcome = (
-                f"every record received was accepted, but not every job was final yet "
-                f"({cut_short}). They may still fail, so "
-                "no STATE was written past them: check them in Kibo's job queue, then run again "
-                "from the last state written"
+                "every record received was accepted, but not every job was final yet "
+                f"({cut_short}). They may still fail, so no STATE was written past them: check "
+                "them in Kibo's job queue, then run again from the last state written"
             )
         elif cut_short is not None:
             outcome = (
