@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.mapper import SameRecordTransform, StreamMap
+from singer_sdk.mapper import RemoveRecordTransform, SameRecordTransform, StreamMap
 from singer_sdk.sinks import Sink
 from typing_extensions import override
 
@@ -24,6 +24,8 @@ from target_kibo_inventory.dead_letter import DeadLetters, without_traceback
 from target_kibo_inventory.destinations import registry as destinations
 from target_kibo_inventory.destinations.base import has_job_queue
 from target_kibo_inventory.dry_run import DryRun
+from target_kibo_inventory.files import FileWriteError
+from target_kibo_inventory.jobs import JobsNotFinalError
 from target_kibo_inventory.journal import Journal
 from target_kibo_inventory.journal.bookmarks import write_into
 from target_kibo_inventory.loader import InventoryLoader, LoaderOptions
@@ -34,6 +36,7 @@ from target_kibo_inventory.settings import (
     CONFIG_SCHEMA,
     Settings,
     SettingsError,
+    check_env_names,
     check_setting_names,
     env_config,
     ignored_setting_warnings,
@@ -159,7 +162,7 @@ class TargetKiboInventory(Target):
         schema, dropped = setting_schemas(type(self))
         try:
             if parse_env_config:
-                config |= env_config(schema, self._env_var_prefix)
+                config |= self._env_settings({**schema["properties"], **dropped})
             redaction.install(secret_values(config, schema))
             if validate_config:
                 check_setting_names(config, [*schema["properties"], *dropped])
@@ -179,6 +182,7 @@ class TargetKiboInventory(Target):
             settings.on_invalid_record,
             self.dry_run.dead_letter_path if self.dry_run else settings.dead_letter_path,
             self.logger,
+            file=self.dry_run.dead_letter_file() if self.dry_run else None,
         )
         try:
             self.destination = destination or destinations.build(settings)
@@ -228,6 +232,17 @@ class TargetKiboInventory(Target):
         )
         journal.open()
         return journal
+
+    def _env_settings(self, known: dict[str, Any]) -> dict[str, Any]:
+        """The settings that `TARGET_KIBO_INVENTORY_<SETTING>` variables give (`--config ENV`).
+
+        A variable with that prefix that names no setting is refused (SettingsError), except
+        the SDK's `TARGET_KIBO_INVENTORY_LOGLEVEL` and the crash tests' fault injection.
+        """
+        prefix = self._env_var_prefix
+        settings = env_config({"properties": known}, prefix)
+        check_env_names(os.environ, prefix, known, [f"{prefix}LOGLEVEL", CRASH_POINT_ENV])
+        return settings
 
     def _stats(self) -> RunStats:
         """The run's counters, reading the records and dead letters where they are kept."""
@@ -350,7 +365,13 @@ class TargetKiboInventory(Target):
         summary = self.stats.summary(status, self.dead_letters.failed_jobs)
         log_summary(self.logger, summary)
         if self.dry_run is not None:
-            self.dry_run.write_summary(summary)
+            try:
+                self.dry_run.write_summary(summary)
+            except FileWriteError:
+                if error is None:
+                    raise
+                # the run already fails with its own error (often the same full disk)
+                self.logger.debug("The dry run's summary.json was not written.", exc_info=True)
         if sys.stderr.isatty():
             print_table(summary)
 
@@ -412,6 +433,21 @@ class TargetKiboInventory(Target):
             routes.append(Route(stream_map, identity, sink, _preprocess_hook(sink)))
         self._routes[stream_name] = routes
         return routes
+
+    def operation_for(self, stream_name: str) -> str:
+        """The operation of a stream whose sink is being made (see Settings.operation_for).
+
+        A stream that stream maps remove (`"stream": null`) loads nothing: it needs none.
+        """
+        maps = {
+            source: [m for m in stream_maps if m.stream_alias == stream_name]
+            for source, stream_maps in self.mapper.stream_maps.items()
+        }
+        aliased = [m for found in maps.values() for m in found]
+        if aliased and all(isinstance(m, RemoveRecordTransform) for m in aliased):
+            return self.settings.operation
+        sources = [source for source, found in maps.items() if found and source != stream_name]
+        return self.settings.operation_for(stream_name, sources, self._sinks_active)
 
     @override
     def _process_schema_message(self, message_dict: dict[str, Any]) -> None:
@@ -562,7 +598,13 @@ class TargetKiboInventory(Target):
         self, name: str, cut_short: Exception | None, unreported: dict[str, list[dict[str, Any]]]
     ) -> NoReturn:
         """Say what the stop did, then exit with 128 + the signal's number."""
-        if cut_short is not None:
+        if isinstance(cut_short, JobsNotFinalError):
+            outcome = (
+                "every record received was accepted, but not every job was final yet "
+                f"({cut_short}). They may still fail, so no STATE was written past them: check "
+                "them in Kibo's job queue, then run again from the last state written"
+            )
+        elif cut_short is not None:
             outcome = (
                 f"not every record received was accepted ({cut_short}); no STATE was written "
                 "past them. Run again from the last state written"

@@ -109,7 +109,7 @@ def test_adjust_with_negative_deltas_on_inventory_v5(emulator, tmp_path):
 
 def test_stream_operations_and_switching_operation_keep_order(emulator, tmp_path):
     """Counts and movements of one item fold in the order of the records: one request."""
-    config = emulator.config(stream_operations={"moves": "adjust"})
+    config = emulator.config(stream_operations={"counts": "refresh", "moves": "adjust"})
     messages = [
         schema("counts"),
         schema("moves"),
@@ -203,7 +203,7 @@ def test_field_map_optional_fields_and_default_location(emulator, tmp_path):
 def test_counts_and_movements_alternating_record_by_record_make_two_requests(emulator, tmp_path):
     """A tap whose counts and movements streams alternate at one location: 2,000 records,
     1,000 counted and 1,000 moved items, go out as one refresh and one adjust."""
-    config = emulator.config(stream_operations={"moves": "adjust"})
+    config = emulator.config(stream_operations={"counts": "refresh", "moves": "adjust"})
     start = [schema("counts"), record("counts", sku="M0", location_name="L", quantity=50)]
     assert run_target(config, start, tmp_path).returncode == 0  # stock to move from
     messages = [schema("counts"), schema("moves")]

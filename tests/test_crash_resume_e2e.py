@@ -196,7 +196,10 @@ def test_interleaved_repeated_counts_and_moves_killed_and_resumed_land_the_one_b
 ):
     """Counts and movements of 150 items alternate (collapsed and folded); killed between
     requests and resumed, the stock is that of applying every record one at a time."""
-    config = {**_config(emulator, "refresh"), "stream_operations": {"moves": "adjust"}}
+    config = {
+        **_config(emulator, "refresh"),
+        "stream_operations": {"counts": "refresh", "moves": "adjust"},
+    }
     repeats = ("--skus", "150")
     for position in hang_at:
         hang = ("--hang-at", str(position))

@@ -11,7 +11,8 @@ import pytest
 
 from target_kibo_inventory.batching import Request
 from target_kibo_inventory.journal import VERSION, AmbiguousResumeError, Journal, JournalError
-from target_kibo_inventory.journal.files import file_name, lock, unlock
+from target_kibo_inventory.journal.fileformat import file_name
+from target_kibo_inventory.journal.lock import lock, unlock
 
 
 def _items(*names: str) -> list[bytes]:

@@ -10,7 +10,7 @@ from target_kibo_inventory.journal.bookmarks import (
     TooManyAtBookmarkError,
 )
 from target_kibo_inventory.journal.core import RESOLUTIONS, Journal
-from target_kibo_inventory.journal.files import VERSION, AmbiguousResumeError, JournalError
+from target_kibo_inventory.journal.fileformat import VERSION, AmbiguousResumeError, JournalError
 
 __all__ = [
     "RESOLUTIONS",

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from target_kibo_inventory.journal import files
+from target_kibo_inventory.journal import fileformat, lock
 from target_kibo_inventory.journal.bookmarks import BookmarkMovements, read_from
-from target_kibo_inventory.journal.files import (
+from target_kibo_inventory.journal.fileformat import (
     AmbiguousResumeError,
     FoundFile,
     JournalError,
@@ -145,13 +145,13 @@ class Journal:
             return
         for name in sorted(self._found):
             with contextlib.suppress(OSError, JournalError):
-                yield files.read_file(folder / name)
+                yield fileformat.read_file(folder / name)
 
     def close(self) -> None:
         """Release every location's lock; remove the folder when it is empty."""
         for location in self._locations.values():
             if location.lock is not None:
-                files.unlock(location.path.with_suffix(".lock"), location.lock)
+                lock.unlock(location.path.with_suffix(".lock"), location.lock)
                 location.lock = None
         if self.folder is not None:
             with contextlib.suppress(OSError):
@@ -246,7 +246,7 @@ class Journal:
     def _start_location(self, location: str) -> LocationJournal:
         """The first item of a location in this run: lock and read its file, if there is one."""
         folder = self.folder
-        path = (folder or Path()) / files.file_name(location)
+        path = (folder or Path()) / fileformat.file_name(location)
         loc = self._locations[location] = LocationJournal(location, path)
         if self.bookmarks.known:
             loc.counted = set()
@@ -257,7 +257,7 @@ class Journal:
 
     def _load(self, loc: LocationJournal) -> None:
         """Read a location's file: what to replay, and the incidents that stop the run."""
-        found = files.read_file(loc.path)
+        found = fileformat.read_file(loc.path)
         if found.location != loc.name:
             raise JournalError(
                 f"{loc.path} belongs to location '{found.location}', not '{loc.name}'"
@@ -408,7 +408,7 @@ class Journal:
         self._state = state_digest
         for loc, keeps in prepared:
             if keeps:
-                files.append(loc.path, {"event": "state_written"}, sync=False)
+                fileformat.append(loc.path, loc.name, {"event": "state_written"}, sync=False)
             else:
                 self._forget(loc)
 
@@ -447,7 +447,7 @@ class Journal:
         }
         if before is not None and before != after:
             header["before"] = before.entry()
-        files.replace(loc.path, header)
+        fileformat.replace(loc.path, header)
         loc.has_file = True
         return loc, keeps
 
@@ -495,17 +495,17 @@ class Journal:
     def _lock_location(self, loc: LocationJournal) -> None:
         """Lock the location's lock file (once), making the folder if need be."""
         if loc.lock is None:
-            loc.path.parent.mkdir(parents=True, exist_ok=True)
-            loc.lock = files.lock(loc.path.with_suffix(".lock"), loc.name)
+            fileformat.make_folder(loc.path.parent)
+            loc.lock = lock.lock(loc.path.with_suffix(".lock"), loc.name)
 
     def _append(self, loc: LocationJournal, line: dict[str, Any]) -> None:
         """Append an event to a location's file (fsync'd)."""
         with loc.file_lock:
             self._lock_location(loc)
             if not loc.has_file:
-                files.replace(loc.path, {"location": loc.name, "state": self._state})
+                fileformat.replace(loc.path, {"location": loc.name, "state": self._state})
                 loc.has_file = True
-            files.append(loc.path, line)
+            fileformat.append(loc.path, loc.name, line)
 
 
 def _window(moves: int, hasher: Any, first: str | None) -> Window | None:

@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from target_kibo_inventory.journal.files import JournalError, digest
+from target_kibo_inventory.journal.fileformat import JournalError, digest
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -1,4 +1,4 @@
-"""The journal's files: one per location, JSON lines, each carrying the format version.
+"""The journal's file format: one file per location, JSON lines, each with the format version.
 
 A file starts with a header (`location`, the `state` digest, `tail`, the window `after` the
 last STATE written and, until that STATE is known written, the window `before` it, and the
@@ -10,22 +10,19 @@ movements at each stream's last bookmark value), then events tied by their `inci
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from target_kibo_inventory import files
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 VERSION = 3
 """The journal's format, written on every line as `version`; other versions are refused."""
-PRIVATE = 0o600
-"""Journal files hold business data: only their owner may read them."""
 
 
 class JournalError(RuntimeError):
@@ -192,55 +189,21 @@ def check_version(path: Path, version: Any) -> None:
 
 def replace(path: Path, header: dict[str, Any]) -> None:
     """Write a file with one header line atomically: a temp file, fsync'd, renamed over it."""
-    temp = path.with_suffix(".tmp")
-    with contextlib.suppress(FileNotFoundError):
-        temp.unlink()
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE)
-    with os.fdopen(fd, "wb") as file:
-        file.write(json.dumps({"version": VERSION, **header}).encode() + b"\n")
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temp, path)
+    data = json.dumps({"version": VERSION, **header}).encode() + b"\n"
+    files.replace(path, data, what=_what(header["location"]), setting="journal_path")
 
 
-def append(path: Path, line: dict[str, Any], *, sync: bool = True) -> None:
+def append(path: Path, location: str, line: dict[str, Any], *, sync: bool = True) -> None:
     """Append an event line (fsync'd unless told)."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, PRIVATE)
-    with os.fdopen(fd, "ab") as file:
-        file.write(json.dumps({"version": VERSION, **line}).encode() + b"\n")
-        file.flush()
-        if sync:
-            os.fsync(file.fileno())
+    data = json.dumps({"version": VERSION, **line}).encode() + b"\n"
+    files.append(path, data, what=_what(location), setting="journal_path", sync=sync, link=False)
 
 
-def lock(path: Path, location: str) -> int:
-    """Lock a location's lock file; refuse when another run holds it.
-
-    A lock taken on a file that was removed meanwhile (by the run that held it) locks
-    nothing: the inode is checked after locking and the lock taken again.
-    """
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise JournalError(
-                f"Another target-kibo-inventory run is loading location '{location}' (it holds "
-                f"{path}). Runs may share a working directory only when their locations are "
-                "disjoint; wait for the other run to end, or give this run its own journal_path "
-                "only if the other run will never send adjusts to this location."
-            ) from None
-        try:
-            same = os.stat(path).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            return fd
-        os.close(fd)
+def make_folder(folder: Path) -> None:
+    """The journal's folder (owner-only), made if need be."""
+    files.make_folder(folder, what="the crash journal", setting="journal_path")
 
 
-def unlock(path: Path, fd: int) -> None:
-    """Remove the lock file while holding the lock, then release it."""
-    path.unlink(missing_ok=True)
-    os.close(fd)
+def _what(location: str) -> str:
+    """What a location's journal file holds, as an error names it."""
+    return f"the crash journal of location '{location}'"
