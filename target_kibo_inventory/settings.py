@@ -363,7 +363,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         title="Buffered items cap",
         description=(
             "Most distinct items held across all locations (repeats of an item are collapsed "
-            "into one; about 250 bytes each). At the cap the largest buffers are sent in whole "
+            "into one; about 300 bytes each). At the cap the largest buffers are sent in whole "
             f"multiples of {REFRESH_COST_STEP} items and the rest stays buffered."
         ),
     ),
