@@ -9,7 +9,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
@@ -25,7 +25,12 @@ from target_kibo_inventory.dry_run import DryRun
 from target_kibo_inventory.journal import Journal
 from target_kibo_inventory.loader import InventoryLoader, LoaderOptions
 from target_kibo_inventory.mapping import FieldMapError, check_field_map
-from target_kibo_inventory.reader import NoSchemaError, RecordReader
+from target_kibo_inventory.reader import (
+    DISCARD_SECONDS,
+    NoSchemaError,
+    RecordReader,
+    discard_input,
+)
 from target_kibo_inventory.rules import clip
 from target_kibo_inventory.settings import (
     CONFIG_SCHEMA,
@@ -314,6 +319,37 @@ class TargetKiboInventory(Target):
             self.dry_run.write_summary(summary)
         if sys.stderr.isatty():
             print_table(summary)
+
+    @classmethod
+    @override
+    def invoke(  # type: ignore[override]  # the SDK's own override narrows PluginBase.invoke
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: Any = None,
+        file_input: IO[str] | None = None,
+    ) -> None:
+        """Run the target from the command line; after an error, let the tap end cleanly.
+
+        When the run fails (a setting, the credentials, a mapping, a record), the rest of
+        standard input is read and dropped for at most DISCARD_SECONDS before the error is
+        raised (and logged by the SDK): a small tap, and Meltano forwarding its output, then
+        end without a broken pipe, and the target's error is the last line of the run. A
+        stop (SIGTERM) exits at once.
+        """
+        try:
+            super().invoke(
+                about=about, about_format=about_format, config=config, file_input=file_input
+            )
+        except Exception:
+            if file_input is None and discard_input(sys.stdin) is False:
+                cls.logger.warning(
+                    "The input was still coming %g s after the error below: stopped reading "
+                    "it, so the tap may report a broken pipe.",
+                    DISCARD_SECONDS,
+                )
+            raise
 
     @classmethod
     @override
