@@ -11,7 +11,7 @@ import sys
 import textwrap
 
 from target_kibo_inventory.reader import DISCARD_SECONDS
-from tests.harness import TARGET, output_of, schema
+from tests.harness import TARGET, output_of, record, schema
 
 RECORDS = 20_000
 """About 1.5 MB of RECORD lines: many times a pipe's buffer, so the tap blocks on a reader."""
@@ -20,7 +20,7 @@ TAP = textwrap.dedent(
     """
     import json, sys
     print(json.dumps(SCHEMA), flush=True)
-    line = '{"type": "RECORD", "stream": "stock", "record": {"sku": "S%d", "location_name": "L", "quantity": 1}}\\n'
+    line = LINE
     for i in range(COUNT):
         sys.stdout.write(line % i)
     sys.stdout.flush()
@@ -33,7 +33,9 @@ ENDLESS = "\nwhile True:\n    sys.stdout.write(line % 0)\n"
 def _pipeline(tmp_path, config: dict, tap_code: str) -> tuple[subprocess.Popen, subprocess.Popen]:
     """`tap | target-kibo-inventory --config config.json`, started."""
     (tmp_path / "config.json").write_text(json.dumps(config))
+    line = json.dumps(record("stock", sku="S%d", location_name="L", quantity=1)) + "\n"
     code = tap_code.replace("SCHEMA", repr(schema("stock"))).replace("COUNT", str(RECORDS))
+    code = code.replace("LINE", repr(line))
     tap = subprocess.Popen(
         [sys.executable, "-c", code],
         stdout=subprocess.PIPE,
