@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from singer_sdk.exceptions import MissingKeyPropertiesError
@@ -205,15 +205,28 @@ def api_fields(destination: Destination) -> list[str]:
     return list(names)
 
 
-def check_field_map(field_map: Mapping[str, str], destination: Destination) -> None:
-    """Raise FieldMapError naming field_map keys that are no field of the destination."""
+def check_field_map(
+    field_map: Mapping[str, str], destination: Destination, setting: str = "field_map"
+) -> None:
+    """Raise FieldMapError naming the keys of a field map that are no field of the destination.
+
+    `setting` names the map in the message (`field_map`, `stream_field_maps.<stream>`).
+    """
     known = api_fields(destination)
     unknown = sorted(set(field_map) - set(known))
     if unknown:
         raise FieldMapError(
-            f"field_map has unknown API field(s) {', '.join(unknown)}; the API fields of "
-            f"destination '{destination.name}' are {', '.join(known)}."
+            f"{setting} has unknown API field(s) {', '.join(clip(u) for u in unknown)}; the API "
+            f"fields of destination '{destination.name}' are {', '.join(known)}."
         )
+
+
+def check_stream_field_maps(
+    stream_field_maps: Mapping[str, Mapping[str, str]], destination: Destination
+) -> None:
+    """Raise FieldMapError naming a stream's field map key that is no field of the destination."""
+    for stream, field_map in stream_field_maps.items():
+        check_field_map(field_map, destination, f"stream_field_maps.{clip(stream)}")
 
 
 SHOWN_PROPERTIES = 50
@@ -235,8 +248,12 @@ def check_schema(
     field_map: Mapping[str, str],
     default_location: str | None,
     destination: str,
+    stream_entries: Collection[str] = (),
 ) -> None:
     """Raise SchemaMappingError when the schema declares no property for a field items need.
+
+    `stream_entries` are the API fields that `stream_field_maps` maps for this stream (the
+    message names the setting each mapped property came from).
 
     The fields every item needs: the quantity (every field of `rules.required`), an
     identifier, and the location (unless `default_location` is set).
@@ -267,8 +284,9 @@ def check_schema(
     if not default_location:
         location = rules.location
         needed.append(_Needed(f"API field '{location.name}'", (location,), "set location_name"))
+    origin = {name: f"stream_field_maps.{clip(stream)}.{name}" for name in stream_entries}
     missing = [
-        _looked_for(field, field_map, properties)
+        _looked_for(field, field_map, properties, origin)
         for field in needed
         if not any(declared(key) for rule in field.rules for key in _keys(rule, field_map, {}))
     ]
@@ -280,8 +298,9 @@ def check_schema(
         raise SchemaMappingError(
             f"Stream '{clip(stream)}' cannot be loaded into destination '{destination}': its "
             f"schema declares no property for {'; nor for '.join(missing)}. The schema's "
-            f"properties are: {shown}. Fix field_map (or the tap's schema, or a stream map) "
-            "and run again; the run stopped before any record of this stream."
+            f"properties are: {shown}. Fix {'stream_field_maps' if origin else 'field_map'} "
+            "(or the tap's schema, or a stream map) and run again; the run stopped before any "
+            "record of this stream."
         )
 
 
@@ -305,18 +324,25 @@ def _compiled(pattern: Any) -> re.Pattern[str] | None:
         return None
 
 
-def _looked_for(field: _Needed, field_map: Mapping[str, str], properties: Mapping[str, Any]) -> str:
+def _looked_for(
+    field: _Needed,
+    field_map: Mapping[str, str],
+    properties: Mapping[str, Any],
+    origin: Mapping[str, str],
+) -> str:
     """One missing field, as a SchemaMappingError describes it.
 
-    The properties looked for (a mapped one with its field_map entry), a declared property
-    that differs from one of them only in case or by a typo, and what else would do.
+    The properties looked for (a mapped one with its setting: `origin` of the API field, else
+    its field_map entry), a declared property that differs from one of them only in case or by
+    a typo, and what else would do.
     """
     looked: dict[str, None] = {}
     names: list[str] = []
     for rule in field.rules:
         for name in (rule.name, *rule.fallbacks):
             if name in field_map:
-                looked[f"'{clip(field_map[name])}' (field_map.{name})"] = None
+                setting = origin.get(name, f"field_map.{name}")
+                looked[f"'{clip(field_map[name])}' ({setting})"] = None
                 names.append(str(field_map[name]))
             else:
                 looked.update(dict.fromkeys(f"'{clip(c)}'" for c in _candidates(name)))

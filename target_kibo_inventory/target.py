@@ -24,7 +24,11 @@ from target_kibo_inventory.destinations import registry as destinations
 from target_kibo_inventory.dry_run import DryRun
 from target_kibo_inventory.journal import Journal
 from target_kibo_inventory.loader import InventoryLoader, LoaderOptions
-from target_kibo_inventory.mapping import FieldMapError, check_field_map
+from target_kibo_inventory.mapping import (
+    FieldMapError,
+    check_field_map,
+    check_stream_field_maps,
+)
 from target_kibo_inventory.reader import (
     DISCARD_SECONDS,
     NoSchemaError,
@@ -168,6 +172,7 @@ class TargetKiboInventory(Target):
         try:
             self.destination = destination or destinations.build(settings)
             check_field_map(settings.field_map, self.destination)
+            check_stream_field_maps(settings.stream_field_maps, self.destination)
         except (SettingsError, FieldMapError) as error:
             raise ConfigValidationError(str(error), errors=[str(error)]) from None
         self.journal = Journal(
@@ -491,6 +496,8 @@ class TargetKiboInventory(Target):
         try:
             super().process_endofpipe()
             for warning in self.settings.unused_stream_operations(self._sinks_active):
+                self.logger.warning(warning)
+            for warning in self.settings.unused_stream_field_maps(self._sinks_active):
                 self.logger.warning(warning)
             if len(self.loader.ledger) or (self.dead_letters.count and not self._latest_state):
                 self._write_state_message({})
