@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -135,8 +136,28 @@ class RecordMapper:
             raise self._no_identifier(record, position)
         for name in self.required:
             if name not in item:
-                raise self._error(record, position, name, None, "is required")
+                raise self._missing(record, position, name, lookups)
         return MappedItem(self._location(record, position, location_keys), item)
+
+    def _missing(
+        self,
+        record: Mapping[str, Any],
+        position: int,
+        api_field: str,
+        lookups: Sequence[tuple[str, str, Callable[[Any], Any]]],
+    ) -> InvalidRecordError:
+        """The error of a record that gives no value for a required field.
+
+        It names the record property that is empty or null, or those it has none of.
+        """
+        keys = [key for name, key, _ in lookups if name == api_field]
+        for key in keys:
+            if key in record:
+                got = "null" if record[key] is None else quote(record[key])
+                return self._error(record, position, api_field, key, f"is required; got {got}")
+        names = _or([f"'{clip(key)}'" for key in keys]) if keys else f"'{api_field}'"
+        rule = f"is required: the record has no property {names}"
+        return self._error(record, position, api_field, None, rule)
 
     def _no_identifier(self, record: Mapping[str, Any], position: int) -> InvalidRecordError:
         """The error of a record that gives none of the identifiers."""
@@ -239,6 +260,19 @@ class _Needed(NamedTuple):
     what: str
     rules: tuple[FieldRule, ...]
     hint: str = ""
+    kind: str = ""
+    """`identifier`, `quantity` or `location`: which words name such a column (WORDS)."""
+
+
+WORDS = {
+    "quantity": ("qty", "quantity", "onhand", "soh", "stock", "available", "units", "count"),
+    "identifier": ("sku", "upc", "ean", "gtin", "barcode", "part", "article", "code", "item"),
+    "location": ("location", "loc", "store", "warehouse", "site", "branch", "shop", "facility"),
+}
+"""Words of column names that usually hold each kind of needed field, the likeliest first: a
+property named so ("Qty On Hand" → `qty_on_hand`) is offered as "did you mean"."""
+NOT_IDENTIFIERS = frozenset(("description", "desc", "name", "title"))
+"""Words of columns that describe an item rather than identify it (`item_description`)."""
 
 
 def check_schema(
@@ -278,12 +312,18 @@ def check_schema(
             if len(identifiers) == 1
             else f"any of the API fields {_or(rules.identifiers)}",
             identifiers,
+            kind="identifier",
         ),
-        *(_Needed(f"API field '{name}'", (by_name[name],)) for name in rules.required),
+        *(
+            _Needed(f"API field '{name}'", (by_name[name],), kind=name)
+            for name in rules.required
+        ),
     ]
     if not default_location:
         location = rules.location
-        needed.append(_Needed(f"API field '{location.name}'", (location,), "set location_name"))
+        needed.append(
+            _Needed(f"API field '{location.name}'", (location,), "set location_name", "location")
+        )
     origin = {name: f"stream_field_maps.{clip(stream)}.{name}" for name in stream_entries}
     missing = [
         _looked_for(field, field_map, properties, origin)
@@ -350,7 +390,9 @@ def _looked_for(
     text = f"{field.what} (looked for {', '.join(looked)}"
     if nested := _nested(names, properties):
         text += f"; '{clip(nested)}' is an object: flattening_enabled makes its fields properties"
-    elif close := _close_property(names, [str(name) for name in properties]):
+    elif close := _close_property(names, [str(name) for name in properties]) or _named_like(
+        field.kind, [str(name) for name in properties]
+    ):
         text += f"; did you mean '{clip(close)}'?"
     if field.hint:
         text += f"; or {field.hint}"
@@ -384,6 +426,29 @@ def _close_property(names: Sequence[str], properties: Sequence[str]) -> str | No
         if close := difflib.get_close_matches(name, properties, n=1):
             return close[0]
     return None
+
+
+def _named_like(kind: str, properties: Sequence[str]) -> str | None:
+    """The property whose name holds the likeliest word (WORDS) for this kind of field, if any."""
+    words = WORDS.get(kind, ())
+    best: tuple[int, str] | None = None
+    for prop in properties:
+        parts = _words(prop)
+        if kind == "identifier" and parts & NOT_IDENTIFIERS:
+            continue
+        rank = next((i for i, word in enumerate(words) if word in parts), None)
+        if rank is not None and (best is None or rank < best[0]):
+            best = (rank, prop)
+    return best[1] if best else None
+
+
+def _words(name: str) -> set[str]:
+    """The words of a property name, lower case, and each two neighbours joined.
+
+    `Qty On Hand`, `qty_on_hand` and `QtyOnHand` → qty, on, hand, qtyon, onhand.
+    """
+    parts = re.findall(r"[a-z]+|[0-9]+", snake_case(name))
+    return {*parts, *(a + b for a, b in itertools.pairwise(parts))}
 
 
 def _or(names: Sequence[str]) -> str:

@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from types import FrameType
 
+    import click
+
     from target_kibo_inventory.destinations.base import Destination
 
 STATE_KEY = "kibo_inventory"
@@ -117,8 +119,27 @@ class CredentialsError(AuthError):
     """The credentials check at start-up failed."""
 
 
+HELP = """Load stock counts from a Singer tap into Kibo OMS, Kibo Unified Commerce or Increff OMS.
+
+Reads the tap's Singer messages on standard input (or --input). Each RECORD becomes one
+inventory item: a quantity, an identifier (partNumber, upc or sku) and a location, read from the
+record's properties (setting field_map). Items are grouped by location and sent as Inventory
+Refresh (absolute counts) or Adjust (signed deltas) requests; the STATE output carries the tap's
+bookmarks and the accepted job IDs.
+
+\b
+Examples:
+  tap-spreadsheets --config tap.json | target-kibo-inventory --config config.json
+  meltano run tap-spreadsheets target-kibo-inventory
+  target-kibo-inventory --about          (every setting; --format=markdown for a table)
+
+The README (Quick start with Meltano) shows a first run against the bundled emulator,
+kibo-emulator.
+"""
+
+
 class TargetKiboInventory(Target):
-    """Loads stock counts into Kibo OMS as Inventory Refresh and Adjust jobs."""
+    """Loads stock counts into Kibo OMS, Kibo Unified Commerce and Increff OMS."""
 
     name = "target-kibo-inventory"
     config_jsonschema = CONFIG_SCHEMA
@@ -355,6 +376,14 @@ class TargetKiboInventory(Target):
                     DISCARD_SECONDS,
                 )
             raise
+
+    @classmethod
+    @override
+    def get_singer_command(cls) -> click.Command:
+        """The command line, with a help text that says what the target does (HELP)."""
+        command = super().get_singer_command()
+        command.help = HELP
+        return command
 
     @classmethod
     @override
