@@ -314,10 +314,7 @@ def check_schema(
             identifiers,
             kind="identifier",
         ),
-        *(
-            _Needed(f"API field '{name}'", (by_name[name],), kind=name)
-            for name in rules.required
-        ),
+        *(_Needed(f"API field '{name}'", (by_name[name],), kind=name) for name in rules.required),
     ]
     if not default_location:
         location = rules.location
