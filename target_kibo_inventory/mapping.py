@@ -242,12 +242,18 @@ def check_field_map(
         )
 
 
-def check_stream_field_maps(
-    stream_field_maps: Mapping[str, Mapping[str, str]], destination: Destination
+def check_field_maps(
+    field_map: Mapping[str, str],
+    stream_field_maps: Mapping[str, Mapping[str, str]],
+    destination: Destination,
 ) -> None:
-    """Raise FieldMapError naming a stream's field map key that is no field of the destination."""
-    for stream, field_map in stream_field_maps.items():
-        check_field_map(field_map, destination, f"stream_field_maps.{clip(stream)}")
+    """Raise FieldMapError naming a key that is no field of the destination.
+
+    Of `field_map`, or of a stream's map in `stream_field_maps`.
+    """
+    check_field_map(field_map, destination)
+    for stream, stream_map in stream_field_maps.items():
+        check_field_map(stream_map, destination, f"stream_field_maps.{clip(stream)}")
 
 
 SHOWN_PROPERTIES = 50

@@ -22,13 +22,10 @@ from target_kibo_inventory.client import ApiError, AuthError, HttpClient, Sender
 from target_kibo_inventory.dead_letter import DeadLetters, without_traceback
 from target_kibo_inventory.destinations import registry as destinations
 from target_kibo_inventory.dry_run import DryRun
+from target_kibo_inventory.feeds import resend_warning
 from target_kibo_inventory.journal import Journal
 from target_kibo_inventory.loader import InventoryLoader, LoaderOptions
-from target_kibo_inventory.mapping import (
-    FieldMapError,
-    check_field_map,
-    check_stream_field_maps,
-)
+from target_kibo_inventory.mapping import FieldMapError, check_field_maps
 from target_kibo_inventory.reader import (
     DISCARD_SECONDS,
     NoSchemaError,
@@ -192,8 +189,7 @@ class TargetKiboInventory(Target):
         )
         try:
             self.destination = destination or destinations.build(settings)
-            check_field_map(settings.field_map, self.destination)
-            check_stream_field_maps(settings.stream_field_maps, self.destination)
+            check_field_maps(settings.field_map, settings.stream_field_maps, self.destination)
         except (SettingsError, FieldMapError) as error:
             raise ConfigValidationError(str(error), errors=[str(error)]) from None
         self.journal = Journal(
@@ -219,6 +215,7 @@ class TargetKiboInventory(Target):
         self.message_reader.on_idle = self._on_idle
         self._drain_after_minutes = settings.drain_interval_seconds / 60
         self._routes: dict[str, list[Route]] = {}
+        self._resend_warned: set[str] = set()
         self._next_age_check = 0.0
         self._stop_waits = False
         """A stop (SIGTERM) waits: a message is handled, or the end of input or a stop runs."""
@@ -446,9 +443,22 @@ class TargetKiboInventory(Target):
 
     @override
     def _process_schema_message(self, message_dict: dict[str, Any]) -> None:
-        """Register the schema; stream maps and sinks may have changed."""
+        """Register the schema; stream maps and sinks may have changed.
+
+        An adjust stream whose tap sends changed files again whole gets a warning, once.
+        """
         super()._process_schema_message(message_dict)
         self._routes.clear()
+        bookmarks = message_dict.get("bookmark_properties")
+        if not isinstance(bookmarks, list):
+            return
+        for stream_map in self.mapper.stream_maps[message_dict["stream"]]:
+            name = stream_map.stream_alias
+            if self.settings.operation_for(name) != "adjust" or name in self._resend_warned:
+                continue
+            if warning := resend_warning(name, bookmarks):
+                self._resend_warned.add(name)
+                self.logger.warning(warning)
 
     @override
     def _process_state_message(self, message_dict: dict[str, Any]) -> None:
