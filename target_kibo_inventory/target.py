@@ -368,8 +368,8 @@ class TargetKiboInventory(Target):
         except Exception:
             if file_input is None and discard_input(sys.stdin) is False:
                 cls.logger.warning(
-                    "The input was still coming %g s after the error below: stopped reading "
-                    "it, so the tap may report a broken pipe.",
+                    "The input had not ended %g s after the error below: stopped reading it, "
+                    "so the tap may report a broken pipe.",
                     DISCARD_SECONDS,
                 )
             raise

@@ -98,7 +98,7 @@ def test_a_tap_that_goes_on_is_not_waited_for(emulator, tmp_path):
         _stderr_of_tap(tap)
     _, target_err = output_of(target)
     *_, warning, error = target_err.strip().splitlines()
-    assert f"still coming {DISCARD_SECONDS:g} s after the error below" in warning
+    assert f"The input had not ended {DISCARD_SECONDS:g} s after the error below" in warning
     assert "WARNING" in warning
     assert "ERROR" in error
     assert "Kibo refused the tenant or API key" in error
