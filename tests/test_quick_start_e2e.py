@@ -97,7 +97,11 @@ def test_the_quick_start_loads_the_csv_into_the_emulator(tmp_path, meltano_execu
     url = f"http://127.0.0.1:{port}"
 
     started = time.monotonic()
-    _run(meltano, _script(lines[:start]), tmp_path)
+    added = _run(meltano, _script(lines[:start]), tmp_path)
+    # `meltano add` names no made-up variant or repository (issue 19: `Variant: your-org`).
+    assert "Added loader 'target-kibo-inventory'" in added.stdout
+    assert "Variant:" not in added.stdout + added.stderr
+    assert "Repository:" not in added.stdout + added.stderr
     with (project / "emulator.log").open("w") as log:
         emulator = subprocess.Popen(
             ["bash", "-c", "exec " + lines[start].removesuffix("&").strip()],
