@@ -29,7 +29,7 @@ KIBO_CONFIG = {
     "tenant_id": TENANT,
     "api_key": API_KEY,
     "field_map": {"locationName": "store"},
-    "stream_operations": {"stock_movements": "adjust"},
+    "stream_operations": {"stock_levels": "refresh", "stock_movements": "adjust"},
 }
 INCREFF_CONFIG = {
     "destination": "increff",

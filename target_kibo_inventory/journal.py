@@ -40,6 +40,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from target_kibo_inventory import files
+
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
     from pathlib import Path
@@ -549,7 +551,7 @@ class Journal:
     def _lock_location(self, loc: LocationJournal) -> None:
         """Lock the location's lock file (once), making the folder if need be."""
         if loc.lock is None:
-            loc.path.parent.mkdir(parents=True, exist_ok=True)
+            files.make_folder(loc.path.parent, what="the crash journal", setting="journal_path")
             loc.lock = _lock(loc.path.with_suffix(".lock"), loc.name)
 
     def _append(self, loc: LocationJournal, line: dict[str, Any], *, sync: bool = True) -> None:
@@ -562,11 +564,8 @@ class Journal:
         if not loc.has_file:
             _replace(loc.path, {"version": VERSION, "location": loc.name, "state": self._state})
             loc.has_file = True
-        with loc.path.open("ab") as file:
-            file.write(json.dumps({"version": VERSION, **line}).encode() + b"\n")
-            file.flush()
-            if sync:
-                os.fsync(file.fileno())
+        data = json.dumps({"version": VERSION, **line}).encode() + b"\n"
+        files.append(loc.path, data, what=_what(loc.name), setting="journal_path", sync=sync)
 
 
 @dataclass
@@ -646,12 +645,13 @@ def _check_version(path: Path, version: Any) -> None:
 
 def _replace(path: Path, header: dict[str, Any]) -> None:
     """Write a file with one header line atomically: a temp file, fsync'd, renamed over it."""
-    temp = path.with_suffix(".tmp")
-    with temp.open("wb") as file:
-        file.write(json.dumps(header).encode() + b"\n")
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temp, path)
+    data = json.dumps(header).encode() + b"\n"
+    files.replace(path, data, what=_what(header["location"]), setting="journal_path")
+
+
+def _what(location: str) -> str:
+    """What a location's journal file holds, as an error names it."""
+    return f"the crash journal of location '{location}'"
 
 
 def _lock(path: Path, location: str) -> int:
@@ -661,7 +661,8 @@ def _lock(path: Path, location: str) -> int:
     nothing: the inode is checked after locking and the lock taken again.
     """
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        with files.writing(path, "the crash journal's lock file", "journal_path"):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, files.OWNER_ONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

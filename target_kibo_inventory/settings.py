@@ -199,7 +199,12 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.ObjectType(additional_properties=_OPERATION),
         default={},
         title="Operation per stream",
-        description="Stream name → `refresh` or `adjust`, overriding `operation` for that stream.",
+        description=(
+            "Stream name (as stream maps name it) → `refresh` or `adjust`, overriding "
+            "`operation`. When set, it must name every stream loaded: a stream it does not name "
+            "is refused at its SCHEMA, before any of its records is sent, so that a renamed "
+            "stream is never sent with the wrong operation."
+        ),
     ),
     th.Property(
         "location_name",
@@ -502,8 +507,9 @@ CONFIG_SCHEMA = th.PropertiesList(
         title="Dry-run folder",
         description=(
             "Folder of a dry run's request files (`request-00001.json`, ...), its "
-            "`summary.json` and `dead-letter.jsonl`; those of an earlier dry run are removed "
-            "first."
+            "`summary.json` and `dead-letter.jsonl`, listed in its `dry-run-files.jsonl`. A dry "
+            "run removes the files an earlier one listed there, and refuses a folder that holds "
+            "any other file."
         ),
     ),
 ).to_dict()
@@ -511,6 +517,13 @@ CONFIG_SCHEMA = th.PropertiesList(
 
 class SettingsError(ValueError):
     """A setting, or a combination of settings, is not usable."""
+
+
+class StreamOperationError(SettingsError):
+    """A stream arrived that `stream_operations`, which names the run's streams, does not name."""
+
+    explained = True
+    """Its message says all (dead_letter.without_traceback)."""
 
 
 @dataclass(frozen=True)
@@ -608,9 +621,45 @@ class Settings:
                 f"{'are' if len(missing) > 1 else 'is'} required for destination '{destination}'."
             )
 
-    def operation_for(self, stream_name: str) -> str:
-        """The operation that records of this stream are sent with."""
-        return self.stream_operations.get(stream_name, self.operation)
+    def operation_for(
+        self, stream_name: str, sources: Collection[str] = (), arrived: Collection[str] = ()
+    ) -> str:
+        """The operation that records of this stream are sent with.
+
+        Without `stream_operations`, `operation`. With it, the operation it names for the
+        stream; a stream it does not name is refused (StreamOperationError), so that a stream
+        renamed (a typo, a tap upgrade, a stream map) is never sent with the wrong operation,
+        deltas as counts or counts as deltas. `sources` are the tap's streams that a stream
+        map renamed to this one; `arrived`, the streams that came before it.
+        """
+        if not self.stream_operations:
+            return self.operation
+        if stream_name in self.stream_operations:
+            return self.stream_operations[stream_name]
+        raise StreamOperationError(self._unnamed_stream(stream_name, sources, arrived))
+
+    def _unnamed_stream(self, name: str, sources: Collection[str], arrived: Collection[str]) -> str:
+        """Why a stream that stream_operations does not name is refused, and what to do."""
+        named = ", ".join(f"{key!r} ({op})" for key, op in sorted(self.stream_operations.items()))
+        renamed = [source for source in sources if source in self.stream_operations]
+        waiting = [key for key in self.stream_operations if key not in arrived]
+        close = _closest(name, waiting)
+        if renamed:
+            hint = (
+                f"stream_maps renames the tap's stream {renamed[0]!r} to {name!r}, and "
+                "stream_operations names streams as stream_maps name them: name "
+                f"{name!r} instead of {renamed[0]!r}."
+            )
+        elif close:
+            hint = f"did you mean {close!r}? Fix the name, or add {name!r}."
+        else:
+            hint = f"add {name!r} (or fix the name of the stream meant)."
+        return (
+            f"Stream {name!r} is not named in stream_operations, which names {named}: {hint} "
+            "When stream_operations is set it must name every stream loaded, each with refresh "
+            "or adjust, so that a renamed stream (a typo, a tap upgrade, a stream map) is never "
+            "sent with the wrong operation. The run stopped before any record of this stream."
+        )
 
     def field_map_for(self, stream_name: str) -> dict[str, str]:
         """The field map of this stream: `field_map`, then its `stream_field_maps` entries."""
@@ -702,6 +751,34 @@ def check_setting_names(config: Mapping[str, Any], known: Collection[str]) -> No
         errors.append(f"Unknown setting {name!r}: {hint}")
     if errors:
         raise SettingsError(" ".join(errors))
+
+
+def check_env_names(
+    environ: Mapping[str, str], prefix: str, known: Collection[str], others: Collection[str]
+) -> None:
+    """Raise SettingsError naming each `<prefix>…` variable that names no setting.
+
+    With `--config ENV`, settings come from `<prefix><SETTING>` variables, so a misspelled
+    one would be ignored; it is refused, naming the closest setting's variable, as an unknown
+    key of a config file is. `others` are the prefixed variables that are no settings but mean
+    something (the SDK's `<prefix>LOGLEVEL`, the crash tests' fault injection).
+    """
+    variables = {prefix + name.upper().replace("-", "_"): name for name in known}
+    unknown = sorted(set(environ) - set(variables) - set(others))
+    errors = []
+    for variable in (v for v in unknown if v.startswith(prefix)):
+        close = _closest(variable.removeprefix(prefix).lower(), known)
+        hint = (
+            f"did you mean {prefix}{close.upper()} (setting {close!r})?"
+            if close
+            else f"no setting has this name; {SEE_ABOUT}"
+        )
+        errors.append(f"Unknown environment variable {variable}: {hint}")
+    if errors:
+        raise SettingsError(
+            " ".join(errors)
+            + f" With --config ENV, every variable that starts with {prefix} must name a setting."
+        )
 
 
 def ignored_setting_warnings(

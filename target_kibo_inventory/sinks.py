@@ -51,7 +51,7 @@ class InventorySink(Sink):
     ) -> None:
         super().__init__(target, stream_name, schema, key_properties)
         settings = target.settings
-        self.operation = settings.operation_for(stream_name)
+        self.operation = target.operation_for(stream_name)
         self.loader = target.loader
         self.positions = target.record_positions
         self.dead_letters = target.dead_letters

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import signal
 import sys
 import threading
@@ -13,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.mapper import SameRecordTransform, StreamMap
+from singer_sdk.mapper import RemoveRecordTransform, SameRecordTransform, StreamMap
 from singer_sdk.sinks import Sink
 from typing_extensions import override
 
@@ -23,7 +24,9 @@ from target_kibo_inventory.dead_letter import DeadLetters, without_traceback
 from target_kibo_inventory.destinations import registry as destinations
 from target_kibo_inventory.dry_run import DryRun
 from target_kibo_inventory.feeds import resend_warning
-from target_kibo_inventory.journal import Journal
+from target_kibo_inventory.files import FileWriteError
+from target_kibo_inventory.jobs import JobsNotFinalError
+from target_kibo_inventory.journal import CRASH_POINT_ENV, Journal
 from target_kibo_inventory.loader import InventoryLoader, LoaderOptions
 from target_kibo_inventory.mapping import FieldMapError, check_field_maps
 from target_kibo_inventory.reader import (
@@ -37,6 +40,7 @@ from target_kibo_inventory.settings import (
     CONFIG_SCHEMA,
     Settings,
     SettingsError,
+    check_env_names,
     check_setting_names,
     env_config,
     ignored_setting_warnings,
@@ -166,7 +170,7 @@ class TargetKiboInventory(Target):
         schema, dropped = setting_schemas(type(self))
         try:
             if parse_env_config:
-                config |= env_config(schema, self._env_var_prefix)
+                config |= self._env_settings({**schema["properties"], **dropped})
             redaction.install(secret_values(config, schema))
             if validate_config:
                 check_setting_names(config, [*schema["properties"], *dropped])
@@ -186,6 +190,7 @@ class TargetKiboInventory(Target):
             settings.on_invalid_record,
             self.dry_run.dead_letter_path if self.dry_run else settings.dead_letter_path,
             self.logger,
+            file=self.dry_run.dead_letter_file() if self.dry_run else None,
         )
         try:
             self.destination = destination or destinations.build(settings)
@@ -225,6 +230,17 @@ class TargetKiboInventory(Target):
         self._stop_signal: int | None = None
         self._finished = False
         self._dry_state_noted = False
+
+    def _env_settings(self, known: dict[str, Any]) -> dict[str, Any]:
+        """The settings that `TARGET_KIBO_INVENTORY_<SETTING>` variables give (`--config ENV`).
+
+        A variable with that prefix that names no setting is refused (SettingsError), except
+        the SDK's `TARGET_KIBO_INVENTORY_LOGLEVEL` and the crash tests' fault injection.
+        """
+        prefix = self._env_var_prefix
+        settings = env_config({"properties": known}, prefix)
+        check_env_names(os.environ, prefix, known, [f"{prefix}LOGLEVEL", CRASH_POINT_ENV])
+        return settings
 
     def _stats(self) -> RunStats:
         """The run's counters, reading the records and dead letters where they are kept."""
@@ -339,7 +355,13 @@ class TargetKiboInventory(Target):
         summary = self.stats.summary(status, self.dead_letters.failed_jobs)
         log_summary(self.logger, summary)
         if self.dry_run is not None:
-            self.dry_run.write_summary(summary)
+            try:
+                self.dry_run.write_summary(summary)
+            except FileWriteError:
+                if error is None:
+                    raise
+                # the run already fails with its own error (often the same full disk)
+                self.logger.debug("The dry run's summary.json was not written.", exc_info=True)
         if sys.stderr.isatty():
             print_table(summary)
 
@@ -441,6 +463,21 @@ class TargetKiboInventory(Target):
         self._routes[stream_name] = routes
         return routes
 
+    def operation_for(self, stream_name: str) -> str:
+        """The operation of a stream whose sink is being made (see Settings.operation_for).
+
+        A stream that stream maps remove (`"stream": null`) loads nothing: it needs none.
+        """
+        maps = {
+            source: [m for m in stream_maps if m.stream_alias == stream_name]
+            for source, stream_maps in self.mapper.stream_maps.items()
+        }
+        aliased = [m for found in maps.values() for m in found]
+        if aliased and all(isinstance(m, RemoveRecordTransform) for m in aliased):
+            return self.settings.operation
+        sources = [source for source, found in maps.items() if found and source != stream_name]
+        return self.settings.operation_for(stream_name, sources, self._sinks_active)
+
     @override
     def _process_schema_message(self, message_dict: dict[str, Any]) -> None:
         """Register the schema; stream maps and sinks may have changed.
@@ -454,9 +491,10 @@ class TargetKiboInventory(Target):
             return
         for stream_map in self.mapper.stream_maps[message_dict["stream"]]:
             name = stream_map.stream_alias
-            if self.settings.operation_for(name) != "adjust" or name in self._resend_warned:
+            sink = self._sinks_active.get(name)
+            if not isinstance(sink, InventorySink) or sink.operation != "adjust":
                 continue
-            if warning := resend_warning(name, bookmarks):
+            if name not in self._resend_warned and (warning := resend_warning(name, bookmarks)):
                 self._resend_warned.add(name)
                 self.logger.warning(warning)
 
@@ -592,7 +630,13 @@ class TargetKiboInventory(Target):
         self, name: str, cut_short: Exception | None, unreported: dict[str, list[dict[str, Any]]]
     ) -> NoReturn:
         """Say what the stop did, then exit with 128 + the signal's number."""
-        if cut_short is not None:
+        if isinstance(cut_short, JobsNotFinalError):
+            outcome = (
+                "every record received was accepted, but not every job was final yet "
+                f"({cut_short}). They may still fail, so no STATE was written past them: check "
+                "them in Kibo's job queue, then run again from the last state written"
+            )
+        elif cut_short is not None:
             outcome = (
                 f"not every record received was accepted ({cut_short}); no STATE was written "
                 "past them. Run again from the last state written"

@@ -107,7 +107,7 @@ def test_adjust_with_negative_deltas_on_inventory_v5(emulator, tmp_path):
 
 def test_stream_operations_and_switching_operation_keep_order(emulator, tmp_path):
     """Refresh and adjust streams on one location apply in the order of the records."""
-    config = emulator.config(stream_operations={"moves": "adjust"})
+    config = emulator.config(stream_operations={"counts": "refresh", "moves": "adjust"})
     messages = [
         schema("counts"),
         schema("moves"),

@@ -11,7 +11,11 @@ from target_kibo_inventory.target import TargetKiboInventory
 from tests.harness import lines, record, schema
 from tests.test_pipeline import Recorder
 
-CONFIG = {"tenant_id": "t", "api_key": "k", "stream_operations": {"movements": "adjust"}}
+CONFIG = {
+    "tenant_id": "t",
+    "api_key": "k",
+    "stream_operations": {"counts": "refresh", "movements": "adjust"},
+}
 
 
 def _schema(stream: str, *bookmarks: str) -> dict:

@@ -88,3 +88,29 @@ def test_sigterm_cuts_a_retry_wait_short(emulator, tmp_path):
     )
     assert "no STATE was written past them" in stderr
     assert [r["status"] for r in emulator.api_requests()] == [429]
+
+
+def test_sigterm_while_waiting_for_jobs_says_all_were_accepted_and_names_them(emulator, tmp_path):
+    """Issue 17, item 8: every record was accepted, the jobs were not final yet."""
+    emulator.faults(step_seconds=60)  # the job stays WORKING
+    config = emulator.config(wait_for_jobs=True, drain_interval_seconds=1)
+    messages = [*_stock(5), {"type": "STATE", "value": {"bookmarks": {"stock": 5}}}]
+    tap, target = _pipeline(tmp_path, config, messages)
+    _wait_for(lambda: any("/queue/" in r["path"] for r in emulator.queue_requests()), 20)
+    target.send_signal(signal.SIGTERM)
+    stdout, stderr = target.communicate(timeout=60)
+    tap.kill()
+    tap.wait()
+    [job] = emulator.get("/emulator/jobs")["jobs"]
+    assert target.returncode == 128 + signal.SIGTERM
+    assert stdout == ""  # no STATE past a job that may still fail
+    [error] = [line for line in stderr.splitlines() if "| ERROR" in line]
+    assert (
+        "Stopped by SIGTERM before the end of the input: every record received was accepted, "
+        f"but not every job was final yet (1 job(s) not finished: job {job['jobID']} (refresh of "
+        "5 items at location 'L', stream stock), last seen "
+    ) in error
+    assert "They may still fail, so no STATE was written past them" in error
+    assert f"Accepted and in no STATE: jobs [{job['jobID']}]" in error
+    assert "not every record received was accepted" not in stderr
+    assert "Traceback" not in stderr
