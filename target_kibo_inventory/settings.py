@@ -226,6 +226,17 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "stream_field_maps",
+        th.ObjectType(additional_properties=th.ObjectType(additional_properties=th.StringType)),
+        default={},
+        title="Field map per stream",
+        description=(
+            "Stream name → API field name → record property name, over `field_map` for that "
+            'stream (e.g. `{"movements": {"quantity": "movement_qty"}}`); stream names are '
+            "those after stream maps."
+        ),
+    ),
+    th.Property(
         "refresh_batch_items",
         th.IntegerType(minimum=1, maximum=REFRESH_MAX_ITEMS),
         default=REFRESH_MAX_ITEMS,
@@ -551,6 +562,7 @@ class Settings:
     stream_operations: dict[str, str]
     location_name: str | None
     field_map: dict[str, str]
+    stream_field_maps: dict[str, dict[str, str]]
     refresh_batch_items: int
     adjust_batch_items: int
     increff_auth_username: str | None
@@ -662,6 +674,19 @@ class Settings:
             "or adjust, so that a renamed stream (a typo, a tap upgrade, a stream map) is never "
             "sent with the wrong operation. The run stopped before any record of this stream."
         )
+
+    def field_map_for(self, stream_name: str) -> dict[str, str]:
+        """The field map of this stream: `field_map`, then its `stream_field_maps` entries."""
+        return {**self.field_map, **self.stream_field_maps.get(stream_name, {})}
+
+    def unused_stream_field_maps(self, seen: Iterable[str]) -> list[str]:
+        """A warning line for each stream_field_maps key that named no stream of this run."""
+        seen = set(seen)
+        return [
+            f"stream_field_maps[{name!r}] was not used: no stream {name!r} was loaded in this run"
+            + (f" (did you mean {close!r}?)." if (close := _closest(name, seen)) else ".")
+            for name in sorted(set(self.stream_field_maps) - seen)
+        ]
 
     def unused_stream_operations(self, seen: Iterable[str]) -> list[str]:
         """A warning line for each stream_operations key that named no stream of this run."""

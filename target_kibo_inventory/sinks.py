@@ -63,20 +63,22 @@ class InventorySink(Sink):
         self._uncounted = 0
         destination = target.destination
         rules = destination.items(self.operation)
+        field_map = settings.field_map_for(stream_name)
         check_schema(
             stream_name,
             self.schema,
             rules,
-            settings.field_map,
+            field_map,
             settings.location_name,
             destination.name,
+            settings.stream_field_maps.get(stream_name, {}),
         )
         self.mapper = RecordMapper(
             stream_name,
             self.schema,
             self.key_properties,
             rules,
-            settings.field_map,
+            field_map,
             settings.location_name,
         )
         self.keep_sources = not has_job_queue(destination)
@@ -85,7 +87,7 @@ class InventorySink(Sink):
         """The stream's bookmark (SCHEMA's bookmark_properties), followed for movements."""
         if self.operation != "adjust":
             self.bookmark_properties = ()
-        if ignored := self.mapper.ignored(api_fields(destination), settings.field_map):
+        if ignored := self.mapper.ignored(api_fields(destination), field_map):
             self.logger.warning(
                 "Stream '%s' is sent as %s, whose items take no %s (destination %s): these fields "
                 "are not sent.",

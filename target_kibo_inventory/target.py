@@ -10,7 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
@@ -24,13 +24,19 @@ from target_kibo_inventory.dead_letter import DeadLetters, without_traceback
 from target_kibo_inventory.destinations import registry as destinations
 from target_kibo_inventory.destinations.base import has_job_queue
 from target_kibo_inventory.dry_run import DryRun
+from target_kibo_inventory.feeds import resend_warning
 from target_kibo_inventory.files import FileWriteError
 from target_kibo_inventory.jobs import JobsNotFinalError
 from target_kibo_inventory.journal import Journal
 from target_kibo_inventory.journal.bookmarks import write_into
 from target_kibo_inventory.loader import InventoryLoader, LoaderOptions
-from target_kibo_inventory.mapping import FieldMapError, check_field_map
-from target_kibo_inventory.reader import NoSchemaError, RecordReader
+from target_kibo_inventory.mapping import FieldMapError, check_field_maps
+from target_kibo_inventory.reader import (
+    DISCARD_SECONDS,
+    NoSchemaError,
+    RecordReader,
+    discard_input,
+)
 from target_kibo_inventory.rules import clip
 from target_kibo_inventory.settings import (
     CONFIG_SCHEMA,
@@ -49,6 +55,8 @@ from target_kibo_inventory.summary import Progress, RunStats, log_summary, print
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from types import FrameType
+
+    import click
 
     from target_kibo_inventory.destinations.base import Destination
 
@@ -131,8 +139,27 @@ class CredentialsError(AuthError):
     """The credentials check at start-up failed."""
 
 
+HELP = """Load stock counts from a Singer tap into Kibo OMS, Kibo Unified Commerce or Increff OMS.
+
+Reads the tap's Singer messages on standard input (or --input). Each RECORD becomes one
+inventory item: a quantity, an identifier (partNumber, upc or sku) and a location, read from the
+record's properties (setting field_map). Items are grouped by location and sent as Inventory
+Refresh (absolute counts) or Adjust (signed deltas) requests; the STATE output carries the tap's
+bookmarks and the accepted job IDs.
+
+\b
+Examples:
+  tap-spreadsheets --config tap.json | target-kibo-inventory --config config.json
+  meltano run tap-spreadsheets target-kibo-inventory
+  target-kibo-inventory --about          (every setting; --format=markdown for a table)
+
+The README (Quick start with Meltano) shows a first run against the bundled emulator,
+kibo-emulator.
+"""
+
+
 class TargetKiboInventory(Target):
-    """Loads stock counts into Kibo OMS as Inventory Refresh and Adjust jobs."""
+    """Loads stock counts into Kibo OMS, Kibo Unified Commerce and Increff OMS."""
 
     name = "target-kibo-inventory"
     config_jsonschema = CONFIG_SCHEMA
@@ -186,7 +213,7 @@ class TargetKiboInventory(Target):
         )
         try:
             self.destination = destination or destinations.build(settings)
-            check_field_map(settings.field_map, self.destination)
+            check_field_maps(settings.field_map, settings.stream_field_maps, self.destination)
         except (SettingsError, FieldMapError) as error:
             raise ConfigValidationError(str(error), errors=[str(error)]) from None
         self.journal = self._journal()
@@ -208,6 +235,7 @@ class TargetKiboInventory(Target):
         self.message_reader.on_idle = self._on_idle
         self._drain_after_minutes = settings.drain_interval_seconds / 60
         self._routes: dict[str, list[Route]] = {}
+        self._resend_warned: set[str] = set()
         self._next_age_check = 0.0
         self._stop_waits = False
         """A stop (SIGTERM) waits: a message is handled, or the end of input or a stop runs."""
@@ -377,6 +405,45 @@ class TargetKiboInventory(Target):
 
     @classmethod
     @override
+    def invoke(  # type: ignore[override]  # the SDK's own override narrows PluginBase.invoke
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: Any = None,
+        file_input: IO[str] | None = None,
+    ) -> None:
+        """Run the target from the command line; after an error, let the tap end cleanly.
+
+        When the run fails (a setting, the credentials, a mapping, a record), the rest of
+        standard input is read and dropped for at most DISCARD_SECONDS before the error is
+        raised (and logged by the SDK): a small tap, and Meltano forwarding its output, then
+        end without a broken pipe, and the target's error is the last line of the run. A
+        stop (SIGTERM) exits at once.
+        """
+        try:
+            super().invoke(
+                about=about, about_format=about_format, config=config, file_input=file_input
+            )
+        except Exception:
+            if file_input is None and discard_input(sys.stdin) is False:
+                cls.logger.warning(
+                    "The input had not ended %g s after the error below: stopped reading it, "
+                    "so the tap may report a broken pipe.",
+                    DISCARD_SECONDS,
+                )
+            raise
+
+    @classmethod
+    @override
+    def get_singer_command(cls) -> click.Command:
+        """The command line, with a help text that says what the target does (HELP)."""
+        command = super().get_singer_command()
+        command.help = HELP
+        return command
+
+    @classmethod
+    @override
     def append_builtin_config(cls, config_jsonschema: dict[str, Any]) -> None:
         """Add the SDK's built-in settings but those that mean nothing for an inventory API."""
         super().append_builtin_config(config_jsonschema)
@@ -451,12 +518,26 @@ class TargetKiboInventory(Target):
 
     @override
     def _process_schema_message(self, message_dict: dict[str, Any]) -> None:
-        """Register the schema (and the stream's bookmark); stream maps and sinks may change."""
+        """Register the schema (and the stream's bookmark); stream maps and sinks may change.
+
+        An adjust stream whose tap sends changed files again whole gets a warning, once.
+        """
         stream, bookmark = message_dict.get("stream"), message_dict.get("bookmark_properties")
         if isinstance(stream, str) and isinstance(bookmark, list) and bookmark:
             self.bookmark_properties[stream] = [str(name) for name in bookmark]
         super()._process_schema_message(message_dict)
         self._routes.clear()
+        bookmarks = message_dict.get("bookmark_properties")
+        if not isinstance(bookmarks, list):
+            return
+        for stream_map in self.mapper.stream_maps[message_dict["stream"]]:
+            name = stream_map.stream_alias
+            sink = self._sinks_active.get(name)
+            if not isinstance(sink, InventorySink) or sink.operation != "adjust":
+                continue
+            if name not in self._resend_warned and (warning := resend_warning(name, bookmarks)):
+                self._resend_warned.add(name)
+                self.logger.warning(warning)
 
     @override
     def _process_state_message(self, message_dict: dict[str, Any]) -> None:
@@ -541,6 +622,8 @@ class TargetKiboInventory(Target):
         try:
             super().process_endofpipe()
             for warning in self.settings.unused_stream_operations(self._sinks_active):
+                self.logger.warning(warning)
+            for warning in self.settings.unused_stream_field_maps(self._sinks_active):
                 self.logger.warning(warning)
             if len(self.loader.ledger) or (self.dead_letters.count and not self._latest_state):
                 self._write_state_message({})

@@ -38,6 +38,15 @@ def emulator() -> Iterator[EmulatorClient]:
     server.stop()
 
 
+@pytest.fixture
+def dev_emulator() -> Iterator[EmulatorClient]:
+    """An emulator with the tenant and key of the `dev` environment in meltano.yml."""
+    server = Emulator("demo", "demo-key")
+    url = server.start("127.0.0.1", 0)
+    yield EmulatorClient(url, "demo", "demo-key", "")
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def meltano_executable() -> str:
     """The meltano CLI, installed into `.e2e/meltano` on first use."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 from tests.harness import TARGET, lines, record, run_target, schema, state
 
@@ -206,3 +207,21 @@ def test_the_password_is_never_shown(emulator, tmp_path):
     files = [p.read_text() for p in tmp_path.rglob("*") if p.is_file() and p.name != "config.json"]
     for text in (done.stdout, done.stderr, refused.stdout, refused.stderr, *files):
         assert PASSWORD not in text
+
+
+def test_the_readme_increff_config_for_the_emulator_loads_it(emulator, tmp_path):
+    """README, Destinations: the emulator's Increff demo account, as the README gives it."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme[readme.index("**Try it on the emulator.**") :].split("```json\n")[1]
+    config = json.loads(block.split("```")[0].replace("http://127.0.0.1:8700", emulator.url))
+    assert config["increff_auth_username"] == "demo-user"
+    columns = {name: {"type": "string"} for name in ("store", "product_code", "qty_on_hand")}
+    messages = [
+        schema("stock", columns),
+        record("stock", store="Boston", product_code="012345678900", qty_on_hand="39"),
+        record("stock", store="Austin", product_code="012345678903", qty_on_hand="140"),
+    ]
+    run = run_target(config, messages, tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert emulator.stock() == {("Boston", "012345678900"): 39, ("Austin", "012345678903"): 140}
+    assert {r["auth"] for r in _increff_requests(emulator)} == {"increff"}
