@@ -196,14 +196,7 @@ class TargetKiboInventory(Target):
         except SettingsError as error:
             raise ConfigValidationError(str(error), errors=[str(error)]) from None
         super().__init__(config=config, validate_config=validate_config, **kwargs)
-        try:
-            self.settings = Settings.from_config(dict(self.config))
-        except SettingsError as error:
-            raise ConfigValidationError(str(error), errors=[str(error)]) from None
-        for warning in ignored_setting_warnings(self.config, dropped):
-            self.logger.warning(warning)
-        self.settings.warn_about_costs(self.logger)
-        settings = self.settings
+        self.settings = settings = self._checked_settings(dropped)
         self.dry_run = DryRun(settings.dry_run_dir, self.logger) if settings.dry_run else None
         self.dead_letters = DeadLetters(
             settings.on_invalid_record,
@@ -245,6 +238,17 @@ class TargetKiboInventory(Target):
         self._stop_signal: int | None = None
         self._finished = False
         self._dry_state_noted = False
+
+    def _checked_settings(self, dropped: Mapping[str, Any]) -> Settings:
+        """The typed settings of the validated config; warnings for those that do nothing."""
+        try:
+            settings = Settings.from_config(dict(self.config))
+        except SettingsError as error:
+            raise ConfigValidationError(str(error), errors=[str(error)]) from None
+        for warning in ignored_setting_warnings(self.config, dropped):
+            self.logger.warning(warning)
+        settings.warn_about_costs(self.logger)
+        return settings
 
     def _journal(self) -> Journal:
         """The run's crash journal (opened: what interrupted runs left is read)."""
