@@ -177,12 +177,12 @@ def _landed_before(emulator, position: int) -> list[int]:
 @pytest.mark.parametrize(
     ("pauses", "kills"),
     [
-        (PAUSES, [("sending", 2000)]),  # in the requests of the run's second drain
+        # right after the first STATE; then in the requests of the resumed run's second drain
         (PAUSES, [("state", 2000), ("sending", 4000)]),
         # in a full request while the tap streams; then in the resumed run's second drain
         ("4000,8000,10000", [("sending", 4000), ("sending", 8000)]),
     ],
-    ids=["sending-the-second-drain", "after-a-state-then-sending", "sending-mid-stream-then-drain"],
+    ids=["after-a-state-then-sending-a-drain", "sending-mid-stream-then-a-drain"],
 )
 def test_refresh_killed_at_any_moment_and_resumed_lands_the_clean_stock(
     emulator, tmp_path, pauses, kills

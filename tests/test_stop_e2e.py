@@ -48,10 +48,10 @@ ALLOWANCE = 1.0
 
 
 def test_an_idle_taps_records_are_sent_within_the_drain_interval(emulator, tmp_path):
-    """The tap writes 10 records once the target has started (its credentials check is done:
-    the interval runs from then), then sits idle. The records are sent within the interval,
-    plus the second in which the target looks, of the tap's last write: timed on the
-    emulator's clock from that write, so a slow start-up does not count."""
+    """The tap writes 10 records once the target has started (its credentials check read the
+    job queue; the interval counts from the start, before it), then sits idle. The records are
+    sent within the interval, plus the second in which the target looks, of the tap's last
+    write: timed on the emulator's clock from that write, so a slow start-up does not count."""
     config = emulator.config(drain_interval_seconds=DRAIN_INTERVAL, check_credentials_at_start=True)
     (tmp_path / "config.json").write_text(json.dumps(config))
     target = start_target(tmp_path)
