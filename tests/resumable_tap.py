@@ -4,12 +4,14 @@
         [--state-every 500] [--pause-at 3000,6000] [--pause-seconds 1.2] [--hang-at 7000]
         [--die-at 10250] [--locations "North Store,Warehouse"]
 
-Record i (0-based) is the same in every run. The bookmark is the number of records emitted
-(`bookmarks.stock.position`); with --state the tap resumes after it and, like SDK taps, echoes
-the state's other keys. --pause-at sleeps at those positions (letting the target's drain
-interval pass); --hang-at stops emitting at that position (creating --hang-marker) and waits
-to be killed; --die-at exits 1 at that position, as a tap that fails part-way. --locations
-keeps only the records of those locations (a partition of the feed).
+Record i (0-based) is the same in every run: in refresh mode each (location, SKU) comes once,
+so an item lost by any run shows in the final stock; in adjust mode SKUs repeat. The bookmark
+is the number of records emitted (`bookmarks.stock.position`); with --state the tap resumes
+after it and, like SDK taps, echoes the state's other keys. --pause-at sleeps at those
+positions after the start (letting the target's drain interval pass); --hang-at stops
+emitting at that position (creating --hang-marker) and waits to be killed; --die-at exits 1
+at that position, as a tap that fails part-way. --locations keeps only the records of those
+locations (a partition of the feed).
 """
 
 from __future__ import annotations
@@ -39,12 +41,14 @@ SCHEMA = {
 
 
 def record(i: int, mode: str) -> dict[str, Any]:
-    """Record i: the same in every run."""
-    quantity = (i * 37) % 1000 if mode == "refresh" else (i * 13) % 21 - 10
+    """Record i: the same in every run (refresh: SKU i, once; adjust: 400 SKUs over and over)."""
+    location = LOCATIONS[(i * 7) % len(LOCATIONS)]
+    if mode == "refresh":
+        return {"sku": f"SKU-{i:05d}", "location_name": location, "quantity": (i * 37) % 1000}
     return {
         "sku": f"SKU-{(i * 31) % 400:04d}",
-        "location_name": LOCATIONS[(i * 7) % len(LOCATIONS)],
-        "quantity": quantity,
+        "location_name": location,
+        "quantity": (i * 13) % 21 - 10,
     }
 
 
@@ -88,7 +92,7 @@ def main() -> None:
         if i == args.die_at:
             out.flush()
             sys.exit(1)
-        if i in pauses:
+        if i in pauses and i > start:
             out.flush()
             time.sleep(args.pause_seconds)
         row = record(i, args.mode)
