@@ -7,10 +7,11 @@
 Record i (0-based) is the same in every run: a distinct item, or with --skus one of that
 many items (so that items repeat, and the target collapses them). The bookmark is the number
 of records emitted (`bookmarks.stock.position`); with --state the tap resumes after it and,
-like SDK taps, echoes the state's other keys. --pause-at sleeps at those positions (letting
-the target's drain interval pass); --hang-at stops emitting at that position (creating
---hang-marker) and waits to be killed; --die-at exits 1 at that position, as a tap that fails
-part-way. --locations keeps only the records of those locations (a partition of the feed).
+like SDK taps, echoes the state's other keys. --pause-at sleeps at those positions after the
+start (letting the target's drain interval pass); --hang-at stops emitting at that position
+(creating --hang-marker) and waits to be killed; --die-at exits 1 at that position, as a tap
+that fails part-way. --locations keeps only the records of those locations (a partition of the
+feed).
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def main() -> None:
         if i == args.die_at:
             out.flush()
             sys.exit(1)
-        if i in pauses:
+        if i in pauses and i > start:
             out.flush()
             time.sleep(args.pause_seconds)
         row = record(i, args.mode, args.skus)

@@ -210,7 +210,7 @@ def test_a_job_log_in_a_folder_that_does_not_exist_is_refused_at_start_up(emulat
 def test_a_late_copy_is_confirmed_through_the_job_queue_instead_of_waited_out(emulator, tmp_path):
     """As in test_faults_e2e: the first try times out and lands 3 s later. With wait_for_jobs
     the newer request goes once Get Jobs shows that copy, not after the 60 s wait."""
-    stderr, elapsed = run_with_a_late_first_try(
+    stderr, elapsed, _ = run_with_a_late_first_try(
         emulator, tmp_path, maybe_applied_wait_seconds=60, wait_for_jobs=True
     )
     jobs = emulator.jobs()
