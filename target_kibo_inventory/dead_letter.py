@@ -20,7 +20,7 @@ from target_kibo_inventory.redaction import redact
 from target_kibo_inventory.rules import clip
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from target_kibo_inventory.destinations.base import FailedItem, JobStatus
 
@@ -217,14 +217,24 @@ class DeadLetters:
         self._check_limit()
 
     def failed_items(
-        self, destination: str, location: str, stream: str, failed: list[FailedItem]
+        self,
+        destination: str,
+        location: str,
+        stream: str,
+        failed: list[FailedItem],
+        sources: Sequence[Any] = (),
     ) -> None:
         """Items a destination refused in an accepted request.
 
+        `sources` name the record behind each item of the request, as (stream, position).
         Raises ItemsFailedError (`fail`), or writes each with its location and the reason.
         """
+        records = [_source(f, sources) for f in failed]
         if self.policy == "fail":
-            shown = ", ".join(clip(f.identifier) for f in failed[:SHOWN_FAILURES])
+            shown = ", ".join(
+                clip(f.identifier) + (f" (record #{r[1]})" if r else "")
+                for f, r in zip(failed[:SHOWN_FAILURES], records, strict=False)
+            )
             more = (
                 f" (and {len(failed) - SHOWN_FAILURES} more)"
                 if len(failed) > SHOWN_FAILURES
@@ -238,14 +248,15 @@ class DeadLetters:
             )
         lines = [
             {
-                "stream": stream,
+                "stream": record[0] if record else stream,
+                "position": record[1] if record else None,
                 "destination": destination,
                 "location": location,
                 "identifier": f.identifier,
                 "reason": f.reason,
                 "item": f.item,
             }
-            for f in failed
+            for f, record in zip(failed, records, strict=True)
         ]
         what = f"the dead-letter lines of {len(lines)} item(s) refused at '{clip(location)}'"
         self._write(lines, what=what, refused_by=destination)
@@ -368,6 +379,14 @@ class DeadLetters:
                 self.failed_jobs,
                 self.path,
             )
+
+
+def _source(failed: FailedItem, sources: Sequence[Any]) -> tuple[str, int] | None:
+    """The (stream, position) of the record behind a refused item, when known."""
+    if failed.index is None or failed.index >= len(sources):
+        return None
+    source = sources[failed.index]
+    return (str(source[0]), int(source[1])) if isinstance(source, tuple) else None
 
 
 def _to_json(line: dict[str, Any]) -> str:

@@ -87,6 +87,8 @@ class Job:
     """Its entry in the ledger (the state): `status` and `itemCount` are added when known."""
     item_chunks: Sequence[bytes] | None = None
     """The items it carried, kept only to set a failed job aside with them."""
+    incident: str | None = None
+    """The crash journal's ID of its request (when it carried movements)."""
     accepted: float = field(default_factory=time.monotonic)
     status: str = "PENDING"
     """The last status read."""

@@ -46,7 +46,8 @@ ENVIRONMENTS = ("sandbox", "production")
 API_PACKAGES = ("inventory_specific", "inventory_v5")
 TOKEN_REQUESTS = ("json", "basic")
 INCREFF_PAYLOADS = ("products", "v0")
-DEFAULT_MAX_BUFFERED_ITEMS = 5_000_000
+DEFAULT_MAX_BUFFERED_ITEMS = 1_000_000
+DEFAULT_MAX_MOVEMENTS_AT_BOOKMARK = 10_000
 DEFAULT_MAX_PARALLEL_REQUESTS = 8
 
 IGNORED_SDK_SETTINGS = {
@@ -372,9 +373,21 @@ CONFIG_SCHEMA = th.PropertiesList(
         default=DEFAULT_MAX_BUFFERED_ITEMS,
         title="Buffered items cap",
         description=(
-            "Most items held across all locations (about 40 bytes each). At the cap the "
-            f"largest buffers are sent in whole multiples of {REFRESH_COST_STEP} items and the "
-            "rest stays buffered."
+            "Most distinct items held across all locations (repeats of an item are collapsed "
+            "into one; about 300 bytes each). At the cap the largest buffers are sent in whole "
+            f"multiples of {REFRESH_COST_STEP} items and the rest stays buffered."
+        ),
+    ),
+    th.Property(
+        "max_movements_at_bookmark",
+        th.IntegerType(minimum=1),
+        default=DEFAULT_MAX_MOVEMENTS_AT_BOOKMARK,
+        title="Movements kept at a bookmark",
+        description=(
+            "For adjust streams with a bookmark (an incremental tap's replication key): most "
+            "movements sharing the stream's last bookmark value whose keys are kept (in the "
+            "STATE and the journal folder), so that the tap's re-read of them at that value "
+            "is not applied again. More stops the run with an error."
         ),
     ),
     th.Property(
@@ -565,6 +578,7 @@ class Settings:
     journal_path: str | None
     journal_resolve: dict[str, str]
     max_buffered_items: int
+    max_movements_at_bookmark: int
     max_parallel_requests: int
     max_retries: int
     max_retry_seconds: float

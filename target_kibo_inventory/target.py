@@ -22,11 +22,13 @@ from target_kibo_inventory import redaction
 from target_kibo_inventory.client import ApiError, AuthError, HttpClient, Sender
 from target_kibo_inventory.dead_letter import DeadLetters, without_traceback
 from target_kibo_inventory.destinations import registry as destinations
+from target_kibo_inventory.destinations.base import has_job_queue
 from target_kibo_inventory.dry_run import DryRun
 from target_kibo_inventory.feeds import resend_warning
 from target_kibo_inventory.files import FileWriteError
 from target_kibo_inventory.jobs import JobsNotFinalError
-from target_kibo_inventory.journal import CRASH_POINT_ENV, Journal
+from target_kibo_inventory.journal import Journal
+from target_kibo_inventory.journal.bookmarks import write_into
 from target_kibo_inventory.loader import InventoryLoader, LoaderOptions
 from target_kibo_inventory.mapping import FieldMapError, check_field_maps
 from target_kibo_inventory.reader import (
@@ -59,6 +61,9 @@ if TYPE_CHECKING:
     from target_kibo_inventory.destinations.base import Destination
 
 STATE_KEY = "kibo_inventory"
+CRASH_POINT_ENV = "TARGET_KIBO_INVENTORY_CRASH_POINT"
+"""Fault injection for crash tests: `after_state:N` kills the process with SIGKILL right
+after the N-th STATE message is written, before the journal records that it was."""
 UNUSED_BUILTIN_SETTINGS = ("add_record_metadata", "load_method", "batch_size_rows")
 
 Preprocess = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
@@ -114,6 +119,20 @@ class _HoldStop:
         target._stop_waits = False
         if kind is None and target._stop_signal is not None:
             target._stop()
+
+
+def _crash_hook() -> Callable[[int], None] | None:
+    """The crash tests' fault injection (CRASH_POINT_ENV), or None."""
+    point, _, count = os.environ.get(CRASH_POINT_ENV, "").partition(":")
+    if point != "after_state":
+        return None
+    at = int(count or 1)
+
+    def crash(written: int) -> None:
+        if written == at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return crash
 
 
 class CredentialsError(AuthError):
@@ -177,14 +196,7 @@ class TargetKiboInventory(Target):
         except SettingsError as error:
             raise ConfigValidationError(str(error), errors=[str(error)]) from None
         super().__init__(config=config, validate_config=validate_config, **kwargs)
-        try:
-            self.settings = Settings.from_config(dict(self.config))
-        except SettingsError as error:
-            raise ConfigValidationError(str(error), errors=[str(error)]) from None
-        for warning in ignored_setting_warnings(self.config, dropped):
-            self.logger.warning(warning)
-        self.settings.warn_about_costs(self.logger)
-        settings = self.settings
+        self.settings = settings = self._checked_settings(dropped)
         self.dry_run = DryRun(settings.dry_run_dir, self.logger) if settings.dry_run else None
         self.dead_letters = DeadLetters(
             settings.on_invalid_record,
@@ -197,13 +209,9 @@ class TargetKiboInventory(Target):
             check_field_maps(settings.field_map, settings.stream_field_maps, self.destination)
         except (SettingsError, FieldMapError) as error:
             raise ConfigValidationError(str(error), errors=[str(error)]) from None
-        self.journal = Journal(
-            None if self.dry_run else settings.journal_folder,  # a dry run records nothing
-            settings.adjust_retry_ambiguous,
-            settings.journal_resolve,
-            self.logger,
-        )
-        self.journal.open()
+        self.journal = self._journal()
+        self.bookmark_properties: dict[str, list[str]] = {}
+        """Each stream's bookmark_properties, from its SCHEMA message."""
         self.stopping = threading.Event()
         """Set by SIGTERM/SIGINT: waits before retries and before newer requests end."""
         self.record_positions: Counter[str] = Counter()
@@ -230,6 +238,32 @@ class TargetKiboInventory(Target):
         self._stop_signal: int | None = None
         self._finished = False
         self._dry_state_noted = False
+
+    def _checked_settings(self, dropped: Mapping[str, Any]) -> Settings:
+        """The typed settings of the validated config; warnings for those that do nothing."""
+        try:
+            settings = Settings.from_config(dict(self.config))
+        except SettingsError as error:
+            raise ConfigValidationError(str(error), errors=[str(error)]) from None
+        for warning in ignored_setting_warnings(self.config, dropped):
+            self.logger.warning(warning)
+        settings.warn_about_costs(self.logger)
+        return settings
+
+    def _journal(self) -> Journal:
+        """The run's crash journal (opened: what interrupted runs left is read)."""
+        settings = self.settings
+        journal = Journal(
+            None if self.dry_run else settings.journal_folder,  # a dry run records nothing
+            settings.adjust_retry_ambiguous,
+            settings.journal_resolve,
+            self.logger,
+            bookmark_limit=settings.max_movements_at_bookmark,
+            job_status=self._job_status,
+            after_state_written=_crash_hook(),
+        )
+        journal.open()
+        return journal
 
     def _env_settings(self, known: dict[str, Any]) -> dict[str, Any]:
         """The settings that `TARGET_KIBO_INVENTORY_<SETTING>` variables give (`--config ENV`).
@@ -278,6 +312,14 @@ class TargetKiboInventory(Target):
             dead_letters=self.dead_letters,
             stats=self.stats,
         )
+
+    def _job_status(self, job_id: int | str) -> tuple[str, int | None] | None:
+        """A job's status and itemCount, read from the job queue (None: it has none)."""
+        url = self.destination.job_url(job_id) if has_job_queue(self.destination) else None
+        if url is None:
+            return None
+        [status] = self.destination.read_jobs(self.loader.client.get(url, f"job {job_id}"))
+        return status.status, status.item_count
 
     def _before_input(self) -> None:
         """Before the first input line is read: prepare the run, then start the progress lines.
@@ -480,10 +522,13 @@ class TargetKiboInventory(Target):
 
     @override
     def _process_schema_message(self, message_dict: dict[str, Any]) -> None:
-        """Register the schema; stream maps and sinks may have changed.
+        """Register the schema (and the stream's bookmark); stream maps and sinks may change.
 
         An adjust stream whose tap sends changed files again whole gets a warning, once.
         """
+        stream, bookmark = message_dict.get("stream"), message_dict.get("bookmark_properties")
+        if isinstance(stream, str) and isinstance(bookmark, list) and bookmark:
+            self.bookmark_properties[stream] = [str(name) for name in bookmark]
         super()._process_schema_message(message_dict)
         self._routes.clear()
         bookmarks = message_dict.get("bookmark_properties")
@@ -505,7 +550,7 @@ class TargetKiboInventory(Target):
             latest = self._latest_state
             super()._process_state_message(message_dict)
             if self._latest_state != latest:
-                self.journal.state_received()
+                self.journal.state_received(self._latest_state)
                 self._unsent = True
 
     def _drain_if_due(self) -> None:
@@ -552,8 +597,16 @@ class TargetKiboInventory(Target):
             self._state_held = True
             return
         self._state_held = False
+        self._write_state(state, final=False)
+
+    def _write_state(self, state: dict[str, Any], *, final: bool) -> None:
+        """Write the state with the accepted jobs and the movements at each bookmark.
+
+        `final`: the tap's bookmark stood still since its last STATE (see Journal.stood_still).
+        """
         state = {key: value for key, value in state.items() if key != STATE_KEY}
-        with self.journal.checkpoint(state):
+        write_into(state, self.journal.bookmarks.entries(final=final))
+        with self.journal.checkpoint(state, final=final):
             state[STATE_KEY] = self.loader.ledger.take()
             if dead_letters := self.dead_letters.summary():
                 state[STATE_KEY]["dead_letter"] = dead_letters
@@ -579,6 +632,8 @@ class TargetKiboInventory(Target):
             if len(self.loader.ledger) or (self.dead_letters.count and not self._latest_state):
                 self._write_state_message({})
             self.loader.settle()  # every job final, even when no STATE was written
+            if self._latest_state and self.journal.stood_still and not self.journal.replaying:
+                self._write_state(copy.deepcopy(self._latest_state), final=True)
         except BaseException as error:
             self._fail(error)
             raise

@@ -15,19 +15,23 @@ from pathlib import Path
 import pytest
 
 from tests.harness import TARGET
-from tests.resumable_tap import record
+from tests.resumable_tap import record, stream_of
 
 TAP = [sys.executable, str(Path(__file__).with_name("resumable_tap.py"))]
 RECORDS = 12000
 PAUSES = "2000,4000,6000,8000,10000"  # each longer than the drain interval: a STATE follows
 
 
-def _expected(mode: str, n: int = RECORDS) -> dict[tuple[str, str], int]:
-    stock: dict[tuple[str, str], int] = {} if mode == "refresh" else Counter()
+def _expected(mode: str, n: int = RECORDS, skus: int = 0) -> dict[tuple[str, str], int]:
+    """The stock of applying records 0..n-1 one at a time (counts set, deltas add)."""
+    stock: Counter[tuple[str, str]] = Counter()
     for i in range(n):
-        r = record(i, mode)
+        r = record(i, mode, skus)
         key = (r["location_name"], r["sku"])
-        stock[key] = r["quantity"] if mode == "refresh" else stock[key] + r["quantity"]
+        if stream_of(i, mode) == "moves" or mode == "adjust":
+            stock[key] += r["quantity"]
+        else:
+            stock[key] = r["quantity"]
     return dict(stock)
 
 
@@ -245,6 +249,34 @@ def test_adjust_killed_between_requests_and_resumed_applies_every_delta_once(
     assert applied == RECORDS
     assert stock == _expected("adjust")
     assert not (tmp_path / f"kibo-inventory-journal-{emulator.tenant}").exists()
+
+
+@pytest.mark.parametrize("hang_at", [[1501], [3500, 7101], [2999, 6000, 9001]])
+def test_interleaved_repeated_counts_and_moves_killed_and_resumed_land_the_one_by_one_stock(
+    emulator, tmp_path, hang_at
+):
+    """Counts and movements of 150 items alternate (collapsed and folded); killed between
+    requests and resumed, the stock is that of applying every record one at a time."""
+    config = {
+        **_config(emulator, "refresh"),
+        "stream_operations": {"counts": "refresh", "moves": "adjust"},
+    }
+    repeats = ("--skus", "150")
+    for position in hang_at:
+        hang = ("--hang-at", str(position))
+        run = Pipeline(tmp_path, config, "mixed", "--pause-at", PAUSES, *hang, *repeats)
+        run.wait_until_idle(emulator)
+        run.kill()
+        run.finish()
+    last = Pipeline(tmp_path, config, "mixed", *repeats)
+    code = last.wait()
+    _, stderr = last.finish()
+    assert code == 0, stderr[-3000:]
+    items = sum(j["itemCount"] for j in emulator.jobs())
+    print(f"\n[mixed crash] killed at {hang_at}: {items} items sent for {RECORDS} records")
+    nonzero = lambda stock: {k: v for k, v in stock.items() if v}  # noqa: E731
+    assert nonzero(emulator.stock()) == nonzero(_expected("mixed", skus=150))  # a net 0: no row
+    assert items < RECORDS  # collapsed and folded
 
 
 def _kill_while_an_adjust_is_in_flight(emulator, workdir: Path) -> dict:

@@ -18,7 +18,7 @@ def _messages() -> list[dict]:
         for location, n in (("L1", 7000), ("L2", 500))
         for i in range(n)
     ]
-    moves = [record("moves", sku=f"M{i}", location_name="L3", quantity=-i) for i in range(1500)]
+    moves = [record("moves", sku=f"M{i}", location_name="L3", quantity=-i - 1) for i in range(1500)]
     return [
         schema("stock"),
         schema("moves"),

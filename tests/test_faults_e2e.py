@@ -35,11 +35,9 @@ def _messages(stream: str, n: int, seed: int, adjust: bool) -> list[dict]:
     rng = random.Random(seed)
     rows = []
     for i in range(n):
-        quantity = rng.randrange(-20, 21) if adjust else rng.randrange(0, 500)
+        quantity = (rng.randrange(-20, 20) or 20) if adjust else rng.randrange(0, 500)
         rows.append(
-            record(
-                stream, sku=f"SKU-{i % 400}", location_name=rng.choice(LOCATIONS), quantity=quantity
-            )
+            record(stream, sku=f"SKU-{i}", location_name=rng.choice(LOCATIONS), quantity=quantity)
         )
     return [schema(stream), *rows]
 

@@ -76,9 +76,10 @@ def test_a_partial_failure_stops_naming_the_skus_or_sets_them_aside(emulator, tm
     (tmp_path / "fail").mkdir()
     stopped = run_target(_config(emulator), messages, tmp_path / "fail")
     assert stopped.returncode == 1
-    assert "increff refused 3 item(s) at location 'wd001' (stream stock): BAD-0, BAD-1, BAD-2" in (
-        stopped.stderr
-    )
+    assert (
+        "increff refused 3 item(s) at location 'wd001' (stream stock): BAD-0 (record #11), "
+        "BAD-1 (record #12), BAD-2 (record #13)"
+    ) in stopped.stderr
     assert "Traceback" not in stopped.stderr
     assert not stopped.states  # a partly failed request is never reported as done
 
@@ -91,7 +92,11 @@ def test_a_partial_failure_stops_naming_the_skus_or_sets_them_aside(emulator, tm
         json.loads(line)
         for line in (tmp_path / "kibo-inventory-dead-letter.jsonl").read_text().splitlines()
     ]
-    assert sorted(d["identifier"] for d in dead) == ["BAD-0", "BAD-1", "BAD-2"]
+    assert sorted((d["identifier"], d["stream"], d["position"]) for d in dead) == [
+        ("BAD-0", "stock", 11),
+        ("BAD-1", "stock", 12),
+        ("BAD-2", "stock", 13),
+    ]  # every dead letter names its record
     assert {(d["destination"], d["location"]) for d in dead} == {("increff", "wd001")}
     assert all("failureProducts" in d["reason"] for d in dead)
     assert emulator.stock() == {

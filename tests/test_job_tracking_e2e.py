@@ -101,7 +101,7 @@ def test_a_failed_job_stops_the_run_naming_it_and_showing_its_messages(emulator,
     [error] = _errors(run.stderr)
     assert (
         f"Kibo job {failed['jobID']} (refresh of 2 items at location 'L2', stream stock) ended "
-        "FAILED, itemCount 2: items[1].sku BAD-1: failed (fail_sku_prefix BAD). No STATE was "
+        "FAILED, itemCount 0: items[1].sku BAD-1: failed (fail_sku_prefix BAD). No STATE was "
         "written past it." in error
     )
     assert "on_invalid_record: dead_letter" in error

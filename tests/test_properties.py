@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from target_kibo_inventory.batching import Batcher
 from target_kibo_inventory.dead_letter import DeadLetters
+from target_kibo_inventory.destinations.base import merge_json
 from target_kibo_inventory.destinations.kibo import REFRESH_ITEMS
 from target_kibo_inventory.limits import INT32_MAX, INT32_MIN
 from target_kibo_inventory.mapping import InvalidRecordError, RecordMapper
@@ -63,7 +64,13 @@ records = st.lists(st.tuples(st.booleans(), valid, invalid), max_size=300)
 @given(rows=records, full=st.integers(1, 25))
 def test_valid_items_once_in_order_and_every_invalid_record_set_aside(rows, full):
     mapper = RecordMapper("s", {"properties": {}}, (), REFRESH_ITEMS, {}, None)
-    batcher = Batcher({"refresh": full, "adjust": full}, {"refresh": 3, "adjust": full}, 10**9)
+    batcher = Batcher(
+        {"refresh": full, "adjust": full},
+        {"refresh": 3, "adjust": full},
+        10**9,
+        merge=merge_json,
+        bounds={"refresh": (0, INT32_MAX), "adjust": (INT32_MIN, INT32_MAX)},
+    )
     with tempfile.TemporaryDirectory() as tmp:
         dead = DeadLetters("dead_letter", str(Path(tmp) / "dead.jsonl"), logging.getLogger())
         sent, expected, rejected = [], defaultdict(list), []
@@ -79,7 +86,9 @@ def test_valid_items_once_in_order_and_every_invalid_record_set_aside(rows, full
                 continue
             item = json.dumps({"n": position, **mapped.item}).encode()
             expected[mapped.location].append(position)
-            sent += batcher.add("refresh", mapped.location, item, "s")
+            key = str(position).encode()  # each record its own item: none is collapsed here
+            quantity = mapped.item["quantity"]
+            sent += batcher.add("refresh", mapped.location, key, item, quantity, "s")
         sent += batcher.drain()
         dead.close()
         lines = (Path(tmp) / "dead.jsonl").read_text().splitlines() if rejected else []

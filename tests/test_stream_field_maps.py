@@ -50,15 +50,14 @@ def test_a_stream_reads_its_own_property_over_field_map(tmp_path, monkeypatch):
     recorder = Recorder(lambda request: b'{"jobID": 1}')
     target = TargetKiboInventory(config=CONFIG, client=recorder)
     target.listen(io.StringIO(lines(_messages())))
-    assert _bodies(recorder) == [
+    assert _bodies(recorder) == [  # the movement (movement_qty) folded into its count
         (
             "refresh",
             {
                 "locationName": "S1",
-                "items": [{"upc": "0001", "quantity": 10}, {"upc": "0002", "quantity": 20}],
+                "items": [{"upc": "0001", "quantity": 7}, {"upc": "0002", "quantity": 20}],
             },
         ),
-        ("adjust", {"locationName": "S1", "items": [{"upc": "0001", "quantity": -3}]}),
     ]
 
 
@@ -135,4 +134,4 @@ def test_counts_and_movements_in_one_run_through_the_cli(emulator, tmp_path):
     run = run_target(emulator.config(**{k: CONFIG[k] for k in settings}), _messages(), tmp_path)
     assert run.returncode == 0, run.stderr
     assert emulator.stock() == {("S1", "0001"): 7, ("S1", "0002"): 20}
-    assert [r["operation"] for r in emulator.api_requests()] == ["refresh", "adjust"]
+    assert [r["operation"] for r in emulator.api_requests()] == ["refresh"]  # folded
