@@ -32,7 +32,7 @@ KIBO_CONFIG = {
     "api_key": API_KEY,
     "api_secret": API_SECRET,  # OAuth 2.0, as Kibo documents it: the emulator issues the token
     "field_map": {"locationName": "store"},
-    "stream_operations": {"stock_movements": "adjust"},
+    "stream_operations": {"stock_levels": "refresh", "stock_movements": "adjust"},
 }
 INCREFF_CONFIG = {
     "destination": "increff",

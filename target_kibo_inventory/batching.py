@@ -1,20 +1,45 @@
-"""Batching: compact per-location buffers of serialized items, and when they are sent."""
+"""Batching: per-location buffers of distinct items, collapsed and folded, and when they are sent.
+
+Each location has at most one open refresh buffer (absolute counts) and one open adjust buffer
+(deltas), over disjoint items; an item is one inventory row of the destination, named by its
+identity (`key`). Records fold into them one by one, as if applied one at a time:
+
+- a count replaces the item's pending count (the last count wins; fields that it does not carry
+  keep their earlier value) and supersedes its pending movement (the count comes after it);
+- a movement is added to the item's pending count when there is one (the sum stays a count),
+  else to its pending movement (the deltas add);
+- a movement that would take a count out of its allowed range (a negative count, say) is not
+  folded: the location's counts are sent first, then the movement follows as a delta.
+
+So a location's requests per drain are ⌈counted items / full refresh⌉ + ⌈moved items / full
+adjust⌉ whatever the order of the input, and applying them in order gives the stock that
+applying every record one at a time in input order gives: the buffers hold disjoint items,
+so their requests may go in either order; an item leaves a buffer only with a request, and
+later records of it start a new entry that goes out in a later request.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
+
+Merge = Callable[[bytes, bytes, int], bytes]
+"""`merge(earlier, later, quantity)`: one encoded item with the later item's fields over the
+earlier one's and the given quantity (the destination's encoding)."""
 
 
 @dataclass
 class Request:
     """Items for one location and operation, ready to be sent as one API request.
 
-    `item_chunks`, joined, are the serialized items separated by commas (the inside of the JSON
-    array); the body is built from them with a single copy.
+    `item_chunks`, joined, are the serialized items separated by commas (the inside of the
+    JSON array). `sources` name the record behind each item (its last one), in item order;
+    `moves` are the location's movement positions (see Journal) whose effect the request
+    carries; `records` counts the records folded into its items.
     """
 
     operation: str
@@ -22,8 +47,13 @@ class Request:
     item_chunks: list[bytes]
     count: int
     stream_names: list[str]
+    sources: list[Any]
+    moves: list[int]
+    records: int
     incident: str | None = None
     """The crash journal's ID for this request while it may be in flight."""
+    check: tuple[int, str, str | None] | None = None
+    """The crash journal's check of the input when it was released (see Journal.check)."""
 
     @property
     def encoded_items(self) -> bytes:
@@ -36,56 +66,51 @@ class Request:
         return ", ".join(self.stream_names)
 
 
-CHUNK_BYTES = 8192
-"""A buffer grows in a bytearray of up to this many bytes, then keeps it as exact-size bytes:
-growing thousands of buffers at once fragments memory far less that way."""
+class _Entry:
+    """One pending item: its encoding, quantity, last record, records and movement positions."""
+
+    __slots__ = ("item", "moves", "quantity", "records", "source")
+
+    def __init__(self, item: bytes, quantity: int, source: Any, move: int | None) -> None:
+        self.item = item
+        self.quantity = quantity
+        self.source = source
+        self.records = 1
+        self.moves: list[int] | None = None if move is None else [move]
+
+    def absorb(self, other: _Entry) -> None:
+        """Take over the records and movement positions of an entry this one replaces."""
+        self.records += other.records
+        if other.moves:
+            self.moves = other.moves + (self.moves or [])
 
 
-@dataclass
 class _Buffer:
-    """One location's pending items as bytes, comma-separated (about 40 bytes an item)."""
+    """A location's pending items of one operation, by key, in arrival order."""
 
-    operation: str
-    chunks: list[bytes] = field(default_factory=list)
-    bytes_in_chunks: int = 0
-    data: bytearray = field(default_factory=bytearray)
-    count: int = 0
-    step_ends: list[int] = field(default_factory=list)  # where each whole step of items ends
-    streams: dict[str, None] = field(default_factory=dict)
+    __slots__ = ("entries", "streams")
 
-    def append(self, item: bytes) -> None:
-        if self.count:
-            self.data += b","
-        self.data += item
-        self.count += 1
-        if len(self.data) >= CHUNK_BYTES:
-            self.chunks.append(bytes(self.data))
-            self.bytes_in_chunks += len(self.data)
-            self.data = bytearray()
+    def __init__(self) -> None:
+        self.entries: dict[bytes, _Entry] = {}
+        self.streams: dict[str, None] = {}
 
-    @property
-    def size(self) -> int:
-        return self.bytes_in_chunks + len(self.data)
 
-    def take(self, end: int) -> bytes:
-        """The first `end` bytes, removed with the comma after them."""
-        whole = b"".join([*self.chunks, self.data])
-        self.chunks, self.bytes_in_chunks, self.data = [], 0, bytearray(whole[end + 1 :])
-        return whole[:end]
+class _Location:
+    __slots__ = ("buffers",)
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, _Buffer] = {"refresh": _Buffer(), "adjust": _Buffer()}
 
 
 class Batcher:
-    """Groups items by location and operation into requests of a full size.
+    """Groups items by location into requests of distinct items, at most a full size each.
 
-    A location's buffer becomes a request as soon as it holds a full request's items; a drain
-    turns every non-empty buffer into a request. When a location switches operation (refresh
-    ↔ adjust), its pending buffer of the other operation is released first, so requests for a
-    location always come out in the order of their items.
-
-    When `max_buffered` items are held across all locations, the largest buffers are released
-    in whole `steps` (3000 refresh items: Kibo's cost step) until a tenth of the cap is free;
-    what does not fill a step stays buffered. Only when no buffer holds a whole step are whole
-    buffers released, largest first.
+    A buffer becomes a request as soon as it holds a full request's distinct items; a drain
+    turns every non-empty buffer into a request. When `max_buffered` distinct items are held
+    across all locations, the largest buffers are released in whole `steps` (3000 refresh
+    items: Kibo's cost step) until a tenth of the cap is free; what does not fill a step stays
+    buffered. Only when no buffer holds a whole step are whole buffers released, largest first.
+    `bounds` are each operation's allowed quantities; `merge` combines two encoded items.
     """
 
     def __init__(
@@ -93,70 +118,154 @@ class Batcher:
         full_sizes: Mapping[str, int],
         steps: Mapping[str, int],
         max_buffered: int,
+        *,
+        merge: Merge,
+        bounds: Mapping[str, tuple[int, int]],
     ) -> None:
         self.full_sizes = dict(full_sizes)
         self.steps = {op: min(steps[op], size) for op, size in self.full_sizes.items()}
         self.max_buffered = max_buffered
-        self._buffers: dict[str, _Buffer] = {}
+        self.merge = merge
+        self.bounds = dict(bounds)
+        self._locations: dict[str, _Location] = {}
         self.buffered_items = 0
+        """Distinct items held, across all locations."""
+        self.collapsed = 0
+        """Records that went into an item already pending, or a delta that netted to zero."""
 
-    def add(self, operation: str, location: str, item: bytes, stream: str) -> list[Request]:
-        """Buffer one serialized item; return the requests now due, in the order to send."""
+    def add(
+        self,
+        operation: str,
+        location: str,
+        key: bytes,
+        item: bytes,
+        quantity: int,
+        stream: str,
+        *,
+        source: Any = None,
+        move: int | None = None,
+    ) -> list[Request]:
+        """Fold one encoded item in; return the requests now due, in the order to send.
+
+        `source` names its record; `move` is its movement position (adjust), for the journal.
+        """
+        place = self._locations.get(location)
+        if place is None:
+            place = self._locations[location] = _Location()
         due: list[Request] = []
-        buffer = self._buffers.get(location)
-        if buffer is not None and buffer.operation != operation:
-            due.append(self._release(location, buffer.count))
-            buffer = None
-        if buffer is None:
-            buffer = self._buffers[location] = _Buffer(operation)
-        buffer.append(item)
+        entry = _Entry(item, quantity, source, move)
+        if operation == "adjust":
+            target = self._movement_target(location, place, key, quantity, due)
+        else:
+            target = "refresh"
+            superseded = place.buffers["adjust"].entries.pop(key, None)
+            if superseded is not None:  # the count comes after that movement: it wins
+                entry.item = self.merge(superseded.item, item, quantity)
+                entry.absorb(superseded)
+                self.buffered_items -= 1
+                self.collapsed += 1
+        buffer = place.buffers[target]
+        pending = buffer.entries.get(key)
+        if pending is None:
+            self.buffered_items += 1
+        else:
+            if operation == "adjust":
+                entry.quantity = pending.quantity + quantity
+            entry.item = self.merge(pending.item, item, entry.quantity)
+            entry.absorb(pending)
+            self.collapsed += 1
+        buffer.entries[key] = entry
         buffer.streams[stream] = None
-        if buffer.count % self.steps[operation] == 0:
-            buffer.step_ends.append(buffer.size)
-        self.buffered_items += 1
-        if buffer.count >= self.full_sizes[operation]:
-            due.append(self._release(location, buffer.count))
+        if len(buffer.entries) >= self.full_sizes[target]:
+            due.append(self._release(location, target, len(buffer.entries)))
         if self.buffered_items >= self.max_buffered:
             due += self._relieve()
-        return due
+        return [request for request in due if request.count]
+
+    def _movement_target(
+        self, location: str, place: _Location, key: bytes, delta: int, due: list[Request]
+    ) -> str:
+        """Where a movement goes: into the item's pending count, or among the deltas.
+
+        A sum out of its operation's range is not made: the buffer that holds the item is
+        sent first (counts before the movement that follows them).
+        """
+        for operation in ("refresh", "adjust"):
+            pending = place.buffers[operation].entries.get(key)
+            if pending is None:
+                continue
+            low, high = self.bounds[operation]
+            if low <= pending.quantity + delta <= high:
+                return operation
+            due.append(self._release(location, operation, len(place.buffers[operation].entries)))
+        return "adjust"
 
     def drain(self) -> Iterator[Request]:
-        """Release every non-empty buffer as a request, one at a time.
+        """Release every non-empty buffer as a request (counts first), one at a time.
 
         Memory is freed as the requests go.
         """
-        for location in list(self._buffers):
-            yield self._release(location, self._buffers[location].count)
+        for location in list(self._locations):
+            place = self._locations[location]
+            for operation, buffer in place.buffers.items():
+                if buffer.entries:
+                    request = self._release(location, operation, len(buffer.entries))
+                    if request.count:
+                        yield request
+            del self._locations[location]
 
     def _relieve(self) -> list[Request]:
         """Release the largest buffers, in whole steps, until a tenth of the cap is free."""
         target = self.max_buffered - max(1, self.max_buffered // 10)
         due: list[Request] = []
-        by_size = sorted(self._buffers.items(), key=lambda kv: kv[1].count, reverse=True)
-        for location, buffer in by_size:
-            if self.buffered_items <= target or not buffer.step_ends:
-                break
-            due.append(
-                self._release(location, len(buffer.step_ends) * self.steps[buffer.operation])
-            )
-        for location, buffer in by_size:
+        by_size = sorted(
+            (
+                (len(buffer.entries), location, operation)
+                for location, place in self._locations.items()
+                for operation, buffer in place.buffers.items()
+                if buffer.entries
+            ),
+            reverse=True,
+        )
+        for size, location, operation in by_size:
             if self.buffered_items <= target:
                 break
-            if location in self._buffers and buffer.count:
-                due.append(self._release(location, buffer.count))
+            if whole := size // self.steps[operation] * self.steps[operation]:
+                due.append(self._release(location, operation, whole))
+        for _, location, operation in by_size:
+            if self.buffered_items <= target:
+                break
+            if count := len(self._locations[location].buffers[operation].entries):
+                due.append(self._release(location, operation, count))
         return due
 
-    def _release(self, location: str, count: int) -> Request:
-        """Take the first `count` items of a location's buffer as a request."""
-        buffer = self._buffers[location]
+    def _release(self, location: str, operation: str, count: int) -> Request:
+        """Take the first `count` items of a buffer as a request (net-zero deltas left out)."""
+        buffer = self._locations[location].buffers[operation]
+        entries = buffer.entries
+        if count == len(entries):
+            taken = list(entries.values())
+            buffer.entries = {}
+        else:
+            keys = list(entries)[:count]
+            taken = [entries.pop(key) for key in keys]
         self.buffered_items -= count
-        if count == buffer.count:
-            del self._buffers[location]
-            item_chunks = [*buffer.chunks, bytes(buffer.data)]  # one copy of the open chunk
-            return Request(buffer.operation, location, item_chunks, count, list(buffer.streams))
-        step = self.steps[buffer.operation]
-        end = buffer.step_ends[count // step - 1]
-        items = buffer.take(end)
-        buffer.step_ends = [e - end - 1 for e in buffer.step_ends[count // step :]]
-        buffer.count -= count
-        return Request(buffer.operation, location, [items], count, list(buffer.streams))
+        streams = list(buffer.streams)
+        if not buffer.entries:
+            buffer.streams = {}
+        if operation == "adjust":
+            sent = [entry for entry in taken if entry.quantity]
+            self.collapsed += len(taken) - len(sent)
+        else:
+            sent = taken
+        moves = sorted(move for entry in taken if entry.moves for move in entry.moves)
+        return Request(
+            operation,
+            location,
+            [b",".join([entry.item for entry in sent])],
+            len(sent),
+            streams,
+            [entry.source for entry in sent],
+            moves,
+            sum(entry.records for entry in taken),
+        )

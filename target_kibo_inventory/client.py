@@ -16,7 +16,7 @@ from urllib3.exceptions import NewConnectionError
 
 from target_kibo_inventory.auth import TokenAuth, TokenRequest
 from target_kibo_inventory.destinations.base import Destination, HttpRequest, has_job_queue
-from target_kibo_inventory.redaction import redact
+from target_kibo_inventory.redaction import add_secret, redact
 
 if TYPE_CHECKING:
     import logging
@@ -378,9 +378,11 @@ class HttpClient:
         A failure to get one is final (ApiError): the request that needed it was not sent.
         """
         try:
-            return self._token_with_retries(token_request)
+            token, lifetime = self._token_with_retries(token_request)
         except TransientError as error:
             raise ApiError(f"Could not get an access token: {self._gave_up(error)}") from None
+        add_secret(token)  # masked wherever it shows, like the configured secrets
+        return token, lifetime
 
     def _request_token(self, token_request: TokenRequest) -> tuple[str, float]:
         what = f"the access token request to {token_request.url}"

@@ -12,13 +12,15 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from target_kibo_inventory.files import AppendFile
 from target_kibo_inventory.jobs import Job, JobFailedError, failed_job_message, shown_messages
 from target_kibo_inventory.mapping import InvalidRecordError, SchemaMappingError
 from target_kibo_inventory.reader import InputLineError
+from target_kibo_inventory.redaction import redact
 from target_kibo_inventory.rules import clip
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from target_kibo_inventory.destinations.base import FailedItem, JobStatus
 
@@ -163,9 +165,13 @@ class DeadLetters:
         logger: logging.Logger,
         max_invalid_records: float | None = None,
         records_read: Callable[[], int] = lambda: 0,
+        *,
+        file: AppendFile | None = None,
     ) -> None:
         self.policy = policy
         self.path = Path(path)
+        self._file = file or AppendFile(self.path, "the dead-letter file", "dead_letter_path")
+        """Where the lines go (created owner-only; a dry run gives its own)."""
         self.logger = logger
         logger.addFilter(without_traceback)
         self.count = 0
@@ -179,7 +185,6 @@ class DeadLetters:
         self.limit = None if max_invalid_records is None else InvalidLimit(max_invalid_records)
         """None: no limit (until set_limit sets the run's `max_invalid_records`)."""
         self.records_read = records_read
-        self._file: Any = None
         self._lock = threading.Lock()
 
     @property
@@ -204,21 +209,32 @@ class DeadLetters:
             "reason": str(error),
             "record": record,
         }
-        self._write([line])
+        where = f"record #{error.position} of stream '{clip(error.stream)}'"
+        self._write([line], what=f"the dead-letter line of {where}")
         self.invalid += 1
         if self.count == 1:
             self.logger.warning("Invalid records are set aside in %s: %s", self.path, error)
         self._check_limit()
 
     def failed_items(
-        self, destination: str, location: str, stream: str, failed: list[FailedItem]
+        self,
+        destination: str,
+        location: str,
+        stream: str,
+        failed: list[FailedItem],
+        sources: Sequence[Any] = (),
     ) -> None:
         """Items a destination refused in an accepted request.
 
+        `sources` name the record behind each item of the request, as (stream, position).
         Raises ItemsFailedError (`fail`), or writes each with its location and the reason.
         """
+        records = [_source(f, sources) for f in failed]
         if self.policy == "fail":
-            shown = ", ".join(clip(f.identifier) for f in failed[:SHOWN_FAILURES])
+            shown = ", ".join(
+                clip(f.identifier) + (f" (record #{r[1]})" if r else "")
+                for f, r in zip(failed[:SHOWN_FAILURES], records, strict=False)
+            )
             more = (
                 f" (and {len(failed) - SHOWN_FAILURES} more)"
                 if len(failed) > SHOWN_FAILURES
@@ -232,16 +248,18 @@ class DeadLetters:
             )
         lines = [
             {
-                "stream": stream,
+                "stream": record[0] if record else stream,
+                "position": record[1] if record else None,
                 "destination": destination,
                 "location": location,
                 "identifier": f.identifier,
                 "reason": f.reason,
                 "item": f.item,
             }
-            for f in failed
+            for f, record in zip(failed, records, strict=True)
         ]
-        self._write(lines, refused_by=destination)
+        what = f"the dead-letter lines of {len(lines)} item(s) refused at '{clip(location)}'"
+        self._write(lines, what=what, refused_by=destination)
         self.logger.warning(
             "%s refused %d item(s) at location '%s': set aside in %s.",
             destination,
@@ -276,7 +294,7 @@ class DeadLetters:
             "reason": f"the job ended {status.status}",
             "items": items,
         }
-        self._write([line], count=False)
+        self._write([line], what=f"the dead-letter line of {job.describe()}", count=False)
         self.failed_jobs += 1
         self.logger.warning(
             "%s %s ended FAILED: set aside in %s with its items (on_invalid_record: "
@@ -311,35 +329,37 @@ class DeadLetters:
         return ", ".join(kinds)
 
     def _write(
-        self, lines: list[dict[str, Any]], *, count: bool = True, refused_by: str | None = None
+        self,
+        lines: list[dict[str, Any]],
+        *,
+        what: str,
+        count: bool = True,
+        refused_by: str | None = None,
     ) -> None:
         now = datetime.now(timezone.utc).isoformat()
         text = "".join(_to_json({**line, "set_aside_at": now}) + "\n" for line in lines)
+        text = redact(text)  # a server's reason or a job's messages may echo a secret
         with self._lock:
-            if self._file is None:
-                self._file = self.path.open("a", encoding="utf-8")
-            self._file.write(text)
-            self._file.flush()
+            self._file.write(text, what)
             if count:
                 self.count += len(lines)
             if refused_by is not None:
                 self.refused[refused_by] = self.refused.get(refused_by, 0) + len(lines)
 
     def summary(self) -> dict[str, Any] | None:
-        """What was set aside in this run, for the state; None when nothing was."""
-        if not self.count and not self.failed_jobs:
+        """What this run set aside so far, for each of its STATE messages (None under `fail`).
+
+        Every count is given, zeros too, so that the entry describes the run that wrote it
+        even where states are merged key by key (Meltano's merge strategy): a clean run never
+        carries on an earlier run's counts.
+        """
+        if self.policy != "dead_letter":
             return None
-        summary: dict[str, Any] = {"path": str(self.path), "records": self.count}
-        if self.failed_jobs:
-            summary["failed_jobs"] = self.failed_jobs
-        return summary
+        return {"path": str(self.path), "records": self.count, "failed_jobs": self.failed_jobs}
 
     def close(self) -> None:
         """Close the file and warn with the count of records set aside."""
-        with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+        self._file.close()
         if self.count:
             read = self.records_read()
             loaded = max(read - self.count, 0)
@@ -359,6 +379,14 @@ class DeadLetters:
                 self.failed_jobs,
                 self.path,
             )
+
+
+def _source(failed: FailedItem, sources: Sequence[Any]) -> tuple[str, int] | None:
+    """The (stream, position) of the record behind a refused item, when known."""
+    if failed.index is None or failed.index >= len(sources):
+        return None
+    source = sources[failed.index]
+    return (str(source[0]), int(source[1])) if isinstance(source, tuple) else None
 
 
 def _to_json(line: dict[str, Any]) -> str:

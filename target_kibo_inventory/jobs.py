@@ -20,6 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from target_kibo_inventory.files import AppendFile
+from target_kibo_inventory.redaction import redact
 from target_kibo_inventory.rules import clip
 
 if TYPE_CHECKING:
@@ -55,6 +57,10 @@ class JobWaitTimeoutError(JobError):
     """Jobs were still pending when job_wait_timeout_seconds ran out."""
 
 
+class JobsNotFinalError(JobWaitTimeoutError):
+    """The run is stopping (SIGTERM) while accepted jobs are not final: its message names them."""
+
+
 def poll_delays(
     first: float = POLL_FIRST_SECONDS,
     cap: float = POLL_MAX_SECONDS,
@@ -81,6 +87,8 @@ class Job:
     """Its entry in the ledger (the state): `status` and `itemCount` are added when known."""
     item_chunks: Sequence[bytes] | None = None
     """The items it carried, kept only to set a failed job aside with them."""
+    incident: str | None = None
+    """The crash journal's ID of its request (when it carried movements)."""
     accepted: float = field(default_factory=time.monotonic)
     status: str = "PENDING"
     """The last status read."""
@@ -180,16 +188,14 @@ class JobWaiter:
         """Block until every tracked job is final; raise the first error.
 
         Raises JobWaitTimeoutError naming the jobs still pending after `timeout` seconds, or
-        as soon as the run is stopping.
+        JobsNotFinalError as soon as the run is stopping.
         """
         deadline = self._clock() + timeout
         with self._changed:
             while self._pending and self._error is None:
                 remaining = deadline - self._clock()
                 if self._stopping is not None and self._stopping.is_set():
-                    raise JobWaitTimeoutError(
-                        "Stopping before every job was final: " + self._pending_jobs()
-                    )
+                    raise JobsNotFinalError(self._pending_jobs())
                 if remaining <= 0:
                     raise JobWaitTimeoutError(self._timeout_message(timeout))
                 self._changed.wait(min(remaining, 1.0))
@@ -314,22 +320,20 @@ class JobLog:
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
-        self._file: Any = None
-        self._lock = threading.Lock()
+        self._file = AppendFile(self.path, "the job log", "job_log_path")  # owner-only
 
     def write(self, entry: dict[str, Any]) -> None:
-        """Append one line, with the time, and flush it."""
+        """Append one line, with the time."""
         line = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **entry}
-        text = json.dumps(line, default=str) + "\n"
-        with self._lock:
-            if self._file is None:
-                self._file = self.path.open("a", encoding="utf-8")
-            self._file.write(text)
-            self._file.flush()
+        job = entry.get("jobID")
+        what = (
+            f"job {job}"
+            if job is not None
+            else f"a request at '{clip(str(entry.get('location')))}'"
+        )
+        text = redact(json.dumps(line, default=str))  # a job's messages may echo a secret
+        self._file.write(text + "\n", f"the job log line of {what}")
 
     def close(self) -> None:
         """Close the file."""
-        with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+        self._file.close()

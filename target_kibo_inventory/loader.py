@@ -72,6 +72,20 @@ class LoaderOptions:
 
 
 @dataclass
+class _Record:
+    """One record's item on its way to the batcher (held while the journal cannot tell)."""
+
+    operation: str
+    location: str
+    key: bytes
+    item: bytes
+    quantity: int
+    stream: str
+    source: Any
+    reread: bool = False
+
+
+@dataclass
 class LateCopy:
     """Tries of a location's request that may still land, late."""
 
@@ -146,7 +160,12 @@ class InventoryLoader:
             full_sizes={op: destination.full_size(op) for op in destination.operations},
             steps={op: destination.cost_step(op) for op in destination.operations},
             max_buffered=options.max_buffered_items,
+            merge=destination.merge,
+            bounds={op: destination.quantity_bounds(op) for op in destination.operations},
         )
+        self._held: dict[str, list[_Record]] = {}
+        self.skipped = 0
+        """Movements not sent because they were applied before (a resumed or re-read tap)."""
         self.ledger = Ledger()
         parallel = options.max_parallel_requests
         self.dispatcher = Dispatcher(self._send, max_parallel=parallel, max_queued=2 * parallel)
@@ -163,6 +182,8 @@ class InventoryLoader:
             {op: destination.cost_step(op) for op in destination.operations},
         )
         self.stats.items_buffered = lambda: self.batcher.buffered_items
+        self.stats.items_collapsed = lambda: self.batcher.collapsed
+        self.stats.movements_skipped = lambda: self.skipped
         self.dry_run = options.dry_run
         self.job_log = JobLog(options.job_log_path) if options.job_log_path else None
         self.keep_job_items = dead_letters.keeps_failed_jobs
@@ -190,19 +211,76 @@ class InventoryLoader:
             stopping=self.stopping,
         )
 
-    def add(self, operation: str, location: str, item: dict[str, Any], stream: str) -> None:
-        """Buffer one item (encoded once, here) and send whatever request is now due."""
-        encoded = self.destination.encode_item(location, item)
-        if self.journal.enabled and self.journal.received(location, encoded, operation):
-            self._add_released(stream)
+    def add(
+        self,
+        operation: str,
+        location: str,
+        item: dict[str, Any],
+        stream: str,
+        *,
+        source: Any = None,
+        bookmark: tuple[Any, str] | None = None,
+    ) -> None:
+        """Fold one item into its location's buffers and send whatever request is now due.
+
+        `source` names its record (for dead letters). `bookmark` is a movement's bookmark value
+        and name when its stream has a bookmark: a re-read of one applied before is skipped.
+        """
+        journal = self.journal
+        destination = self.destination
+        record = _Record(
+            operation,
+            location,
+            destination.identity(item),
+            destination.encode_item(location, item),
+            item["quantity"],
+            stream,
+            source,
+        )
+        held = self._held.get(location)
+        if operation != "adjust":
+            if held is not None:
+                held.append(record)
+                return
+            journal.count(location, record.key)
+            self._batch(record, None)
             return
-        self._batch(operation, location, encoded, stream)
+        if bookmark is not None:
+            record.reread = journal.bookmarks.received(stream, location, *bookmark)
+        verdicts = journal.movement(location, record.item, tracked=bookmark is not None)
+        if verdicts is None:  # the journal cannot tell yet: hold the location's records
+            self._held.setdefault(location, []).append(record)
+            return
+        if held is not None:
+            del self._held[location]
+            verdicts = self._release_held(held, verdicts)
+        self._movement(record, *verdicts[-1])
+
+    def _release_held(
+        self, held: list[_Record], verdicts: list[tuple[int | None, bool]]
+    ) -> list[tuple[int | None, bool]]:
+        """Process a location's held records in order; return the verdicts left."""
+        left = iter(verdicts)
+        for record in held:
+            if record.operation == "adjust":
+                self._movement(record, *next(left))
+            else:
+                self.journal.count(record.location, record.key)
+                self._batch(record, None)
+        return list(left)
+
+    def _movement(self, record: _Record, position: int | None, applied: bool) -> None:
+        """Send a movement, unless it was applied before and no count of its item came since."""
+        if (applied or record.reread) and not self.journal.was_counted(record.location, record.key):
+            self.skipped += 1
+            return
+        self._batch(record, position)
 
     def flush(self) -> None:
         """Send every buffered item and wait until all were accepted: the drain before STATE."""
         with self._lock:
             for request in self.batcher.drain():
-                self.dispatcher.submit(request)
+                self._submit(request)
             self.dispatcher.wait()
 
     def settle(self) -> None:
@@ -244,16 +322,26 @@ class InventoryLoader:
         if self.job_log is not None:
             self.job_log.close()
 
-    def _batch(self, operation: str, location: str, encoded: bytes, stream: str) -> None:
+    def _batch(self, record: _Record, move: int | None) -> None:
         with self._lock:
-            for request in self.batcher.add(operation, location, encoded, stream):
-                self.dispatcher.submit(request)
+            due = self.batcher.add(
+                record.operation,
+                record.location,
+                record.key,
+                record.item,
+                record.quantity,
+                record.stream,
+                source=record.source,
+                move=move,
+            )
+            for request in due:
+                self._submit(request)
 
-    def _add_released(self, stream: str) -> None:
-        """Items the journal held back and then found were not applied: send them now."""
-        released, self.journal.released = self.journal.released, []
-        for location, encoded, operation in released:
-            self._batch(operation, location, encoded, stream)
+    def _submit(self, request: Request) -> None:
+        """Queue a request; one carrying movements takes the journal's check of the input."""
+        if request.moves and self.journal.enabled:
+            request.check = self.journal.check(request.location)
+        self.dispatcher.submit(request)
 
     def _send(self, request: Request) -> None:
         what = (
@@ -289,7 +377,8 @@ class InventoryLoader:
         finally:
             self.stats.request_ended()
         answer = self._read(request, content, what)
-        self.journal.accepted(request, answer.job_id)
+        waited = self.waiter is not None and answer.job_id is not None
+        self.journal.accepted(request, answer.job_id, final=not waited)
         self._record(request, answer, what)
 
     def _may_resend(self, operation: str) -> bool:
@@ -347,7 +436,11 @@ class InventoryLoader:
                 self.job_log.write({**self._job_log_entry(entry), "jobID": None})
         if answer.failed:
             self.dead_letters.failed_items(
-                self.destination.name, request.location, request.stream_label, answer.failed
+                self.destination.name,
+                request.location,
+                request.stream_label,
+                answer.failed,
+                request.sources,
             )
 
     def _log_drain(self) -> None:
@@ -387,6 +480,7 @@ class InventoryLoader:
             request.stream_label,
             entry,
             item_chunks,
+            incident=request.incident,
         )
 
     def _read_job(self, job: Job) -> JobStatus:
@@ -416,6 +510,7 @@ class InventoryLoader:
         if status.item_count is not None:
             job.entry["itemCount"] = status.item_count
         self.stats.job_final(job.job_id, status.status)
+        self.journal.job_final(job.location, job.incident, applied=_applied(status))
         if self.job_log is not None:
             line = self._job_log_entry(job.entry)
             if status.messages:
@@ -527,6 +622,16 @@ class InventoryLoader:
             return False
         added = _timestamp(job.added)
         return added is not None and added >= late.began - LATE_COPY_CLOCK_MARGIN_SECONDS
+
+
+def _applied(status: JobStatus) -> bool | None:
+    """Whether a final job applied its items: SUCCESS yes; FAILED with itemCount 0 no.
+
+    A FAILED job with another itemCount, or none, cannot tell (None).
+    """
+    if status.status == "SUCCESS":
+        return True
+    return False if status.item_count == 0 else None
 
 
 def _job_key(job_id: int | str) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from singer_sdk.exceptions import MissingKeyPropertiesError
@@ -135,8 +136,28 @@ class RecordMapper:
             raise self._no_identifier(record, position)
         for name in self.required:
             if name not in item:
-                raise self._error(record, position, name, None, "is required")
+                raise self._missing(record, position, name, lookups)
         return MappedItem(self._location(record, position, location_keys), item)
+
+    def _missing(
+        self,
+        record: Mapping[str, Any],
+        position: int,
+        api_field: str,
+        lookups: Sequence[tuple[str, str, Callable[[Any], Any]]],
+    ) -> InvalidRecordError:
+        """The error of a record that gives no value for a required field.
+
+        It names the record property that is empty or null, or those it has none of.
+        """
+        keys = [key for name, key, _ in lookups if name == api_field]
+        for key in keys:
+            if key in record:
+                got = "null" if record[key] is None else quote(record[key])
+                return self._error(record, position, api_field, key, f"is required; got {got}")
+        names = _or([f"'{clip(key)}'" for key in keys]) if keys else f"'{api_field}'"
+        rule = f"is required: the record has no property {names}"
+        return self._error(record, position, api_field, None, rule)
 
     def _no_identifier(self, record: Mapping[str, Any], position: int) -> InvalidRecordError:
         """The error of a record that gives none of the identifiers."""
@@ -205,15 +226,34 @@ def api_fields(destination: Destination) -> list[str]:
     return list(names)
 
 
-def check_field_map(field_map: Mapping[str, str], destination: Destination) -> None:
-    """Raise FieldMapError naming field_map keys that are no field of the destination."""
+def check_field_map(
+    field_map: Mapping[str, str], destination: Destination, setting: str = "field_map"
+) -> None:
+    """Raise FieldMapError naming the keys of a field map that are no field of the destination.
+
+    `setting` names the map in the message (`field_map`, `stream_field_maps.<stream>`).
+    """
     known = api_fields(destination)
     unknown = sorted(set(field_map) - set(known))
     if unknown:
         raise FieldMapError(
-            f"field_map has unknown API field(s) {', '.join(unknown)}; the API fields of "
-            f"destination '{destination.name}' are {', '.join(known)}."
+            f"{setting} has unknown API field(s) {', '.join(clip(u) for u in unknown)}; the API "
+            f"fields of destination '{destination.name}' are {', '.join(known)}."
         )
+
+
+def check_field_maps(
+    field_map: Mapping[str, str],
+    stream_field_maps: Mapping[str, Mapping[str, str]],
+    destination: Destination,
+) -> None:
+    """Raise FieldMapError naming a key that is no field of the destination.
+
+    Of `field_map`, or of a stream's map in `stream_field_maps`.
+    """
+    check_field_map(field_map, destination)
+    for stream, stream_map in stream_field_maps.items():
+        check_field_map(stream_map, destination, f"stream_field_maps.{clip(stream)}")
 
 
 SHOWN_PROPERTIES = 50
@@ -226,6 +266,19 @@ class _Needed(NamedTuple):
     what: str
     rules: tuple[FieldRule, ...]
     hint: str = ""
+    kind: str = ""
+    """`identifier`, `quantity` or `location`: which words name such a column (WORDS)."""
+
+
+WORDS = {
+    "quantity": ("qty", "quantity", "onhand", "soh", "stock", "available", "units", "count"),
+    "identifier": ("sku", "upc", "ean", "gtin", "barcode", "part", "article", "code", "item"),
+    "location": ("location", "loc", "store", "warehouse", "site", "branch", "shop", "facility"),
+}
+"""Words of column names that usually hold each kind of needed field, the likeliest first: a
+property named so ("Qty On Hand" → `qty_on_hand`) is offered as "did you mean"."""
+NOT_IDENTIFIERS = frozenset(("description", "desc", "name", "title"))
+"""Words of columns that describe an item rather than identify it (`item_description`)."""
 
 
 def check_schema(
@@ -235,8 +288,12 @@ def check_schema(
     field_map: Mapping[str, str],
     default_location: str | None,
     destination: str,
+    stream_entries: Collection[str] = (),
 ) -> None:
     """Raise SchemaMappingError when the schema declares no property for a field items need.
+
+    `stream_entries` are the API fields that `stream_field_maps` maps for this stream (the
+    message names the setting each mapped property came from).
 
     The fields every item needs: the quantity (every field of `rules.required`), an
     identifier, and the location (unless `default_location` is set).
@@ -261,14 +318,18 @@ def check_schema(
             if len(identifiers) == 1
             else f"any of the API fields {_or(rules.identifiers)}",
             identifiers,
+            kind="identifier",
         ),
-        *(_Needed(f"API field '{name}'", (by_name[name],)) for name in rules.required),
+        *(_Needed(f"API field '{name}'", (by_name[name],), kind=name) for name in rules.required),
     ]
     if not default_location:
         location = rules.location
-        needed.append(_Needed(f"API field '{location.name}'", (location,), "set location_name"))
+        needed.append(
+            _Needed(f"API field '{location.name}'", (location,), "set location_name", "location")
+        )
+    origin = {name: f"stream_field_maps.{clip(stream)}.{name}" for name in stream_entries}
     missing = [
-        _looked_for(field, field_map, properties)
+        _looked_for(field, field_map, properties, origin)
         for field in needed
         if not any(declared(key) for rule in field.rules for key in _keys(rule, field_map, {}))
     ]
@@ -280,8 +341,9 @@ def check_schema(
         raise SchemaMappingError(
             f"Stream '{clip(stream)}' cannot be loaded into destination '{destination}': its "
             f"schema declares no property for {'; nor for '.join(missing)}. The schema's "
-            f"properties are: {shown}. Fix field_map (or the tap's schema, or a stream map) "
-            "and run again; the run stopped before any record of this stream."
+            f"properties are: {shown}. Fix {'stream_field_maps' if origin else 'field_map'} "
+            "(or the tap's schema, or a stream map) and run again; the run stopped before any "
+            "record of this stream."
         )
 
 
@@ -305,18 +367,25 @@ def _compiled(pattern: Any) -> re.Pattern[str] | None:
         return None
 
 
-def _looked_for(field: _Needed, field_map: Mapping[str, str], properties: Mapping[str, Any]) -> str:
+def _looked_for(
+    field: _Needed,
+    field_map: Mapping[str, str],
+    properties: Mapping[str, Any],
+    origin: Mapping[str, str],
+) -> str:
     """One missing field, as a SchemaMappingError describes it.
 
-    The properties looked for (a mapped one with its field_map entry), a declared property
-    that differs from one of them only in case or by a typo, and what else would do.
+    The properties looked for (a mapped one with its setting: `origin` of the API field, else
+    its field_map entry), a declared property that differs from one of them only in case or by
+    a typo, and what else would do.
     """
     looked: dict[str, None] = {}
     names: list[str] = []
     for rule in field.rules:
         for name in (rule.name, *rule.fallbacks):
             if name in field_map:
-                looked[f"'{clip(field_map[name])}' (field_map.{name})"] = None
+                setting = origin.get(name, f"field_map.{name}")
+                looked[f"'{clip(field_map[name])}' ({setting})"] = None
                 names.append(str(field_map[name]))
             else:
                 looked.update(dict.fromkeys(f"'{clip(c)}'" for c in _candidates(name)))
@@ -324,7 +393,9 @@ def _looked_for(field: _Needed, field_map: Mapping[str, str], properties: Mappin
     text = f"{field.what} (looked for {', '.join(looked)}"
     if nested := _nested(names, properties):
         text += f"; '{clip(nested)}' is an object: flattening_enabled makes its fields properties"
-    elif close := _close_property(names, [str(name) for name in properties]):
+    elif close := _close_property(names, [str(name) for name in properties]) or _named_like(
+        field.kind, [str(name) for name in properties]
+    ):
         text += f"; did you mean '{clip(close)}'?"
     if field.hint:
         text += f"; or {field.hint}"
@@ -358,6 +429,29 @@ def _close_property(names: Sequence[str], properties: Sequence[str]) -> str | No
         if close := difflib.get_close_matches(name, properties, n=1):
             return close[0]
     return None
+
+
+def _named_like(kind: str, properties: Sequence[str]) -> str | None:
+    """The property whose name holds the likeliest word (WORDS) for this kind of field, if any."""
+    words = WORDS.get(kind, ())
+    best: tuple[int, str] | None = None
+    for prop in properties:
+        parts = _words(prop)
+        if kind == "identifier" and parts & NOT_IDENTIFIERS:
+            continue
+        rank = next((i for i, word in enumerate(words) if word in parts), None)
+        if rank is not None and (best is None or rank < best[0]):
+            best = (rank, prop)
+    return best[1] if best else None
+
+
+def _words(name: str) -> set[str]:
+    """The words of a property name, lower case, and each two neighbours joined.
+
+    `Qty On Hand`, `qty_on_hand` and `QtyOnHand` → qty, on, hand, qtyon, onhand.
+    """
+    parts = re.findall(r"[a-z]+|[0-9]+", snake_case(name))
+    return {*parts, *(a + b for a, b in itertools.pairwise(parts))}
 
 
 def _or(names: Sequence[str]) -> str:

@@ -7,6 +7,7 @@ import os
 import select
 import stat
 import sys
+import time
 import typing as t
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -59,6 +60,8 @@ _lenient = msgspec.json.Decoder(float_hook=_number)
 IDLE_CHECK_SECONDS = 1.0
 """How often `on_idle` is called while a pipe brings no input."""
 READ_BYTES = 1 << 16
+DISCARD_SECONDS = 5.0
+"""After a fatal error, how long the rest of the input is read and dropped at most."""
 
 
 Message = dict[str, t.Any]
@@ -211,3 +214,26 @@ def _decode_again(line: bytes | str, error: Exception) -> t.Any:
             error = again
     text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
     raise InputLineError(f"not valid JSON ({error}): {quote(text.rstrip())}")
+
+
+def discard_input(source: t.IO[t.Any], seconds: float = DISCARD_SECONDS) -> bool | None:
+    """Read and drop what is left of a pipe, until it ends or `seconds` have passed.
+
+    After a fatal error, so that a tap (and Meltano, which forwards its output) can write
+    everything and end cleanly instead of failing on a broken pipe, and the target's error
+    is the last thing the run shows. A long tap is not waited for. True when the input
+    ended, False when the time was up; None when the input is no pipe (a file, a terminal).
+    """
+    try:
+        fd = source.fileno()
+        mode = os.fstat(fd).st_mode
+    except (AttributeError, OSError, ValueError):  # StringIO, a closed or odd stream
+        return None
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+        return None
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready and not os.read(fd, READ_BYTES):
+            return True
+    return False

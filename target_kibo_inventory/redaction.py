@@ -23,6 +23,10 @@ MASK = "***"
 TOKENS = re.compile(r"""(?i)(\bbearer\s+|["']?access_token["']?\s*[:=]\s*["']?)[\w.~+/=-]{16,}""")
 """A bearer token or an OAuth2 access_token value (16 characters or more), e.g. one a server
 echoes from the Authorization header: masked though the target never saw it configured."""
+WHOLE_WORD_BELOW = 4
+"""A secret form shorter than this (no real credential is) is masked only where it stands as
+a whole word: masking every `k` of every line would garble the logs and hide nothing, as the
+masked places would spell the secret out. Longer ones are masked wherever they stand."""
 
 
 class SecretFilter(logging.Filter):
@@ -30,13 +34,27 @@ class SecretFilter(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
+        self._values: list[Any] = []
         self._secrets: re.Pattern[str] | None = None
 
     def set_secrets(self, values: Iterable[Any]) -> None:
-        """Mask these values from now on (and only these, with the token patterns)."""
-        forms = sorted({form for value in values for form in _forms(value)}, key=len, reverse=True)
-        words = "|".join(re.escape(form) for form in forms)
-        self._secrets = re.compile(rf"(?<!\w)(?:{words})(?!\w)") if forms else None
+        """Mask these values from now on (and only these, with the token patterns).
+
+        Every occurrence is masked, whatever stands around it (`authPassword_IncPw456`), the
+        longest form first; a form shorter than WHOLE_WORD_BELOW only as a whole word.
+        """
+        self._values = list(values)
+        forms = sorted({form for v in self._values for form in _forms(v)}, key=len, reverse=True)
+        words = "|".join(
+            re.escape(form) if len(form) >= WHOLE_WORD_BELOW else rf"(?<!\w){re.escape(form)}(?!\w)"
+            for form in forms
+        )
+        self._secrets = re.compile(words) if forms else None
+
+    def add(self, value: str) -> None:
+        """Mask this value too from now on (an access token the target was given)."""
+        if value not in self._values:
+            self.set_secrets([*self._values, value])
 
     def redact(self, text: str) -> str:
         """The text with every secret replaced by ***."""
@@ -70,6 +88,11 @@ def install(secrets: Iterable[Any]) -> None:
     for logger in loggers:
         for handler in getattr(logger, "handlers", ()):
             handler.addFilter(FILTER)
+
+
+def add_secret(value: str) -> None:
+    """Mask this value too in every line logged from now on."""
+    FILTER.add(value)
 
 
 def redact(text: str) -> str:

@@ -29,6 +29,8 @@ INT32_NOTE = " (Kibo's integers are 32-bit)"
 REFRESH_NOTE = " for refresh (an absolute count)"
 _NUMERIC = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE](?P<exponent>[+-]?[0-9]+))?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_GROUPED = re.compile(r"[+-]?[0-9]{1,3}(?:([,' \u00a0\u202f])[0-9]{3})(?:\1[0-9]{3})*(?:\.[0-9]+)?")
+"""A number written with a thousands separator: '1,200', "1'200", '1 200', '12,345,678.5'."""
 
 
 def quote(value: Any) -> str:
@@ -83,7 +85,7 @@ def _parse(value: Any, noun: str) -> int | float | Decimal:
             raise RuleError(f"must be {noun} {rule}; got {quote(value)}")
         match = _NUMERIC.fullmatch(text)
         if match is None:
-            raise RuleError(f"must be {noun}; got {quote(value)}")
+            raise RuleError(f"must be {noun}; got {quote(value)}{_separator_hint(text)}")
         exponent = match["exponent"]
         if exponent and abs(int(exponent)) > MAX_EXPONENT:
             rule = f"with an exponent within ±{MAX_EXPONENT}"
@@ -92,6 +94,18 @@ def _parse(value: Any, noun: str) -> int | float | Decimal:
     if not _is_number(value) or _is_nan(value):
         raise RuleError(f"must be {noun}; got {quote(value)}")
     return value
+
+
+def _separator_hint(text: str) -> str:
+    """A hint for a number written with a thousands separator, else nothing."""
+    grouped = _GROUPED.fullmatch(text)
+    if grouped is None:
+        return ""
+    plain = text.replace(grouped[1], "")
+    return (
+        f" ({grouped[1]!r} as a thousands separator? Numbers are read without one, as "
+        f"{plain!r}: remove it in the source, or with a stream map)"
+    )
 
 
 def _is_nan(value: float | Decimal) -> bool:

@@ -52,7 +52,8 @@ ENVIRONMENTS = tuple(dict.fromkeys((*HOSTS, *PODS)))
 API_PACKAGES = ("inventory_specific", "inventory_v5")
 TOKEN_REQUESTS = ("json", "basic")
 INCREFF_PAYLOADS = ("products", "v0")
-DEFAULT_MAX_BUFFERED_ITEMS = 5_000_000
+DEFAULT_MAX_BUFFERED_ITEMS = 1_000_000
+DEFAULT_MAX_MOVEMENTS_AT_BOOKMARK = 10_000
 DEFAULT_MAX_PARALLEL_REQUESTS = 8
 
 IGNORED_SDK_SETTINGS = {
@@ -227,7 +228,12 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.ObjectType(additional_properties=_OPERATION),
         default={},
         title="Operation per stream",
-        description="Stream name → `refresh` or `adjust`, overriding `operation` for that stream.",
+        description=(
+            "Stream name (as stream maps name it) → `refresh` or `adjust`, overriding "
+            "`operation`. When set, it must name every stream loaded: a stream it does not name "
+            "is refused at its SCHEMA, before any of its records is sent, so that a renamed "
+            "stream is never sent with the wrong operation."
+        ),
     ),
     th.Property(
         "location_name",
@@ -245,6 +251,17 @@ CONFIG_SCHEMA = th.PropertiesList(
             "property of the same name or its snake_case form (`part_number`, "
             "`location_name`, `safety_stock`, ...). The API fields are the destination's "
             "(README, Mapping records)."
+        ),
+    ),
+    th.Property(
+        "stream_field_maps",
+        th.ObjectType(additional_properties=th.ObjectType(additional_properties=th.StringType)),
+        default={},
+        title="Field map per stream",
+        description=(
+            "Stream name → API field name → record property name, over `field_map` for that "
+            'stream (e.g. `{"movements": {"quantity": "movement_qty"}}`); stream names are '
+            "those after stream maps."
         ),
     ),
     th.Property(
@@ -384,9 +401,21 @@ CONFIG_SCHEMA = th.PropertiesList(
         default=DEFAULT_MAX_BUFFERED_ITEMS,
         title="Buffered items cap",
         description=(
-            "Most items held across all locations (about 40 bytes each). At the cap the "
-            f"largest buffers are sent in whole multiples of {REFRESH_COST_STEP} items and the "
-            "rest stays buffered."
+            "Most distinct items held across all locations (repeats of an item are collapsed "
+            "into one; about 300 bytes each). At the cap the largest buffers are sent in whole "
+            f"multiples of {REFRESH_COST_STEP} items and the rest stays buffered."
+        ),
+    ),
+    th.Property(
+        "max_movements_at_bookmark",
+        th.IntegerType(minimum=1),
+        default=DEFAULT_MAX_MOVEMENTS_AT_BOOKMARK,
+        title="Movements kept at a bookmark",
+        description=(
+            "For adjust streams with a bookmark (an incremental tap's replication key): most "
+            "movements sharing the stream's last bookmark value whose keys are kept (in the "
+            "STATE and the journal folder), so that the tap's re-read of them at that value "
+            "is not applied again. More stops the run with an error."
         ),
     ),
     th.Property(
@@ -521,11 +550,19 @@ CONFIG_SCHEMA = th.PropertiesList(
         title="Dry-run folder",
         description=(
             "Folder of a dry run's request files (`request-00001.json`, ...), its "
-            "`summary.json` and `dead-letter.jsonl`; those of an earlier dry run are removed "
-            "first."
+            "`summary.json` and `dead-letter.jsonl`, listed in its `dry-run-files.jsonl`. A dry "
+            "run removes the files an earlier one listed there, and refuses a folder that holds "
+            "any other file."
         ),
     ),
 ).to_dict()
+
+
+class StreamOperationError(SettingsError):
+    """A stream arrived that `stream_operations`, which names the run's streams, does not name."""
+
+    explained = True
+    """Its message says all (dead_letter.without_traceback)."""
 
 
 @dataclass(frozen=True)
@@ -552,6 +589,7 @@ class Settings:
     stream_operations: dict[str, str]
     location_name: str | None
     field_map: dict[str, str]
+    stream_field_maps: dict[str, dict[str, str]]
     refresh_batch_items: int
     adjust_batch_items: int
     increff_auth_username: str | None
@@ -567,6 +605,7 @@ class Settings:
     journal_path: str | None
     journal_resolve: dict[str, str]
     max_buffered_items: int
+    max_movements_at_bookmark: int
     max_parallel_requests: int
     max_retries: int
     max_retry_seconds: float
@@ -623,9 +662,58 @@ class Settings:
                 f"{'are' if len(missing) > 1 else 'is'} required for destination '{destination}'."
             )
 
-    def operation_for(self, stream_name: str) -> str:
-        """The operation that records of this stream are sent with."""
-        return self.stream_operations.get(stream_name, self.operation)
+    def operation_for(
+        self, stream_name: str, sources: Collection[str] = (), arrived: Collection[str] = ()
+    ) -> str:
+        """The operation that records of this stream are sent with.
+
+        Without `stream_operations`, `operation`. With it, the operation it names for the
+        stream; a stream it does not name is refused (StreamOperationError), so that a stream
+        renamed (a typo, a tap upgrade, a stream map) is never sent with the wrong operation,
+        deltas as counts or counts as deltas. `sources` are the tap's streams that a stream
+        map renamed to this one; `arrived`, the streams that came before it.
+        """
+        if not self.stream_operations:
+            return self.operation
+        if stream_name in self.stream_operations:
+            return self.stream_operations[stream_name]
+        raise StreamOperationError(self._unnamed_stream(stream_name, sources, arrived))
+
+    def _unnamed_stream(self, name: str, sources: Collection[str], arrived: Collection[str]) -> str:
+        """Why a stream that stream_operations does not name is refused, and what to do."""
+        named = ", ".join(f"{key!r} ({op})" for key, op in sorted(self.stream_operations.items()))
+        renamed = [source for source in sources if source in self.stream_operations]
+        waiting = [key for key in self.stream_operations if key not in arrived]
+        close = _closest(name, waiting)
+        if renamed:
+            hint = (
+                f"stream_maps renames the tap's stream {renamed[0]!r} to {name!r}, and "
+                "stream_operations names streams as stream_maps name them: name "
+                f"{name!r} instead of {renamed[0]!r}."
+            )
+        elif close:
+            hint = f"did you mean {close!r}? Fix the name, or add {name!r}."
+        else:
+            hint = f"add {name!r} (or fix the name of the stream meant)."
+        return (
+            f"Stream {name!r} is not named in stream_operations, which names {named}: {hint} "
+            "When stream_operations is set it must name every stream loaded, each with refresh "
+            "or adjust, so that a renamed stream (a typo, a tap upgrade, a stream map) is never "
+            "sent with the wrong operation. The run stopped before any record of this stream."
+        )
+
+    def field_map_for(self, stream_name: str) -> dict[str, str]:
+        """The field map of this stream: `field_map`, then its `stream_field_maps` entries."""
+        return {**self.field_map, **self.stream_field_maps.get(stream_name, {})}
+
+    def unused_stream_field_maps(self, seen: Iterable[str]) -> list[str]:
+        """A warning line for each stream_field_maps key that named no stream of this run."""
+        seen = set(seen)
+        return [
+            f"stream_field_maps[{name!r}] was not used: no stream {name!r} was loaded in this run"
+            + (f" (did you mean {close!r}?)." if (close := _closest(name, seen)) else ".")
+            for name in sorted(set(self.stream_field_maps) - seen)
+        ]
 
     def unused_stream_operations(self, seen: Iterable[str]) -> list[str]:
         """A warning line for each stream_operations key that named no stream of this run."""
@@ -704,6 +792,34 @@ def check_setting_names(config: Mapping[str, Any], known: Collection[str]) -> No
         errors.append(f"Unknown setting {name!r}: {hint}")
     if errors:
         raise SettingsError(" ".join(errors))
+
+
+def check_env_names(
+    environ: Mapping[str, str], prefix: str, known: Collection[str], others: Collection[str]
+) -> None:
+    """Raise SettingsError naming each `<prefix>…` variable that names no setting.
+
+    With `--config ENV`, settings come from `<prefix><SETTING>` variables, so a misspelled
+    one would be ignored; it is refused, naming the closest setting's variable, as an unknown
+    key of a config file is. `others` are the prefixed variables that are no settings but mean
+    something (the SDK's `<prefix>LOGLEVEL`, the crash tests' fault injection).
+    """
+    variables = {prefix + name.upper().replace("-", "_"): name for name in known}
+    unknown = sorted(set(environ) - set(variables) - set(others))
+    errors = []
+    for variable in (v for v in unknown if v.startswith(prefix)):
+        close = _closest(variable.removeprefix(prefix).lower(), known)
+        hint = (
+            f"did you mean {prefix}{close.upper()} (setting {close!r})?"
+            if close
+            else f"no setting has this name; {SEE_ABOUT}"
+        )
+        errors.append(f"Unknown environment variable {variable}: {hint}")
+    if errors:
+        raise SettingsError(
+            " ".join(errors)
+            + f" With --config ENV, every variable that starts with {prefix} must name a setting."
+        )
 
 
 def ignored_setting_warnings(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.sinks import Sink
 from typing_extensions import override
 
+from target_kibo_inventory.destinations.base import has_job_queue
+from target_kibo_inventory.journal.bookmarks import canonical
 from target_kibo_inventory.mapping import (
     InvalidRecordError,
     MissingKeyPropertyError,
@@ -51,7 +54,7 @@ class InventorySink(Sink):
     ) -> None:
         super().__init__(target, stream_name, schema, key_properties)
         settings = target.settings
-        self.operation = settings.operation_for(stream_name)
+        self.operation = target.operation_for(stream_name)
         self.loader = target.loader
         self.positions = target.record_positions
         self.dead_letters = target.dead_letters
@@ -60,23 +63,31 @@ class InventorySink(Sink):
         self._uncounted = 0
         destination = target.destination
         rules = destination.items(self.operation)
+        field_map = settings.field_map_for(stream_name)
         check_schema(
             stream_name,
             self.schema,
             rules,
-            settings.field_map,
+            field_map,
             settings.location_name,
             destination.name,
+            settings.stream_field_maps.get(stream_name, {}),
         )
         self.mapper = RecordMapper(
             stream_name,
             self.schema,
             self.key_properties,
             rules,
-            settings.field_map,
+            field_map,
             settings.location_name,
         )
-        if ignored := self.mapper.ignored(api_fields(destination), settings.field_map):
+        self.keep_sources = not has_job_queue(destination)
+        """Items are answered one by one: each keeps its record, for the dead letters."""
+        self.bookmark_properties = tuple(target.bookmark_properties.get(stream_name, ()))
+        """The stream's bookmark (SCHEMA's bookmark_properties), followed for movements."""
+        if self.operation != "adjust":
+            self.bookmark_properties = ()
+        if ignored := self.mapper.ignored(api_fields(destination), field_map):
             self.logger.warning(
                 "Stream '%s' is sent as %s, whose items take no %s (destination %s): these fields "
                 "are not sent.",
@@ -117,7 +128,29 @@ class InventorySink(Sink):
         except InvalidRecordError as error:
             self.dead_letters.reject(error, record)
             return
-        self.loader.add(self.operation, mapped.location, mapped.item, self.stream_name)
+        self.loader.add(
+            self.operation,
+            mapped.location,
+            mapped.item,
+            self.stream_name,
+            source=(self.stream_name, position) if self.keep_sources else None,
+            bookmark=self._bookmark(record) if self.bookmark_properties else None,
+        )
+
+    def _bookmark(self, record: dict[str, Any]) -> tuple[Any, str] | None:
+        """A movement's bookmark value and its name (key properties, else a digest).
+
+        None when the record carries no bookmark value.
+        """
+        values = [record.get(name) for name in self.bookmark_properties]
+        if any(value is None for value in values):
+            return None
+        value = values[0] if len(values) == 1 else values
+        if self.key_properties:
+            name = canonical([record.get(key) for key in self.key_properties])
+        else:
+            name = hashlib.sha256(canonical(record).encode()).hexdigest()[:32]
+        return value, name
 
     def _check(self, record: Any, position: int) -> None:
         """A JSON object, the stream's schema and key properties, as InvalidRecordError."""

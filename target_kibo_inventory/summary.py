@@ -32,6 +32,9 @@ MAX_LOCATIONS_SHOWN = 20
 """Locations in the terminal table (the largest first)."""
 MAX_JOBS_SHOWN = 3
 """Job IDs in one cell of the terminal table (then "+n")."""
+MAX_JOBS_LISTED = 5
+"""Jobs listed per location in the summary's METRIC entry (with their count; the job log,
+`job_log_path`, keeps every job)."""
 
 
 class SummaryMetric(str, enum.Enum):
@@ -83,6 +86,10 @@ class RunStats:
         self.started = clock()
         self.records_read: Callable[[], int] = lambda: 0
         self.items_buffered: Callable[[], int] = lambda: 0
+        self.items_collapsed: Callable[[], int] = lambda: 0
+        """Records folded into an item already pending (or netted to no change)."""
+        self.movements_skipped: Callable[[], int] = lambda: 0
+        """Movements not sent because they were applied before."""
         self.dead_lettered: Callable[[], int] = lambda: 0
         self.places: dict[tuple[str, str], Place] = {}
         self.in_flight = 0
@@ -192,6 +199,8 @@ class RunStats:
             "status": status,
             "elapsed_seconds": round(self.elapsed(), 3),
             "records": self.records_read(),
+            "items_collapsed": self.items_collapsed(),
+            "movements_skipped": self.movements_skipped(),
             "dead_lettered": self.dead_lettered(),
             "failed_jobs_set_aside": failed_jobs_set_aside,
             "locations_count": len({loc for (_, loc) in self.places}),
@@ -218,7 +227,11 @@ class RunStats:
             "optimum_requests": math.ceil(place.items / full),
             "cost_steps": place.cost_steps,
             "optimum_cost_steps": optimum_steps,
-            "jobs": [{"jobID": job_id, "status": status} for job_id, status in place.jobs],
+            "jobs": [
+                {"jobID": job_id, "status": status}
+                for job_id, status in place.jobs[:MAX_JOBS_LISTED]
+            ],
+            "jobs_count": len(place.jobs),
         }
 
 
@@ -232,15 +245,18 @@ def log_summary(logger: logging.Logger, summary: dict[str, Any]) -> None:
     finished = ", ".join(f"{n} {status}" for status, n in jobs.items() if status != "accepted")
     what = "planned" if summary["dry_run"] else "sent"
     mode = "dry run, " if summary["dry_run"] else ""
+    skipped = summary["movements_skipped"]
     logger.info(
-        "Summary (%s, %s%s): %s records, %s items at %s location(s); %s requests %s "
-        "(optimum %s), %s cost steps (optimum %s); %s jobs%s; %s dead-lettered; %s retries; "
-        "%.1f s.",
+        "Summary (%s, %s%s): %s records, %s distinct items (%s collapsed%s) at %s location(s); "
+        "%s requests %s (optimum %s), %s cost steps (optimum %s); %s jobs%s; %s dead-lettered; "
+        "%s retries; %.1f s.",
         summary["destination"],
         mode,
         summary["status"],
         f"{summary['records']:,}",
         f"{summary['items']:,}",
+        f"{summary['items_collapsed']:,}",
+        f", {skipped:,} movements skipped as applied before" if skipped else "",
         f"{summary['locations_count']:,}",
         f"{summary['requests']:,}",
         what,
@@ -272,7 +288,7 @@ def print_table(summary: dict[str, Any], stream: TextIO | None = None) -> None:
             f"{place['items']:,}",
             f"{place['requests']:,} ({place['optimum_requests']:,})",
             f"{place['cost_steps']:,}",
-            _jobs_cell(place["jobs"]),
+            _jobs_cell(place["jobs"], place["jobs_count"]),
         )
         for place in locations[:MAX_LOCATIONS_SHOWN]
     )
@@ -307,10 +323,10 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _jobs_cell(jobs: list[dict[str, Any]]) -> str:
+def _jobs_cell(jobs: list[dict[str, Any]], count: int) -> str:
     shown = [f"{job['jobID']} {job['status'] or 'accepted'}" for job in jobs[:MAX_JOBS_SHOWN]]
-    if len(jobs) > MAX_JOBS_SHOWN:
-        shown.append(f"+{len(jobs) - MAX_JOBS_SHOWN}")
+    if count > MAX_JOBS_SHOWN:
+        shown.append(f"+{count - MAX_JOBS_SHOWN}")
     return ", ".join(shown)
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import copy
+import os
 import signal
 import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.mapper import SameRecordTransform, StreamMap
+from singer_sdk.mapper import RemoveRecordTransform, SameRecordTransform, StreamMap
 from singer_sdk.sinks import Sink
 from typing_extensions import override
 
@@ -21,17 +22,31 @@ from target_kibo_inventory import redaction
 from target_kibo_inventory.client import ApiError, AuthError, HttpClient, Sender
 from target_kibo_inventory.dead_letter import DeadLetters, without_traceback
 from target_kibo_inventory.destinations import registry as destinations
-from target_kibo_inventory.destinations.base import jobs_read_documented, run_warnings
+from target_kibo_inventory.destinations.base import (
+    has_job_queue,
+    jobs_read_documented,
+    run_warnings,
+)
 from target_kibo_inventory.dry_run import DryRun
+from target_kibo_inventory.feeds import resend_warning
+from target_kibo_inventory.files import FileWriteError
+from target_kibo_inventory.jobs import JobsNotFinalError
 from target_kibo_inventory.journal import Journal
+from target_kibo_inventory.journal.bookmarks import write_into
 from target_kibo_inventory.loader import InventoryLoader, LoaderOptions
-from target_kibo_inventory.mapping import FieldMapError, check_field_map
-from target_kibo_inventory.reader import NoSchemaError, RecordReader
+from target_kibo_inventory.mapping import FieldMapError, check_field_maps
+from target_kibo_inventory.reader import (
+    DISCARD_SECONDS,
+    NoSchemaError,
+    RecordReader,
+    discard_input,
+)
 from target_kibo_inventory.rules import clip
 from target_kibo_inventory.settings import (
     CONFIG_SCHEMA,
     Settings,
     SettingsError,
+    check_env_names,
     check_setting_names,
     env_config,
     ignored_setting_warnings,
@@ -45,9 +60,14 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from types import FrameType
 
+    import click
+
     from target_kibo_inventory.destinations.base import Destination
 
 STATE_KEY = "kibo_inventory"
+CRASH_POINT_ENV = "TARGET_KIBO_INVENTORY_CRASH_POINT"
+"""Fault injection for crash tests: `after_state:N` kills the process with SIGKILL right
+after the N-th STATE message is written, before the journal records that it was."""
 UNUSED_BUILTIN_SETTINGS = ("add_record_metadata", "load_method", "batch_size_rows")
 
 Preprocess = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
@@ -105,12 +125,45 @@ class _HoldStop:
             target._stop()
 
 
+def _crash_hook() -> Callable[[int], None] | None:
+    """The crash tests' fault injection (CRASH_POINT_ENV), or None."""
+    point, _, count = os.environ.get(CRASH_POINT_ENV, "").partition(":")
+    if point != "after_state":
+        return None
+    at = int(count or 1)
+
+    def crash(written: int) -> None:
+        if written == at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return crash
+
+
 class CredentialsError(AuthError):
     """The credentials check at start-up failed."""
 
 
+HELP = """Load stock counts from a Singer tap into Kibo OMS, Kibo Unified Commerce or Increff OMS.
+
+Reads the tap's Singer messages on standard input (or --input). Each RECORD becomes one
+inventory item: a quantity, an identifier (partNumber, upc or sku) and a location, read from the
+record's properties (setting field_map). Items are grouped by location and sent as Inventory
+Refresh (absolute counts) or Adjust (signed deltas) requests; the STATE output carries the tap's
+bookmarks and the accepted job IDs.
+
+\b
+Examples:
+  tap-spreadsheets --config tap.json | target-kibo-inventory --config config.json
+  meltano run tap-spreadsheets target-kibo-inventory
+  target-kibo-inventory --about          (every setting; --format=markdown for a table)
+
+The README (Quick start with Meltano) shows a first run against the bundled emulator,
+kibo-emulator.
+"""
+
+
 class TargetKiboInventory(Target):
-    """Loads stock counts into Kibo OMS as Inventory Refresh and Adjust jobs."""
+    """Loads stock counts into Kibo OMS, Kibo Unified Commerce and Increff OMS."""
 
     name = "target-kibo-inventory"
     config_jsonschema = CONFIG_SCHEMA
@@ -140,39 +193,29 @@ class TargetKiboInventory(Target):
         schema, dropped = setting_schemas(type(self))
         try:
             if parse_env_config:
-                config |= env_config(schema, self._env_var_prefix)
+                config |= self._env_settings({**schema["properties"], **dropped})
             redaction.install(secret_values(config, schema))
             if validate_config:
                 check_setting_names(config, [*schema["properties"], *dropped])
         except SettingsError as error:
             raise ConfigValidationError(str(error), errors=[str(error)]) from None
         super().__init__(config=config, validate_config=validate_config, **kwargs)
-        try:
-            self.settings = Settings.from_config(dict(self.config))
-        except SettingsError as error:
-            raise ConfigValidationError(str(error), errors=[str(error)]) from None
-        for warning in ignored_setting_warnings(self.config, dropped):
-            self.logger.warning(warning)
-        self.settings.warn_about_costs(self.logger)
-        settings = self.settings
+        self.settings = settings = self._checked_settings(dropped)
         self.dry_run = DryRun(settings.dry_run_dir, self.logger) if settings.dry_run else None
         self.dead_letters = DeadLetters(
             settings.on_invalid_record,
             self.dry_run.dead_letter_path if self.dry_run else settings.dead_letter_path,
             self.logger,
+            file=self.dry_run.dead_letter_file() if self.dry_run else None,
         )
         try:
             self.destination = destination or destinations.build(settings)
-            check_field_map(settings.field_map, self.destination)
+            check_field_maps(settings.field_map, settings.stream_field_maps, self.destination)
         except (SettingsError, FieldMapError) as error:
             raise ConfigValidationError(str(error), errors=[str(error)]) from None
-        self.journal = Journal(
-            None if self.dry_run else settings.journal_folder,  # a dry run records nothing
-            settings.adjust_retry_ambiguous,
-            settings.journal_resolve,
-            self.logger,
-        )
-        self.journal.open()
+        self.journal = self._journal()
+        self.bookmark_properties: dict[str, list[str]] = {}
+        """Each stream's bookmark_properties, from its SCHEMA message."""
         self.stopping = threading.Event()
         """Set by SIGTERM/SIGINT: waits before retries and before newer requests end."""
         self.record_positions: Counter[str] = Counter()
@@ -189,6 +232,7 @@ class TargetKiboInventory(Target):
         self.message_reader.on_idle = self._on_idle
         self._drain_after_minutes = settings.drain_interval_seconds / 60
         self._routes: dict[str, list[Route]] = {}
+        self._resend_warned: set[str] = set()
         self._next_age_check = 0.0
         self._stop_waits = False
         """A stop (SIGTERM) waits: a message is handled, or the end of input or a stop runs."""
@@ -198,6 +242,43 @@ class TargetKiboInventory(Target):
         self._stop_signal: int | None = None
         self._finished = False
         self._dry_state_noted = False
+
+    def _checked_settings(self, dropped: Mapping[str, Any]) -> Settings:
+        """The typed settings of the validated config; warnings for those that do nothing."""
+        try:
+            settings = Settings.from_config(dict(self.config))
+        except SettingsError as error:
+            raise ConfigValidationError(str(error), errors=[str(error)]) from None
+        for warning in ignored_setting_warnings(self.config, dropped):
+            self.logger.warning(warning)
+        settings.warn_about_costs(self.logger)
+        return settings
+
+    def _journal(self) -> Journal:
+        """The run's crash journal (opened: what interrupted runs left is read)."""
+        settings = self.settings
+        journal = Journal(
+            None if self.dry_run else settings.journal_folder,  # a dry run records nothing
+            settings.adjust_retry_ambiguous,
+            settings.journal_resolve,
+            self.logger,
+            bookmark_limit=settings.max_movements_at_bookmark,
+            job_status=self._job_status,
+            after_state_written=_crash_hook(),
+        )
+        journal.open()
+        return journal
+
+    def _env_settings(self, known: dict[str, Any]) -> dict[str, Any]:
+        """The settings that `TARGET_KIBO_INVENTORY_<SETTING>` variables give (`--config ENV`).
+
+        A variable with that prefix that names no setting is refused (SettingsError), except
+        the SDK's `TARGET_KIBO_INVENTORY_LOGLEVEL` and the crash tests' fault injection.
+        """
+        prefix = self._env_var_prefix
+        settings = env_config({"properties": known}, prefix)
+        check_env_names(os.environ, prefix, known, [f"{prefix}LOGLEVEL", CRASH_POINT_ENV])
+        return settings
 
     def _stats(self) -> RunStats:
         """The run's counters, reading the records and dead letters where they are kept."""
@@ -235,6 +316,14 @@ class TargetKiboInventory(Target):
             dead_letters=self.dead_letters,
             stats=self.stats,
         )
+
+    def _job_status(self, job_id: int | str) -> tuple[str, int | None] | None:
+        """A job's status and itemCount, read from the job queue (None: it has none)."""
+        url = self.destination.job_url(job_id) if has_job_queue(self.destination) else None
+        if url is None:
+            return None
+        [status] = self.destination.read_jobs(self.loader.client.get(url, f"job {job_id}"))
+        return status.status, status.item_count
 
     def _before_input(self) -> None:
         """Before the first input line is read: prepare the run, then start the progress lines.
@@ -335,9 +424,54 @@ class TargetKiboInventory(Target):
         summary = self.stats.summary(status, self.dead_letters.failed_jobs)
         log_summary(self.logger, summary)
         if self.dry_run is not None:
-            self.dry_run.write_summary(summary)
+            try:
+                self.dry_run.write_summary(summary)
+            except FileWriteError:
+                if error is None:
+                    raise
+                # the run already fails with its own error (often the same full disk)
+                self.logger.debug("The dry run's summary.json was not written.", exc_info=True)
         if sys.stderr.isatty():
             print_table(summary)
+
+    @classmethod
+    @override
+    def invoke(  # type: ignore[override]  # the SDK's own override narrows PluginBase.invoke
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: Any = None,
+        file_input: IO[str] | None = None,
+    ) -> None:
+        """Run the target from the command line; after an error, let the tap end cleanly.
+
+        When the run fails (a setting, the credentials, a mapping, a record), the rest of
+        standard input is read and dropped for at most DISCARD_SECONDS before the error is
+        raised (and logged by the SDK): a small tap, and Meltano forwarding its output, then
+        end without a broken pipe, and the target's error is the last line of the run. A
+        stop (SIGTERM) exits at once.
+        """
+        try:
+            super().invoke(
+                about=about, about_format=about_format, config=config, file_input=file_input
+            )
+        except Exception:
+            if file_input is None and discard_input(sys.stdin) is False:
+                cls.logger.warning(
+                    "The input had not ended %g s after the error below: stopped reading it, "
+                    "so the tap may report a broken pipe.",
+                    DISCARD_SECONDS,
+                )
+            raise
+
+    @classmethod
+    @override
+    def get_singer_command(cls) -> click.Command:
+        """The command line, with a help text that says what the target does (HELP)."""
+        command = super().get_singer_command()
+        command.help = HELP
+        return command
 
     @classmethod
     @override
@@ -398,11 +532,43 @@ class TargetKiboInventory(Target):
         self._routes[stream_name] = routes
         return routes
 
+    def operation_for(self, stream_name: str) -> str:
+        """The operation of a stream whose sink is being made (see Settings.operation_for).
+
+        A stream that stream maps remove (`"stream": null`) loads nothing: it needs none.
+        """
+        maps = {
+            source: [m for m in stream_maps if m.stream_alias == stream_name]
+            for source, stream_maps in self.mapper.stream_maps.items()
+        }
+        aliased = [m for found in maps.values() for m in found]
+        if aliased and all(isinstance(m, RemoveRecordTransform) for m in aliased):
+            return self.settings.operation
+        sources = [source for source, found in maps.items() if found and source != stream_name]
+        return self.settings.operation_for(stream_name, sources, self._sinks_active)
+
     @override
     def _process_schema_message(self, message_dict: dict[str, Any]) -> None:
-        """Register the schema; stream maps and sinks may have changed."""
+        """Register the schema (and the stream's bookmark); stream maps and sinks may change.
+
+        An adjust stream whose tap sends changed files again whole gets a warning, once.
+        """
+        stream, bookmark = message_dict.get("stream"), message_dict.get("bookmark_properties")
+        if isinstance(stream, str) and isinstance(bookmark, list) and bookmark:
+            self.bookmark_properties[stream] = [str(name) for name in bookmark]
         super()._process_schema_message(message_dict)
         self._routes.clear()
+        bookmarks = message_dict.get("bookmark_properties")
+        if not isinstance(bookmarks, list):
+            return
+        for stream_map in self.mapper.stream_maps[message_dict["stream"]]:
+            name = stream_map.stream_alias
+            sink = self._sinks_active.get(name)
+            if not isinstance(sink, InventorySink) or sink.operation != "adjust":
+                continue
+            if name not in self._resend_warned and (warning := resend_warning(name, bookmarks)):
+                self._resend_warned.add(name)
+                self.logger.warning(warning)
 
     @override
     def _process_state_message(self, message_dict: dict[str, Any]) -> None:
@@ -411,7 +577,7 @@ class TargetKiboInventory(Target):
             latest = self._latest_state
             super()._process_state_message(message_dict)
             if self._latest_state != latest:
-                self.journal.state_received()
+                self.journal.state_received(self._latest_state)
                 self._unsent = True
 
     def _drain_if_due(self) -> None:
@@ -458,8 +624,16 @@ class TargetKiboInventory(Target):
             self._state_held = True
             return
         self._state_held = False
+        self._write_state(state, final=False)
+
+    def _write_state(self, state: dict[str, Any], *, final: bool) -> None:
+        """Write the state with the accepted jobs and the movements at each bookmark.
+
+        `final`: the tap's bookmark stood still since its last STATE (see Journal.stood_still).
+        """
         state = {key: value for key, value in state.items() if key != STATE_KEY}
-        with self.journal.checkpoint(state):
+        write_into(state, self.journal.bookmarks.entries(final=final))
+        with self.journal.checkpoint(state, final=final):
             state[STATE_KEY] = self.loader.ledger.take()
             if dead_letters := self.dead_letters.summary():
                 state[STATE_KEY]["dead_letter"] = dead_letters
@@ -480,9 +654,13 @@ class TargetKiboInventory(Target):
             super().process_endofpipe()
             for warning in self.settings.unused_stream_operations(self._sinks_active):
                 self.logger.warning(warning)
+            for warning in self.settings.unused_stream_field_maps(self._sinks_active):
+                self.logger.warning(warning)
             if len(self.loader.ledger) or (self.dead_letters.count and not self._latest_state):
                 self._write_state_message({})
             self.loader.settle()  # every job final, even when no STATE was written
+            if self._latest_state and self.journal.stood_still and not self.journal.replaying:
+                self._write_state(copy.deepcopy(self._latest_state), final=True)
         except BaseException as error:
             self._fail(error)
             raise
@@ -534,7 +712,13 @@ class TargetKiboInventory(Target):
         self, name: str, cut_short: Exception | None, unreported: dict[str, list[dict[str, Any]]]
     ) -> NoReturn:
         """Say what the stop did, then exit with 128 + the signal's number."""
-        if cut_short is not None:
+        if isinstance(cut_short, JobsNotFinalError):
+            outcome = (
+                "every record received was accepted, but not every job was final yet "
+                f"({cut_short}). They may still fail, so no STATE was written past them: check "
+                "them in Kibo's job queue, then run again from the last state written"
+            )
+        elif cut_short is not None:
             outcome = (
                 f"not every record received was accepted ({cut_short}); no STATE was written "
                 "past them. Run again from the last state written"

@@ -10,7 +10,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from target_kibo_inventory.emulator.server import Emulator, Options
+from target_kibo_inventory.emulator.server import (
+    DEMO_API_KEY,
+    DEMO_API_SECRET,
+    DEMO_TENANT,
+    Emulator,
+    Options,
+)
 from tests.harness import EmulatorClient
 from tests.outside import MELTANO, TAP_POSTGRES, e2e_venv
 
@@ -55,6 +61,16 @@ def key_emulator() -> Iterator[EmulatorClient]:
     """An emulator whose translated endpoints also take the API key itself as the bearer
     (auth_method: bearer_api_key)."""
     yield from _serving(Options(accept_api_key=True))
+
+
+@pytest.fixture
+def dev_emulator() -> Iterator[EmulatorClient]:
+    """An emulator with the tenant, key and secret of the `dev` environment in meltano.yml (the
+    command line's demo credentials)."""
+    server = Emulator(DEMO_TENANT, DEMO_API_KEY, DEMO_API_SECRET)
+    url = server.start("127.0.0.1", 0)
+    yield EmulatorClient(url, DEMO_TENANT, DEMO_API_KEY, DEMO_API_SECRET)
+    server.stop()
 
 
 @pytest.fixture(scope="session")

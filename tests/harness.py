@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
 
@@ -245,13 +245,22 @@ class EmulatorClient:
         self.post("/emulator/script", {"responses": list(answers)})
 
 
-def run_with_a_late_first_try(
-    emulator: EmulatorClient, cwd: Path, **settings: Any
-) -> tuple[str, float]:
+class LateFirstTry(NamedTuple):
+    """What run_with_a_late_first_try saw."""
+
+    stderr: str
+    elapsed: float
+    """How long the target ran."""
+    before_first_try: float
+    """A monotonic time (the emulator's clock too) before the first try began: the target
+    had not yet read the 1000th item that made its first request due."""
+
+
+def run_with_a_late_first_try(emulator: EmulatorClient, cwd: Path, **settings: Any) -> LateFirstTry:
     """Counts 1 then counts 2 for 1000 SKUs at location L, one refresh request each, where the
     first try of the first request times out and is applied by the server 3 s after it began
     (the emulator's latency fault); every later try is answered at once. The target must end
-    with 0; returns its stderr and how long it ran."""
+    with 0."""
     older = [record("stock", sku=f"S{i}", location_name="L", quantity=1) for i in range(1000)]
     newer = [record("stock", sku=f"S{i}", location_name="L", quantity=2) for i in range(1000)]
     config = emulator.config(
@@ -261,7 +270,10 @@ def run_with_a_late_first_try(
     emulator.faults(latency=3)  # the first try: answered after 3 s, applied then
     started = time.monotonic()
     target = start_target(cwd, stdout=subprocess.DEVNULL)
-    target.stdin.write(lines([schema("stock"), *older, *newer]))
+    target.stdin.write(lines([schema("stock"), *older[:-1]]))
+    target.stdin.flush()
+    before_first_try = time.monotonic()
+    target.stdin.write(lines([older[-1], *newer]))
     target.stdin.close()
     while emulator.get("/emulator/health")["in_flight"] == 0:
         assert target.poll() is None, output_of(target)[1]  # ended before its first request
@@ -269,4 +281,4 @@ def run_with_a_late_first_try(
     emulator.faults(latency=0)  # the retry and the next request are answered at once
     assert target.wait(timeout=60) == 0
     elapsed = time.monotonic() - started
-    return output_of(target)[1], elapsed
+    return LateFirstTry(output_of(target)[1], elapsed, before_first_try)

@@ -2,14 +2,16 @@
 
     python tests/resumable_tap.py --records 12000 --mode adjust [--state state.json]
         [--state-every 500] [--pause-at 3000,6000] [--pause-seconds 1.2] [--hang-at 7000]
-        [--die-at 10250] [--locations "North Store,Warehouse"]
+        [--die-at 10250] [--locations "North Store,Warehouse"] [--skus 400]
 
-Record i (0-based) is the same in every run. The bookmark is the number of records emitted
-(`bookmarks.stock.position`); with --state the tap resumes after it and, like SDK taps, echoes
-the state's other keys. --pause-at sleeps at those positions (letting the target's drain
-interval pass); --hang-at stops emitting at that position (creating --hang-marker) and waits
-to be killed; --die-at exits 1 at that position, as a tap that fails part-way. --locations
-keeps only the records of those locations (a partition of the feed).
+Record i (0-based) is the same in every run: a distinct item, or with --skus one of that
+many items (so that items repeat, and the target collapses them). The bookmark is the number
+of records emitted (`bookmarks.stock.position`); with --state the tap resumes after it and,
+like SDK taps, echoes the state's other keys. --pause-at sleeps at those positions after the
+start (letting the target's drain interval pass); --hang-at stops emitting at that position
+(creating --hang-marker) and waits to be killed; --die-at exits 1 at that position, as a tap
+that fails part-way. --locations keeps only the records of those locations (a partition of the
+feed).
 """
 
 from __future__ import annotations
@@ -38,11 +40,23 @@ SCHEMA = {
 }
 
 
-def record(i: int, mode: str) -> dict[str, Any]:
-    """Record i: the same in every run."""
-    quantity = (i * 37) % 1000 if mode == "refresh" else (i * 13) % 21 - 10
+def stream_of(i: int, mode: str) -> str:
+    """Record i's stream: `stock`; in the mixed mode, `counts` and `moves` in turn."""
+    if mode != "mixed":
+        return "stock"
+    return "counts" if i % 2 == 0 else "moves"
+
+
+def record(i: int, mode: str, skus: int = 0) -> dict[str, Any]:
+    """Record i: the same in every run; each a distinct item, or one of `skus` items.
+
+    A count in the refresh mode, a delta in the adjust mode; the mixed mode alternates
+    counts and deltas (streams `counts` and `moves`).
+    """
+    counts = mode == "refresh" or (mode == "mixed" and i % 2 == 0)
+    quantity = (i * 37) % 1000 if counts else (i * 13) % 20 - 10 or 10  # a delta is never 0
     return {
-        "sku": f"SKU-{(i * 31) % 400:04d}",
+        "sku": f"SKU-{(i * 31) % skus:04d}" if skus else f"SKU-{i:05d}",
         "location_name": LOCATIONS[(i * 7) % len(LOCATIONS)],
         "quantity": quantity,
     }
@@ -51,7 +65,7 @@ def record(i: int, mode: str) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, required=True)
-    parser.add_argument("--mode", choices=("refresh", "adjust"), default="refresh")
+    parser.add_argument("--mode", choices=("refresh", "adjust", "mixed"), default="refresh")
     parser.add_argument("--state")
     parser.add_argument("--state-every", type=int, default=500)
     parser.add_argument("--pause-at", default="")
@@ -60,6 +74,7 @@ def main() -> None:
     parser.add_argument("--hang-marker", help="file created when the tap starts to hang")
     parser.add_argument("--die-at", type=int)
     parser.add_argument("--locations", default="", help="only these locations (comma-separated)")
+    parser.add_argument("--skus", type=int, default=0, help="repeat these many items (0: none)")
     args = parser.parse_args()
 
     state: dict[str, Any] = {}
@@ -78,7 +93,9 @@ def main() -> None:
         emit({"type": "STATE", "value": {**state, "bookmarks": {"stock": {"position": position}}}})
         out.flush()
 
-    emit(SCHEMA)
+    streams = ("counts", "moves") if args.mode == "mixed" else ("stock",)
+    for stream in streams:
+        emit({**SCHEMA, "stream": stream})
     for i in range(start, args.records):
         if i == args.hang_at:
             out.flush()
@@ -88,12 +105,12 @@ def main() -> None:
         if i == args.die_at:
             out.flush()
             sys.exit(1)
-        if i in pauses:
+        if i in pauses and i > start:
             out.flush()
             time.sleep(args.pause_seconds)
-        row = record(i, args.mode)
+        row = record(i, args.mode, args.skus)
         if not locations or row["location_name"] in locations:
-            emit({"type": "RECORD", "stream": "stock", "record": row})
+            emit({"type": "RECORD", "stream": stream_of(i, args.mode), "record": row})
         if (i + 1) % args.state_every == 0:
             emit_state(i + 1)
     emit_state(args.records)

@@ -12,7 +12,9 @@ The one generator of:
   and `pip_url` for a clone in the project's extract/ folder, with the pinned forms beside it.
 
 The version comes from `--about` (pyproject.toml, the one place it is set), the repository's
-address from pyproject.toml's `[project.urls]`. tests/test_docs.py and
+address from pyproject.toml's `[project.urls]`, when it has one: until the project has a public
+address, the definitions carry no repo, docs or variant (nothing made up) and the pinned
+`pip_url` forms are a wheel and a package index. tests/test_docs.py and
 tests/test_plugin_definition.py fail when any of these files drifts from this generator.
 """
 
@@ -43,7 +45,10 @@ CLONE_PIP_URL = "-e extract/target-kibo-inventory"
 """meltano-plugin.yml: a clone in the extract/ folder of your project (README)."""
 
 LABEL = "Kibo OMS Inventory"
-DESCRIPTION = "Stock counts into Kibo OMS (Inventory Refresh and Adjust jobs) or Increff OMS"
+DESCRIPTION = (
+    "Stock counts into Kibo OMS (Inventory Refresh and Adjust jobs), Kibo Unified Commerce or "
+    "Increff OMS"
+)
 KEYWORDS = ["meltano_sdk", "inventory", "kibo", "increff", "oms", "ecommerce"]
 MAINTENANCE_STATUS = "active"
 DOMAIN_URL = "https://kibocommerce.com/"
@@ -109,9 +114,9 @@ def about(fmt: str) -> str:
 
 
 def project_urls() -> dict[str, str]:
-    """pyproject.toml's `[project.urls]`: Repository, Documentation, Changelog."""
+    """pyproject.toml's `[project.urls]` (Repository, Documentation), empty when it has none."""
     with (ROOT / "pyproject.toml").open("rb") as file:
-        return tomllib.load(file)["project"]["urls"]
+        return tomllib.load(file)["project"].get("urls", {})
 
 
 def variant(repository: str) -> str:
@@ -119,9 +124,25 @@ def variant(repository: str) -> str:
     return urlsplit(repository).path.strip("/").split("/")[0]
 
 
-def pinned_pip_urls(version: str, repository: str) -> list[str]:
-    """The pinned forms of `pip_url` for this version: the package from an index, the tag."""
-    return [f"{PACKAGE}=={version}", f"git+{repository}.git@v{version}"]
+def wheel(version: str) -> str:
+    """The file name of this version's wheel (pure Python, any platform)."""
+    return f"{PACKAGE.replace('-', '_')}-{version}-py3-none-any.whl"
+
+
+def pinned_pip_urls(version: str, repository: str | None) -> list[str]:
+    """The pinned forms of `pip_url` for this version: a wheel in the project's extract/ folder,
+    the package from an index, and the release tag when the repository has an address."""
+    forms = [f"extract/{wheel(version)}", f"{PACKAGE}=={version}"]
+    return [*forms, f"git+{repository}.git@v{version}"] if repository else forms
+
+
+def links(urls: dict[str, str]) -> dict[str, str]:
+    """The definition's variant, repo and docs: from the repository's address, if it has one."""
+    if "Repository" not in urls:
+        return {}
+    repository = urls["Repository"]
+    docs = urls.get("Documentation", repository)
+    return {"variant": variant(repository), "repo": repository, "docs": docs}
 
 
 def option_label(setting: str, value: str) -> str:
@@ -148,17 +169,15 @@ def setting(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 def plugin_definition(about_json: dict[str, Any]) -> dict[str, Any]:
     """The loader's definition with Meltano Hub's metadata (meltano-plugin.yml)."""
-    urls = project_urls()
-    repository = urls["Repository"]
+    urls = links(project_urls())
     return {
         "name": PACKAGE,
         "namespace": "target_kibo_inventory",
-        "variant": variant(repository),
+        **{key: urls[key] for key in ("variant",) if key in urls},
         "label": LABEL,
         "description": DESCRIPTION,
         "domain_url": DOMAIN_URL,
-        "repo": repository,
-        "docs": urls["Documentation"],
+        **{key: urls[key] for key in ("repo", "docs") if key in urls},
         "keywords": KEYWORDS,
         "maintenance_status": MAINTENANCE_STATUS,
         "pip_url": CLONE_PIP_URL,
@@ -187,16 +206,26 @@ def _dump(value: Any, width: int) -> str:
 
 def render_plugin_yml(about_json: dict[str, Any]) -> str:
     """meltano-plugin.yml: a header naming the pinned pip_url forms, then the definition."""
-    pypi, tag = pinned_pip_urls(about_json["version"], project_urls()["Repository"])
+    version = about_json["version"]
+    forms = pinned_pip_urls(version, project_urls().get("Repository"))
+    notes = [
+        "a wheel copied to extract/ (README, Installing)",
+        "once published to your package index",
+        "the release tag",
+    ]
+    width = max(len(form) for form in forms)
+    pins = "\n".join(
+        f"#   pip_url: {form:<{width}}   # {note}" for form, note in zip(forms, notes, strict=False)
+    )
     header = f"""\
-# This loader's Meltano plugin definition, in Meltano Hub's format. For your own project: clone
-# this repository into the project's extract/ folder and `meltano add --plugin-type loader
-# target-kibo-inventory --from-ref` this file (README, "Quick start with Meltano"); Meltano keeps
-# all of it but the Hub's keywords, maintenance_status and domain_url.
+# This loader's Meltano plugin definition, in Meltano Hub's format. For your own project: put a
+# clone of this repository (or its unpacked source) into the project's extract/ folder and
+# `meltano add --plugin-type loader {PACKAGE} --from-ref` this file (README,
+# "Quick start with Meltano"); Meltano keeps all of it but the Hub's keywords,
+# maintenance_status and domain_url.
 #
-# pip_url installs that clone, editable. To pin this release instead, set one of:
-#   pip_url: {pypi}
-#   pip_url: {tag}
+# pip_url installs that clone, editable. To pin release {version} instead, set one of:
+{pins}
 #
 # Generated from `target-kibo-inventory --about` and pyproject.toml; regenerate it with
 # .venv/bin/python -m tests.sync_docs

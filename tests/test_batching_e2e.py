@@ -65,8 +65,9 @@ def test_random_interleavings_give_ceil_n_over_12000_requests_per_location(emula
 
 
 def test_later_counts_never_overtake_earlier_ones(emulator, tmp_path):
-    """The same item counted many times at one location ends at its last count."""
-    counts = [random.Random(3).randrange(1000) for _ in range(30000)]
+    """The same item counted many times at one location is sent once, with its last count."""
+    rng = random.Random(3)
+    counts = [rng.randrange(1000) for _ in range(30000)]
     messages = [schema("stock")]
     messages += [
         record("stock", sku=f"SKU-{i % 10}", location_name="Depot", quantity=q)
@@ -75,7 +76,7 @@ def test_later_counts_never_overtake_earlier_ones(emulator, tmp_path):
     run = run_target(emulator.config(), messages, tmp_path)
     assert run.returncode == 0, run.stderr
 
-    assert [r["items"] for r in emulator.api_requests()] == [12000, 12000, 6000]
+    assert [r["items"] for r in emulator.api_requests()] == [10]  # 30,000 records, 10 items
     last = {f"SKU-{i % 10}": q for i, q in enumerate(counts)}
     assert emulator.stock() == {("Depot", sku): q for sku, q in last.items()}
 
@@ -97,17 +98,18 @@ def test_adjust_with_negative_deltas_on_inventory_v5(emulator, tmp_path):
     assert run.returncode == 0, run.stderr
 
     adjusts = [r for r in emulator.api_requests() if r["operation"] == "adjust"]
-    assert [r["items"] for r in adjusts] == [1000, 1000, 500]
-    assert {r["path"] for r in adjusts} == {"/api/v5/inventory/adjust"}
     expected = defaultdict(lambda: 100)
     for sku, delta in deltas:
         expected[sku] += delta
+    moved = [sku for sku in expected if expected[sku] != 100]  # a net 0 is not sent
+    assert [r["items"] for r in adjusts] == [len(moved)]  # 2,500 deltas of 5 items: 1 request
+    assert {r["path"] for r in adjusts} == {"/api/v5/inventory/adjust"}
     assert emulator.stock() == {("L1", sku): q for sku, q in expected.items()}
 
 
 def test_stream_operations_and_switching_operation_keep_order(emulator, tmp_path):
-    """Refresh and adjust streams on one location apply in the order of the records."""
-    config = emulator.config(stream_operations={"moves": "adjust"})
+    """Counts and movements of one item fold in the order of the records: one request."""
+    config = emulator.config(stream_operations={"counts": "refresh", "moves": "adjust"})
     messages = [
         schema("counts"),
         schema("moves"),
@@ -120,19 +122,9 @@ def test_stream_operations_and_switching_operation_keep_order(emulator, tmp_path
     run = run_target(config, messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert emulator.stock() == {("L", "A"): 52}
-    assert [(r["operation"], r["items"]) for r in emulator.api_requests()] == [
-        ("refresh", 1),
-        ("adjust", 1),
-        ("refresh", 1),
-        ("adjust", 1),
-    ]
-    jobs = run.states[-1]["kibo_inventory"]["jobs"]
-    assert [(j["stream"], j["operation"]) for j in jobs] == [
-        ("counts", "refresh"),
-        ("moves", "adjust"),
-        ("counts", "refresh"),
-        ("moves", "adjust"),
-    ]
+    assert [(r["operation"], r["items"]) for r in emulator.api_requests()] == [("refresh", 1)]
+    [job] = run.states[-1]["kibo_inventory"]["jobs"]
+    assert (job["stream"], job["operation"]) == ("counts, moves", "refresh")
 
 
 def test_numeric_string_quantities_are_sent_as_integers(emulator, tmp_path):
@@ -206,3 +198,28 @@ def test_field_map_optional_fields_and_default_location(emulator, tmp_path):
             "attributes": ["T1", "T2"],
         }
     ]
+
+
+def test_counts_and_movements_alternating_record_by_record_make_two_requests(emulator, tmp_path):
+    """A tap whose counts and movements streams alternate at one location: 2,000 records,
+    1,000 counted and 1,000 moved items, go out as one refresh and one adjust."""
+    config = emulator.config(stream_operations={"counts": "refresh", "moves": "adjust"})
+    start = [schema("counts"), record("counts", sku="M0", location_name="L", quantity=50)]
+    assert run_target(config, start, tmp_path).returncode == 0  # stock to move from
+    messages = [schema("counts"), schema("moves")]
+    for i in range(1000):
+        messages.append(record("counts", sku=f"C{i}", location_name="L", quantity=i))
+        messages.append(record("moves", sku=f"M{i}", location_name="L", quantity=-1))
+    run = run_target(config, [*messages, state({"bookmarks": {"counts": 1}})], tmp_path)
+    assert run.returncode == 0, run.stderr
+
+    later = emulator.api_requests()[1:]
+    assert sorted((r["operation"], r["items"]) for r in later) == [
+        ("adjust", 1000),
+        ("refresh", 1000),
+    ]
+    expected = {("L", f"C{i}"): i for i in range(1000)}
+    expected |= {("L", f"M{i}"): -1 for i in range(1, 1000)} | {("L", "M0"): 49}
+    assert emulator.stock() == expected
+    assert "2,000 records, 2,000 distinct items (0 collapsed)" in run.stderr
+    assert "2 requests sent (optimum 2)" in run.stderr

@@ -15,19 +15,23 @@ from pathlib import Path
 import pytest
 
 from tests.harness import TARGET
-from tests.resumable_tap import record
+from tests.resumable_tap import record, stream_of
 
 TAP = [sys.executable, str(Path(__file__).with_name("resumable_tap.py"))]
 RECORDS = 12000
 PAUSES = "2000,4000,6000,8000,10000"  # each longer than the drain interval: a STATE follows
 
 
-def _expected(mode: str, n: int = RECORDS) -> dict[tuple[str, str], int]:
-    stock: dict[tuple[str, str], int] = {} if mode == "refresh" else Counter()
+def _expected(mode: str, n: int = RECORDS, skus: int = 0) -> dict[tuple[str, str], int]:
+    """The stock of applying records 0..n-1 one at a time (counts set, deltas add)."""
+    stock: Counter[tuple[str, str]] = Counter()
     for i in range(n):
-        r = record(i, mode)
+        r = record(i, mode, skus)
         key = (r["location_name"], r["sku"])
-        stock[key] = r["quantity"] if mode == "refresh" else stock[key] + r["quantity"]
+        if stream_of(i, mode) == "moves" or mode == "adjust":
+            stock[key] += r["quantity"]
+        else:
+            stock[key] = r["quantity"]
     return dict(stock)
 
 
@@ -134,34 +138,93 @@ def _config(emulator, mode: str) -> dict:
     )
 
 
-@pytest.mark.parametrize("kill_after", [[0.3], [1.5, 2.8], [0.9, 3.1, 4.2]])
+def _states(workdir: Path) -> list[int]:
+    """The positions of the STATE messages the running target wrote so far (whole lines)."""
+    text = (workdir / "target.out").read_text()
+    lines = text[: text.rfind("\n") + 1].splitlines()
+    return [json.loads(line)["bookmarks"]["stock"]["position"] for line in lines if line.strip()]
+
+
+def _kill_at(run: Pipeline, emulator, moment: str, position: int) -> None:
+    """Kill the run at a moment told by a signal, never by the time.
+
+    "state": right after it wrote the STATE of `position` (between that STATE and the next
+    drain). "sending": while the first request after that STATE is in flight (a drain's, or
+    a full one while the tap streams), its answer slowed by the emulator; no later STATE may
+    be out yet.
+    """
+    while position not in _states(run.workdir):
+        assert run.target.poll() is None, "the target stopped early"
+        time.sleep(0.01)
+    if moment == "sending":
+        while emulator.get("/emulator/health")["in_flight"]:  # an earlier run's, landing late
+            time.sleep(0.01)
+        emulator.faults(latency=2)
+        while emulator.get("/emulator/health")["in_flight"] == 0:
+            assert run.target.poll() is None, "the target stopped early"
+            time.sleep(0.01)
+    run.kill()
+    emulator.faults(latency=0)
+
+
+def _landed_before(emulator, position: int) -> list[int]:
+    """The records before `position` whose counts are not in the stock (none: all landed)."""
+    stock = emulator.stock()
+    missing = []
+    for i in range(position):
+        r = record(i, "refresh")
+        if stock.get((r["location_name"], r["sku"])) != r["quantity"]:
+            missing.append(i)
+    return missing
+
+
+@pytest.mark.parametrize(
+    ("pauses", "kills"),
+    [
+        # right after the first STATE; then in the requests of the resumed run's second drain
+        (PAUSES, [("state", 2000), ("sending", 4000)]),
+        # in a full request while the tap streams; then in the resumed run's second drain
+        ("4000,8000,10000", [("sending", 4000), ("sending", 8000)]),
+    ],
+    ids=["after-a-state-then-sending-a-drain", "sending-mid-stream-then-a-drain"],
+)
 def test_refresh_killed_at_any_moment_and_resumed_lands_the_clean_stock(
-    emulator, tmp_path, kill_after
+    emulator, tmp_path, pauses, kills
 ):
+    """Each SKU comes once, so nothing a killed run lost is hidden by a later copy. Each run
+    is killed at a moment the target signals (a STATE written, a request in flight), resumes
+    from the last STATE it wrote, and every record before that STATE landed."""
     config = _config(emulator, "refresh")
+    tap = ("--state-every", "2000", "--pause-at", pauses)  # STATEs at 2000, 4000, ... only
     resumed_from = []
-    for seconds in kill_after:
-        run = Pipeline(tmp_path, config, "refresh", "--pause-at", PAUSES)
-        time.sleep(seconds)
-        run.kill()
+    for moment, position in kills:
+        run = Pipeline(tmp_path, config, "refresh", *tap)
+        _kill_at(run, emulator, moment, position)
         run.finish()
         resumed_from.append(_bookmark(tmp_path))
+        assert resumed_from[-1] == position, f"killed {moment} {position}: {resumed_from}"
+        lost = _landed_before(emulator, position)
+        assert not lost, f"killed {moment} {position}: {len(lost)} records before it lost"
     last = Pipeline(tmp_path, config, "refresh")
     assert last.wait() == 0, last.finish()[1][-3000:]
     last.finish()
+    _wait_until_quiet(emulator, 0.1)  # the requests in flight at a kill land too
     stock = emulator.stock()
-    same = stock == _expected("refresh")
     print(
-        f"\n[refresh crash] killed after {kill_after} s, resumed from positions {resumed_from}; "
-        f"{len(emulator.api_requests())} requests; stock equals a clean run: {same}"
+        f"\n[refresh crash] killed {kills}, resumed from {resumed_from}; "
+        f"{len(emulator.api_requests())} requests; stock equals a clean run: "
+        f"{stock == _expected('refresh')}"
     )
     assert stock == _expected("refresh")
 
 
-@pytest.mark.parametrize("hang_at", [[1500], [3500, 7100], [2999, 6000, 9001, 11999]])
+@pytest.mark.parametrize("hang_at", [[1700], [3500, 7100], [2999, 6000, 9001, 11999]])
 def test_adjust_killed_between_requests_and_resumed_applies_every_delta_once(
     emulator, tmp_path, hang_at
 ):
+    """Each run hangs at a record, sends what it received, and is killed: it resumes from the
+    tap's last STATE (every 500 records), and the deltas it applied past that STATE (none at
+    3500 and 6000) come again from the tap, to be skipped by the next run."""
     config = _config(emulator, "adjust")
     resumed_from = []
     for position in hang_at:
@@ -171,6 +234,8 @@ def test_adjust_killed_between_requests_and_resumed_applies_every_delta_once(
         run.kill()
         run.finish()
         resumed_from.append(_bookmark(tmp_path))
+        assert resumed_from[-1] == position // 500 * 500, resumed_from
+        assert emulator.stock() == _expected("adjust", position)  # applied past the STATE
     last = Pipeline(tmp_path, config, "adjust")
     code = last.wait()
     _, stderr = last.finish()
@@ -184,6 +249,34 @@ def test_adjust_killed_between_requests_and_resumed_applies_every_delta_once(
     assert applied == RECORDS
     assert stock == _expected("adjust")
     assert not (tmp_path / f"kibo-inventory-journal-{emulator.tenant}").exists()
+
+
+@pytest.mark.parametrize("hang_at", [[1501], [3500, 7101], [2999, 6000, 9001]])
+def test_interleaved_repeated_counts_and_moves_killed_and_resumed_land_the_one_by_one_stock(
+    emulator, tmp_path, hang_at
+):
+    """Counts and movements of 150 items alternate (collapsed and folded); killed between
+    requests and resumed, the stock is that of applying every record one at a time."""
+    config = {
+        **_config(emulator, "refresh"),
+        "stream_operations": {"counts": "refresh", "moves": "adjust"},
+    }
+    repeats = ("--skus", "150")
+    for position in hang_at:
+        hang = ("--hang-at", str(position))
+        run = Pipeline(tmp_path, config, "mixed", "--pause-at", PAUSES, *hang, *repeats)
+        run.wait_until_idle(emulator)
+        run.kill()
+        run.finish()
+    last = Pipeline(tmp_path, config, "mixed", *repeats)
+    code = last.wait()
+    _, stderr = last.finish()
+    assert code == 0, stderr[-3000:]
+    items = sum(j["itemCount"] for j in emulator.jobs())
+    print(f"\n[mixed crash] killed at {hang_at}: {items} items sent for {RECORDS} records")
+    nonzero = lambda stock: {k: v for k, v in stock.items() if v}  # noqa: E731
+    assert nonzero(emulator.stock()) == nonzero(_expected("mixed", skus=150))  # a net 0: no row
+    assert items < RECORDS  # collapsed and folded
 
 
 def _kill_while_an_adjust_is_in_flight(emulator, workdir: Path) -> dict:

@@ -185,9 +185,9 @@ def test_each_fault_flag_of_the_readme_is_accepted_by_kibo_emulator(flag):
 
 
 def _documented_or_assumed() -> dict[str, str]:
-    """The README's "Documented or assumed" table: behaviour → its last cell."""
+    """The README's "What is documented, what is assumed" table: behaviour → its last cell."""
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("\n## Documented or assumed\n") :]
+    section = readme[readme.index("\n## What is documented, what is assumed\n") :]
     section = section[: section.index("\n## ", 1)]
     rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
     cells = [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows[1:]]
@@ -199,8 +199,7 @@ def _documented_or_assumed() -> dict[str, str]:
     "behaviour",
     [
         "a tenant's accepted jobs run in order",
-        "repeated items in one request apply in array order",
-        "a FAILED job applied nothing",
+        "an accepted job is applied",
         "the translated host serves the job queue",
         "the API key itself as the bearer",
         "the answer names each SKU as it was sent",
@@ -211,11 +210,21 @@ def test_the_readme_marks_each_assumption_as_assumed(behaviour):
     assert status.startswith("assumed"), status
 
 
+def test_the_readme_says_what_the_target_no_longer_assumes():
+    """Repeated items are collapsed before sending (issue 18); a FAILED job counts as not
+    applied only with itemCount 0 (issue 17), which the spec's itemCount documents."""
+    rows = _documented_or_assumed()
+    [repeated] = [s for row, s in rows.items() if "repeated items in one request" in row]
+    assert repeated.startswith("not relied on: a location's repeated items are collapsed")
+    [failed] = [s for row, s in rows.items() if row.startswith("a FAILED job with `itemCount` 0")]
+    assert failed == "documented"
+
+
 def test_every_documented_row_names_its_document():
     rows = _documented_or_assumed()
     assert len(rows) >= 20
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("\n## Documented or assumed\n") :]
+    section = readme[readme.index("\n## What is documented, what is assumed\n") :]
     for row in section.splitlines():
         if row.startswith("| ") and row.rstrip().endswith("| documented |"):
             document = row.strip("|").split(" | ")[1].strip()

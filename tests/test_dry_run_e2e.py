@@ -18,7 +18,7 @@ def _messages() -> list[dict]:
         for location, n in (("L1", 7000), ("L2", 500))
         for i in range(n)
     ]
-    moves = [record("moves", sku=f"M{i}", location_name="L3", quantity=-i) for i in range(1500)]
+    moves = [record("moves", sku=f"M{i}", location_name="L3", quantity=-i - 1) for i in range(1500)]
     return [
         schema("stock"),
         schema("moves"),
@@ -34,7 +34,7 @@ def _config(emulator) -> dict:
         api_secret=emulator.api_secret,
         auth_url=emulator.url + KIBO_TOKEN_PATH,
         refresh_batch_items=3000,
-        stream_operations={"moves": "adjust"},
+        stream_operations={"stock": "refresh", "moves": "adjust"},
         on_invalid_record="dead_letter",
         journal_path="journal",
         job_log_path="jobs.jsonl",
@@ -112,7 +112,10 @@ def test_a_dry_run_replaces_the_files_of_an_earlier_one(emulator, tmp_path):
     second = [schema("stock"), record("stock", sku="S", location_name="B", quantity=1)]
     run = run_target(config, second, tmp_path)
     assert run.returncode == 0, run.stderr
-    assert "Dry run: removed 4 file(s) of an earlier dry run." in run.stderr
+    assert (
+        "Dry run: removed 4 file(s) of an earlier dry run (named in its dry-run-files.jsonl)."
+        in (run.stderr)
+    )
     [only] = (tmp_path / "kibo-dry-run").glob("request-*.json")
     assert json.loads(only.read_text())["body"] == {
         "locationName": "B",

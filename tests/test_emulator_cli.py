@@ -99,3 +99,80 @@ def test_cli_defaults_follow_the_documents_and_options_relax_them():
             assert (with_key.status_code, queue.status_code, answer["successProducts"][0]) == (
                 expected
             )
+
+
+def _refresh(emulator, location: str, items: list[dict]) -> None:
+    answer = requests.post(
+        emulator.url + "/inv/api/v5/inventory/refresh/",
+        json={"locationName": location, "items": items},
+        headers=emulator.headers(),  # the tenant and an access token
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def _view(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "kibo-emulator"), *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_stock_prints_a_table_per_location(emulator):
+    _refresh(
+        emulator,
+        "Boston",
+        [
+            {"upc": "0001", "quantity": 12, "inventoryLocatorName": "A1"},
+            {"upc": "0002", "quantity": 1200},
+        ],
+    )
+    _refresh(emulator, "Austin", [{"sku": "HAT", "quantity": 3}])
+    done = _view("stock", "--url", emulator.url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        "Austin (1 item)\n"
+        "  sku  quantity\n"
+        "  HAT  3\n"
+        "\n"
+        "Boston (2 items)\n"
+        "  upc   quantity  inventoryLocatorName\n"
+        "  0001  12        A1\n"
+        "  0002  1200\n"
+    )
+    one = _view("stock", "--url", emulator.url, "--location", "Austin")
+    assert one.stdout.startswith("Austin (1 item)\n")
+    assert "Boston" not in one.stdout
+
+
+def test_requests_prints_the_request_log(emulator):
+    _refresh(emulator, "Boston", [{"upc": "0001", "quantity": 12}])
+    done = _view("requests", "--url", emulator.url)
+    assert done.returncode == 0, done.stderr
+    [header, token, row] = done.stdout.splitlines()  # the token request, then the refresh
+    assert token.split() == ["POST", KIBO_TOKEN_PATH, "200"]
+    assert header.split() == [
+        "method",
+        "path",
+        "operation",
+        "locationName",
+        "items",
+        "status",
+        "jobID",
+    ]
+    assert row.split() == [
+        "POST",
+        "/inv/api/v5/inventory/refresh/",
+        "refresh",
+        "Boston",
+        "1",
+        "200",
+        "1",
+    ]
+
+
+def test_a_view_without_an_emulator_says_so(tmp_path):
+    done = _view("stock", "--url", "http://127.0.0.1:9")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.startswith("kibo-emulator stock: no emulator answered at http://127.0.0.1:9")
+    assert "Traceback" not in done.stderr

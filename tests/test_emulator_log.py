@@ -149,10 +149,17 @@ def test_fault_settings_take_seed_or_fault_seed_and_refuse_unknown_names(emulato
         "latency": 0.0,
         "step_seconds": 0.5,
         "fail_sku_prefix": None,
+        "failed_item_count": "processed",
         "increff_reject_sku_prefix": None,
     }
     assert requests.post(url, json={"seed": 3}, timeout=5).json()["seed"] == 3
-    for bad in ({"seed": 1, "fault_seed": 2}, {"nope": 1}, {"latency": -1}, {"fail_sku_prefix": 1}):
+    for bad in (
+        {"seed": 1, "fault_seed": 2},
+        {"nope": 1},
+        {"latency": -1},
+        {"fail_sku_prefix": 1},
+        {"failed_item_count": "some"},
+    ):
         assert requests.post(url, json=bad, timeout=5).status_code == 400, bad
 
 

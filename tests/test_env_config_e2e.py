@@ -45,7 +45,7 @@ def _values(emulator: EmulatorClient, tmp_path: Path) -> dict[str, Any]:
         "api_package": "inventory_v5",
         "base_url": emulator.url,
         "operation": "refresh",
-        "stream_operations": {"moves": "adjust"},
+        "stream_operations": {"counts": "refresh", "moves": "adjust"},
         "location_name": "Env Store",
         "field_map": {"quantity": "qty"},
         "refresh_batch_items": 3000,
@@ -222,3 +222,34 @@ def test_a_value_of_the_wrong_type_is_refused_naming_the_setting(
     assert len(errors) == 1, run.stderr
     assert "Traceback" not in run.stderr
     assert emulator.requests() == []
+
+
+def test_a_misspelled_variable_is_refused_naming_the_closest_setting(emulator, tmp_path):
+    """Issue 17, item 3: `..._STREAM_OPERATION` (no S) loaded deltas as counts, exit 0."""
+    env = {
+        PREFIX + "TENANT_ID": emulator.tenant,
+        PREFIX + "API_KEY": emulator.api_key,
+        PREFIX + "BASE_URL": emulator.url,
+        PREFIX + "STREAM_OPERATION": json.dumps({"stock_movements": "adjust"}),
+        PREFIX + "LOGLEVEL": "info",  # the SDK's own: no setting, but known
+    }
+    messages = [
+        schema("stock_movements"),
+        record("stock_movements", sku="A", location_name="L", quantity=10),
+        record("stock_movements", sku="A", location_name="L", quantity=2),
+        record("stock_movements", sku="A", location_name="L", quantity=3),
+    ]
+    run = _run_env(env, messages, tmp_path)
+    assert run.returncode == 1
+    [error] = [line for line in run.stderr.splitlines() if "ERROR" in line]
+    assert (
+        "Unknown environment variable TARGET_KIBO_INVENTORY_STREAM_OPERATION: did you mean "
+        "TARGET_KIBO_INVENTORY_STREAM_OPERATIONS (setting 'stream_operations')?"
+    ) in error
+    assert "Traceback" not in run.stderr
+    assert emulator.requests() == []  # refused at start-up: not even the credentials check
+
+    env[PREFIX + "STREAM_OPERATIONS"] = env.pop(PREFIX + "STREAM_OPERATION")
+    run = _run_env(env, messages, tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert emulator.stock() == {("L", "A"): 15}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 from target_kibo_inventory.emulator.server import Emulator, Options
 from tests.harness import TARGET, EmulatorClient, lines, record, run_target, schema, state
@@ -76,9 +77,10 @@ def test_a_partial_failure_stops_naming_the_skus_or_sets_them_aside(emulator, tm
     (tmp_path / "fail").mkdir()
     stopped = run_target(_config(emulator), messages, tmp_path / "fail")
     assert stopped.returncode == 1
-    assert "increff refused 3 item(s) at location 'wd001' (stream stock): BAD-0, BAD-1, BAD-2" in (
-        stopped.stderr
-    )
+    assert (
+        "increff refused 3 item(s) at location 'wd001' (stream stock): BAD-0 (record #11), "
+        "BAD-1 (record #12), BAD-2 (record #13)"
+    ) in stopped.stderr
     assert "Traceback" not in stopped.stderr
     assert not stopped.states  # a partly failed request is never reported as done
 
@@ -91,7 +93,11 @@ def test_a_partial_failure_stops_naming_the_skus_or_sets_them_aside(emulator, tm
         json.loads(line)
         for line in (tmp_path / "kibo-inventory-dead-letter.jsonl").read_text().splitlines()
     ]
-    assert sorted(d["identifier"] for d in dead) == ["BAD-0", "BAD-1", "BAD-2"]
+    assert sorted((d["identifier"], d["stream"], d["position"]) for d in dead) == [
+        ("BAD-0", "stock", 11),
+        ("BAD-1", "stock", 12),
+        ("BAD-2", "stock", 13),
+    ]  # every dead letter names its record
     assert {(d["destination"], d["location"]) for d in dead} == {("increff", "wd001")}
     assert all("failureProducts" in d["reason"] for d in dead)
     assert emulator.stock() == {
@@ -238,3 +244,21 @@ def test_increff_s_own_example_answer_loads_with_one_warning(tmp_path):
         assert "increff refused 1 item(s) at location 'wd003' (stream stock): 7" in failed.stderr
     finally:
         server.stop()
+
+
+def test_the_readme_increff_config_for_the_emulator_loads_it(emulator, tmp_path):
+    """README, Destinations: the emulator's Increff demo account, as the README gives it."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme[readme.index("**Try it on the emulator.**") :].split("```json\n")[1]
+    config = json.loads(block.split("```")[0].replace("http://127.0.0.1:8700", emulator.url))
+    assert config["increff_auth_username"] == "demo-user"
+    columns = {name: {"type": "string"} for name in ("store", "product_code", "qty_on_hand")}
+    messages = [
+        schema("stock", columns),
+        record("stock", store="Boston", product_code="012345678900", qty_on_hand="39"),
+        record("stock", store="Austin", product_code="012345678903", qty_on_hand="140"),
+    ]
+    run = run_target(config, messages, tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert emulator.stock() == {("Boston", "012345678900"): 39, ("Austin", "012345678903"): 140}
+    assert {r["auth"] for r in _increff_requests(emulator)} == {"increff"}

@@ -56,7 +56,11 @@ def test_dead_letter_sets_bad_records_aside_and_loads_the_rest(emulator, tmp_pat
 
     assert f"3 of 5 record(s) were set aside in {dead} (3 invalid; " in run.stderr
     assert "on_invalid_record: dead_letter); 2 were loaded." in run.stderr
-    assert run.states[-1]["kibo_inventory"]["dead_letter"] == {"path": str(dead), "records": 3}
+    assert run.states[-1]["kibo_inventory"]["dead_letter"] == {
+        "path": str(dead),
+        "records": 3,
+        "failed_jobs": 0,
+    }
     assert run.states[-1]["bookmarks"] == {"stock": 5}
 
 
@@ -67,7 +71,11 @@ def test_dead_letter_is_not_written_when_every_record_is_valid(emulator, tmp_pat
     run = run_target(config, messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert not dead.exists()
-    assert "dead_letter" not in run.states[-1]["kibo_inventory"]
+    assert run.states[-1]["kibo_inventory"]["dead_letter"] == {
+        "path": str(dead),
+        "records": 0,
+        "failed_jobs": 0,
+    }
 
 
 def test_validation_can_be_turned_off(emulator, tmp_path):
@@ -91,3 +99,39 @@ def test_batch_messages_are_refused_not_dropped(emulator, tmp_path):
         run.stderr
     )
     assert run.states == []
+
+
+def _merged(stored: dict, new: dict) -> dict:
+    """A state as Meltano stores it under its merge strategy (meltano.core.utils.merge):
+    objects merged key by key, any other value replaced."""
+    result = dict(stored)
+    for key, value in new.items():
+        is_object = isinstance(value, dict) and isinstance(result.get(key), dict)
+        result[key] = _merged(result[key], value) if is_object else value
+    return result
+
+
+def test_the_next_clean_run_writes_its_own_dead_letter_counts(emulator, tmp_path):
+    """Issue 17, item 8: a state entry describes the run that wrote it, not an earlier one."""
+    config = emulator.config(on_invalid_record="dead_letter", dead_letter_path="dead.jsonl")
+    first = run_target(config, _messages(), tmp_path)
+    assert first.returncode == 0, first.stderr
+    stored = first.states[-1]
+    assert stored["kibo_inventory"]["dead_letter"]["records"] == 3
+
+    clean = [
+        state(stored),  # the tap resumes from it and echoes it, as SDK taps do
+        schema("stock", PROPERTIES, key_properties=["sku"]),
+        record("stock", sku="E", location_name="L", quantity=6),
+        state({"bookmarks": {"stock": 6}}),
+    ]
+    second = run_target(config, clean, tmp_path)
+    assert second.returncode == 0, second.stderr
+    [written] = second.states
+    assert written["kibo_inventory"]["dead_letter"] == {
+        "path": "dead.jsonl",
+        "records": 0,
+        "failed_jobs": 0,
+    }
+    assert _merged(stored, written)["kibo_inventory"]["dead_letter"]["records"] == 0
+    assert len((tmp_path / "dead.jsonl").read_text().splitlines()) == 3  # the first run's only

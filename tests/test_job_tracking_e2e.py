@@ -110,7 +110,7 @@ def test_a_failed_job_stops_the_run_naming_it_and_showing_its_messages(emulator,
     [error] = _errors(run.stderr)
     assert (
         f"Kibo job {failed['jobID']} (refresh of 2 items at location 'L2', stream stock) ended "
-        "FAILED, itemCount 2: items[1].sku BAD-1: failed (fail_sku_prefix BAD). No STATE was "
+        "FAILED, itemCount 0: items[1].sku BAD-1: failed (fail_sku_prefix BAD). No STATE was "
         "written past it." in error
     )
     assert "on_invalid_record: dead_letter" in error
@@ -219,7 +219,7 @@ def test_a_job_log_in_a_folder_that_does_not_exist_is_refused_at_start_up(emulat
 def test_a_late_copy_is_confirmed_through_the_job_queue_instead_of_waited_out(emulator, tmp_path):
     """As in test_faults_e2e: the first try times out and lands 3 s later. With wait_for_jobs
     the newer request goes once Get Jobs shows that copy, not after the 60 s wait."""
-    stderr, elapsed = run_with_a_late_first_try(
+    stderr, elapsed, _ = run_with_a_late_first_try(
         emulator, tmp_path, maybe_applied_wait_seconds=60, wait_for_jobs=True
     )
     jobs = emulator.jobs()

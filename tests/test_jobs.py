@@ -106,6 +106,7 @@ def test_a_failed_job_stops_the_wait_with_the_error_on_final():
         if status.status == "FAILED":
             raise JobFailedError(f"job {job.job_id} failed: {status.messages[0]}")
 
+    threads_before = set(threading.enumerate())
     waiter = JobWaiter(queue.read, on_final, LOGGER, threads=2, first_delay=0.05)
     waiter.track(_job(1, "A"))
     waiter.track(_job(2, "B"))
@@ -113,9 +114,11 @@ def test_a_failed_job_stops_the_wait_with_the_error_on_final():
         waiter.wait(timeout=10)
     with pytest.raises(JobFailedError):
         waiter.check()  # and before each later request
-    polls = waiter.polls
-    time.sleep(0.3)
-    assert waiter.polls <= polls + 1  # polling stopped (one poll may have been under way)
+    polls = sum(len(times) for times in queue.polled.values())
+    for poller in set(threading.enumerate()) - threads_before:  # each ends: polling stopped
+        poller.join(WAIT)
+        assert not poller.is_alive(), f"{poller.name} still polls after the error"
+    assert sum(len(times) for times in queue.polled.values()) <= polls + 1  # one under way
 
 
 def test_the_wait_is_bounded_and_names_the_pending_jobs():

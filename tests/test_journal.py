@@ -1,4 +1,4 @@
-"""Unit tests of the crash journal: replay, digest checks, incidents, checkpoints, locks."""
+"""Unit tests of the crash journal: replay, digest checks, incidents, jobs, checkpoints, locks."""
 
 from __future__ import annotations
 
@@ -10,15 +10,9 @@ import os
 import pytest
 
 from target_kibo_inventory.batching import Request
-from target_kibo_inventory.journal import (
-    VERSION,
-    AmbiguousResumeError,
-    Journal,
-    JournalError,
-    _file_name,
-    _lock,
-    _unlock,
-)
+from target_kibo_inventory.journal import VERSION, AmbiguousResumeError, Journal, JournalError
+from target_kibo_inventory.journal.fileformat import file_name
+from target_kibo_inventory.journal.lock import lock, unlock
 
 
 def _items(*names: str) -> list[bytes]:
@@ -31,15 +25,29 @@ def _journal(folder, **options) -> Journal:
     return journal
 
 
+def _receive(journal: Journal, location: str, *names: str) -> list[int]:
+    """Receive movements that the journal has nothing to say about; their positions."""
+    positions = []
+    for item in _items(*names):
+        [(position, applied)] = journal.movement(location, item, tracked=False)
+        assert not applied
+        positions.append(position)
+    return positions
+
+
+def _request(journal: Journal, location: str, moves: list[int], operation="adjust") -> Request:
+    items = b",".join(_items(*(f"M{m}" for m in moves)))
+    request = Request(operation, location, [items], len(moves), ["s"], [], moves, len(moves))
+    request.check = journal.check(location)
+    return request
+
+
 def _send(journal: Journal, location: str, *names: str, accept: bool = True) -> Request:
     """Receive `names` at a location and send them as one adjust (accepted unless told)."""
-    items = _items(*names)
-    for item in items:
-        assert not journal.received(location, item, "adjust")
-    request = Request("adjust", location, [b",".join(items)], len(items), ["s"])
+    request = _request(journal, location, _receive(journal, location, *names))
     journal.sending(request)
     if accept:
-        journal.accepted(request, 7)
+        journal.accepted(request, 7, final=True)
     return request
 
 
@@ -50,8 +58,17 @@ def _die(journal: Journal) -> None:
             os.close(location.lock)
 
 
-def _replayed(journal: Journal, location: str, *names: str) -> list[bool]:
-    return [journal.received(location, item, "adjust") for item in _items(*names)]
+def _replayed(journal: Journal, location: str, *names: str) -> list[bool | None]:
+    """Whether each movement was applied before; None for each one held (undecided yet)."""
+    flags: list[bool | None] = []
+    for item in _items(*names):
+        verdicts = journal.movement(location, item, tracked=False)
+        if verdicts is None:
+            flags.append(None)
+            continue
+        held = len(verdicts) - 1
+        flags[len(flags) - held :] = [applied for _, applied in verdicts]
+    return flags
 
 
 def _files(folder) -> list[str]:
@@ -69,15 +86,42 @@ def test_a_resumed_run_skips_exactly_what_was_applied(tmp_path):
     assert not journal.replaying
 
 
-def test_each_location_has_its_own_file_named_after_it(tmp_path):
+def test_only_the_applied_requests_are_skipped_whatever_their_order(tmp_path):
+    """A, C applied (one request), B refused: B is sent again, A and C are not."""
+    first = _journal(tmp_path)
+    [a, b, c] = _receive(first, "L", "A", "B", "C")
+    refused = _request(first, "L", [b])
+    first.sending(refused)
+    first.not_applied(refused)
+    applied = _request(first, "L", [a, c])
+    first.sending(applied)
+    first.accepted(applied, 8, final=True)
+    _die(first)
+    assert _replayed(_journal(tmp_path), "L", "A", "B", "C", "D") == [True, False, True, False]
+
+
+def test_a_count_of_the_item_in_this_run_makes_its_applied_movements_count_again(tmp_path):
+    """Counts are sent again on resume: a movement after a resent count applies on top of it."""
+    first = _journal(tmp_path)
+    _send(first, "L", "A")
+    _die(first)
+    journal = _journal(tmp_path)
+    journal.count("L", b"A")
+    assert _replayed(journal, "L", "A") == [True]
+    assert journal.was_counted("L", b"A")
+    assert not journal.was_counted("L", b"B")
+
+
+def test_each_location_has_its_own_owner_only_file_named_after_it(tmp_path):
     journal = _journal(tmp_path)
     _send(journal, "Store 1/North", "A")
     _send(journal, "Store 2", "B")
     assert _files(tmp_path) == sorted(
-        [_file_name("Store 1/North"), _file_name("Store 2")]
-        + [_file_name(n).replace(".jsonl", ".lock") for n in ("Store 1/North", "Store 2")]
+        [file_name("Store 1/North"), file_name("Store 2")]
+        + [file_name(n).replace(".jsonl", ".lock") for n in ("Store 1/North", "Store 2")]
     )
-    assert _file_name("Store 1/North").startswith("Store-1-North-")
+    assert file_name("Store 1/North").startswith("Store-1-North-")
+    assert {oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {"0o600"}
 
 
 def test_other_records_than_the_interrupted_run_sent_stop_the_run(tmp_path):
@@ -87,7 +131,7 @@ def test_other_records_than_the_interrupted_run_sent_stop_the_run(tmp_path):
     journal = _journal(tmp_path)
     assert _replayed(journal, "L", "A") == [True]
     with pytest.raises(JournalError, match="differ from those the interrupted run sent"):
-        journal.received("L", _items("X")[0], "adjust")
+        _replayed(journal, "L", "X")
 
 
 def test_input_ending_part_way_through_the_replay_keeps_the_journal(tmp_path, caplog):
@@ -116,7 +160,7 @@ def test_an_adjust_in_flight_at_the_crash_is_an_incident_with_an_id(tmp_path):
     incident = _crashed_while_sending(tmp_path)
     refused = _journal(tmp_path)
     with pytest.raises(AmbiguousResumeError, match=rf'"{incident}": "applied"') as error:
-        refused.received("L", _items("A")[0], "adjust")
+        _replayed(refused, "L", "A")
     assert "adjust of 1 item(s) at 'L'" in str(error.value)
 
 
@@ -137,7 +181,7 @@ def test_an_incident_is_settled_by_its_resolution(tmp_path, options, skipped):
 
 def test_a_resolution_that_matches_no_open_incident_is_refused(tmp_path):
     _crashed_while_sending(tmp_path)
-    with pytest.raises(JournalError, match=r"'L', which match no open incident in .*: adjust of 1"):
+    with pytest.raises(JournalError, match=r"'L', which match no open incident in .*adjust of 1"):
         _journal(tmp_path, resolve={"L": "applied"})  # a location, not the incident's ID
     with pytest.raises(JournalError, match="match no open incident"):
         _journal(tmp_path / "elsewhere", resolve={"0123456789": "applied"})
@@ -150,15 +194,68 @@ def test_a_request_that_surely_failed_is_not_in_flight(tmp_path):
     assert _replayed(_journal(tmp_path), "L", "A") == [False]
 
 
+def _waited(folder, outcome: str | None) -> str:
+    """A run that sent an adjust of A with wait_for_jobs; its job then ended `outcome`."""
+    journal = _journal(folder)
+    request = _send(journal, "L", "A", accept=False)
+    journal.accepted(request, 42, final=False)
+    if outcome is not None:
+        applied = {"success": True, "failed, nothing applied": False, "failed": None}[outcome]
+        journal.job_final("L", request.incident, applied=applied)
+    _die(journal)
+    assert request.incident
+    return request.incident
+
+
+@pytest.mark.parametrize(
+    ("outcome", "skipped"),
+    [("success", [True, False]), ("failed, nothing applied", [False, False])],
+)
+def test_a_waited_for_job_counts_as_applied_only_when_it_succeeded(tmp_path, outcome, skipped):
+    _waited(tmp_path, outcome)
+    assert _replayed(_journal(tmp_path), "L", "A", "B") == skipped
+
+
+def test_a_failed_job_whose_answer_cannot_tell_is_an_incident(tmp_path):
+    incident = _waited(tmp_path, "failed")
+    refused = _journal(tmp_path)
+    with pytest.raises(AmbiguousResumeError, match="ended FAILED, and its answer cannot tell"):
+        _replayed(refused, "L", "A")
+    _die(refused)
+    resolved = _journal(tmp_path, resolve={incident: "not_applied"})
+    assert _replayed(resolved, "L", "A") == [False]
+
+
+@pytest.mark.parametrize(
+    ("answer", "skipped"),
+    [(("SUCCESS", 1), [True]), (("FAILED", 0), [False]), (("FAILED", 1), None), (None, None)],
+)
+def test_a_job_not_final_at_the_crash_is_read_again_on_resume(tmp_path, answer, skipped):
+    _waited(tmp_path, None)
+    asked = []
+
+    def job_status(job_id):
+        asked.append(job_id)
+        return answer
+
+    journal = _journal(tmp_path, job_status=job_status)
+    if skipped is None:
+        with pytest.raises(AmbiguousResumeError, match="job 42"):
+            _replayed(journal, "L", "A")
+    else:
+        assert _replayed(journal, "L", "A") == skipped
+    assert asked == [42]
+
+
 def test_a_line_cut_short_by_the_crash_does_not_hide_the_next_one(tmp_path):
     journal = _journal(tmp_path)
     _send(journal, "M", "A", accept=False)
     _die(journal)
-    path = tmp_path / _file_name("M")
+    path = tmp_path / file_name("M")
     lines = path.read_bytes().splitlines(keepends=True)
     path.write_bytes(lines[0] + b'{"event": "acc' + b"\n" + b"".join(lines[1:]))
     with pytest.raises(AmbiguousResumeError, match="'M'"):
-        _journal(tmp_path).received("M", _items("A")[0], "adjust")
+        _replayed(_journal(tmp_path), "M", "A")
 
 
 def test_a_state_after_everything_removes_the_files_and_the_folder(tmp_path):
@@ -166,7 +263,7 @@ def test_a_state_after_everything_removes_the_files_and_the_folder(tmp_path):
     journal = _journal(folder)
     _send(journal, "L", "A")
     assert _files(folder)
-    journal.state_received()
+    journal.state_received({"bookmark": 1})
     with journal.checkpoint({"bookmark": 1}):
         pass
     journal.finish(tap_sent_state=True)
@@ -206,11 +303,11 @@ def test_a_tap_without_state_leaves_no_journal(tmp_path):
 
 
 def _killed_while_writing_a_state(folder) -> None:
-    """Items A, B applied after state 1; the tap's STATE 2 came after A; killed in between
+    """A, B applied after state 1; the tap's STATE 2 came after A; killed in between
     writing STATE 2 and recording that it was written."""
     journal = _journal(folder)
     _send(journal, "L", "A")
-    journal.state_received()  # the tap's STATE 2
+    journal.state_received({"bookmark": 2})
     _send(journal, "L", "B")
     checkpoint = journal.checkpoint({"bookmark": 2})
     checkpoint.__enter__()  # the files are prepared, the STATE is being written: killed
@@ -228,37 +325,33 @@ def test_a_kill_while_a_state_is_written_fits_either_state(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("received", "skipped", "released"),
+    ("received", "verdicts"),
     [
-        (["A", "A", "C"], [True, True, False], []),  # resumed from the old state
-        (["A", "C"], [True, True], ["C"]),  # from the new one: C was held, then released
+        (["A", "A", "C"], [True, True, False]),  # resumed from the old state
+        (["A", "C"], [True, False]),  # from the new one: A and C were held, then told apart
     ],
 )
-def test_a_kill_while_a_state_is_written_with_look_alike_items(
-    tmp_path, received, skipped, released
-):
+def test_a_kill_while_a_state_is_written_with_look_alike_items(tmp_path, received, verdicts):
     """The same delta before and after the new state: the first item fits both states, so
-    the items are held until their digest tells which state the tap resumed from."""
+    the movements are held until their digest tells which state the tap resumed from."""
     journal = _journal(tmp_path)
     _send(journal, "L", "A")
-    journal.state_received()
+    journal.state_received({"bookmark": 2})
     _send(journal, "L", "A")
     journal.checkpoint({"bookmark": 2}).__enter__()
     _die(journal)
     resumed = _journal(tmp_path)
-    assert _replayed(resumed, "L", *received) == skipped
-    assert [item for _, item, _ in resumed.released] == _items(*released)
+    assert _replayed(resumed, "L", *received) == verdicts
 
 
 def test_a_kill_while_a_state_is_written_with_nothing_after_it_releases_new_items(tmp_path):
     journal = _journal(tmp_path)
     _send(journal, "L", "A", "B")
-    journal.state_received()
+    journal.state_received({"bookmark": 2})
     journal.checkpoint({"bookmark": 2}).__enter__()
     _die(journal)
     resumed = _journal(tmp_path)  # resumed from the new state: nothing to skip at L
-    assert _replayed(resumed, "L", "A", "C", "D") == [True, True, False]
-    assert [item for _, item, _ in resumed.released] == _items("A", "C")
+    assert _replayed(resumed, "L", "A", "C", "D") == [False, False, False]
 
 
 def test_a_second_run_on_the_same_location_is_refused_but_not_on_others(tmp_path):
@@ -276,15 +369,15 @@ def test_a_lock_taken_on_a_removed_lock_file_is_taken_again(tmp_path):
     """Run 1 holds the lock; run 2 opened the lock file before run 1 removed it and locks the
     removed inode; run 3 must still be refused once run 2 holds the lock."""
     path = tmp_path / "L.lock"
-    run1 = _lock(path, "L")
+    run1 = lock(path, "L")
     early = os.open(path, os.O_RDWR)  # run 2 opened it...
-    _unlock(path, run1)  # ...run 1 removes it and releases
+    unlock(path, run1)  # ...run 1 removes it and releases
     fcntl.flock(early, fcntl.LOCK_EX | fcntl.LOCK_NB)  # run 2 locks the removed inode
-    os.close(early)  # _lock notices (inode check) and locks the file anew:
-    run2 = _lock(path, "L")
+    os.close(early)  # lock() notices (inode check) and locks the file anew:
+    run2 = lock(path, "L")
     with pytest.raises(JournalError, match="Another target-kibo-inventory run"):
-        _lock(path, "L")  # run 3
-    _unlock(path, run2)
+        lock(path, "L")  # run 3
+    unlock(path, run2)
 
 
 def test_an_old_journal_file_is_refused_clearly(tmp_path):
@@ -297,94 +390,39 @@ def test_an_old_journal_file_is_refused_clearly(tmp_path):
         _journal(tmp_path / "kibo-inventory-journal-t")
 
 
-# Files as the first release of this format wrote them: the version on the header line only.
-# Digests of the items of `_items`: A, B, then joined A,B and A,B,C.
-DIGEST_A = "7c8be51049d663d5a6dbe7e6023513ba7e4960bdd2c59d82fd11ba00e86e40f2"
-DIGEST_B = "7421feafefec52265c0f71b5d9124d10b2c39350576b8cc37e9773f8bbce115a"
-DIGEST_AB = "84d70e3cf8fbf91279e418fd9163ad91eafff453326fb17f1a4bb14cf18092db"
-DIGEST_ABC = "cb53911352604c4f7a009dfcbf45c369c509cd78ff0e1bf461f48803c306a384"
-
-
-def _entry(items: int, digest: str, first: str) -> dict:
-    return {"items": items, "digest": digest, "first": first, "adjust": True}
-
-
 def _write_lines(folder, location: str, *lines: dict) -> None:
     folder.mkdir(exist_ok=True)
     text = "".join(json.dumps(line) + "\n" for line in lines)
-    (folder / _file_name(location)).write_text(text)
+    (folder / file_name(location)).write_text(text)
 
 
-def _unversioned_events(folder) -> None:
-    """A run applied A, B at L, then died while the adjust of C was in flight (incident 'c')."""
-    applied = _entry(2, DIGEST_AB, DIGEST_A)
+def test_a_journal_of_the_earlier_format_is_refused_naming_what_to_do(tmp_path):
+    """Format 2 counted every item (counts too) in order; format 3 numbers movements."""
     _write_lines(
-        folder,
+        tmp_path,
         "L",
         {"version": 2, "location": "L", "state": None},
-        {
-            "event": "sending",
-            "incident": "ab",
-            "operation": "adjust",
-            "items": 2,
-            "if_applied": applied,
-        },
-        {"event": "accepted", "incident": "ab", "job": 7, "applied": applied},
-        {
-            "event": "sending",
-            "incident": "c",
-            "operation": "adjust",
-            "items": 1,
-            "if_applied": _entry(3, DIGEST_ABC, DIGEST_A),
-        },
+        {"version": 2, "event": "sending", "incident": "c", "operation": "adjust", "items": 1},
     )
-
-
-@pytest.mark.parametrize(
-    ("resolution", "skipped"),
-    [("applied", [True, True, True, False]), ("not_applied", [True, True, False, False])],
-)
-def test_a_journal_without_versions_on_its_events_is_resumed_exactly(tmp_path, resolution, skipped):
-    """A run upgraded in the middle of an incident keeps its exactly-once guarantee."""
-    _unversioned_events(tmp_path)
-    refused = _journal(tmp_path)
-    with pytest.raises(AmbiguousResumeError, match='"c": "applied"'):
-        refused.received("L", _items("A")[0], "adjust")
-    refused.close()
-    resumed = _journal(tmp_path, resolve={"c": resolution})
-    assert _replayed(resumed, "L", "A", "B", "C", "D") == skipped
-
-
-def test_a_checkpoint_without_versions_on_its_events_fits_either_state(tmp_path):
-    """Killed while writing a STATE: A, B after state 1, B after state 2."""
-    for folder in (tmp_path / "old", tmp_path / "new"):
-        _write_lines(
-            folder,
-            "L",
-            {
-                "version": 2,
-                "location": "L",
-                "state": "s1",
-                "tail": False,
-                "applied": _entry(1, DIGEST_B, DIGEST_B),
-                "previous": _entry(2, DIGEST_AB, DIGEST_A),
-            },
-        )
-    assert _replayed(_journal(tmp_path / "old"), "L", "A", "B", "C") == [True, True, False]
-    assert _replayed(_journal(tmp_path / "new"), "L", "B", "C") == [True, False]
+    with pytest.raises(JournalError) as error:
+        _replayed(_journal(tmp_path), "L", "A")
+    assert f"format version 2; this release of target-kibo-inventory reads version {VERSION}" in (
+        str(error.value)
+    )
+    assert "Finish the interrupted run with the release that wrote it" in str(error.value)
 
 
 def test_every_line_carries_the_format_version(tmp_path):
     journal = _journal(tmp_path)
     _send(journal, "L", "A")
     _send(journal, "L", "B", accept=False)
-    journal.state_received()
+    journal.state_received({"bookmark": 1})
     with journal.checkpoint({"bookmark": 1}):
         pass
     _send(journal, "L", "C")
     _die(journal)
-    lines = (tmp_path / _file_name("L")).read_text().splitlines()
-    assert len(lines) == 3  # the checkpoint's header, C's sending and accepted
+    lines = (tmp_path / file_name("L")).read_text().splitlines()
+    assert len(lines) == 3  # a header, C's sending and accepted
     assert all(json.loads(line)["version"] == VERSION for line in lines)
 
 
@@ -396,9 +434,9 @@ def test_a_journal_of_a_newer_format_is_refused_naming_the_file(tmp_path, where)
     _write_lines(tmp_path, "L", header, event)
     journal = _journal(tmp_path)
     with pytest.raises(JournalError) as error:
-        journal.received("L", _items("A")[0], "adjust")
+        _replayed(journal, "L", "A")
     message = str(error.value)
-    assert str(tmp_path / _file_name("L")) in message
+    assert str(tmp_path / file_name("L")) in message
     assert f"newer release of target-kibo-inventory (journal format version {newer}" in message
     assert "Finish the interrupted run with that release or a later one" in message
 
@@ -406,4 +444,4 @@ def test_a_journal_of_a_newer_format_is_refused_naming_the_file(tmp_path, where)
 def test_a_file_without_a_format_version_is_refused(tmp_path):
     _write_lines(tmp_path, "L", {"location": "L", "state": None})
     with pytest.raises(JournalError, match="is not a journal file of target-kibo-inventory"):
-        _journal(tmp_path).received("L", _items("A")[0], "adjust")
+        _replayed(_journal(tmp_path), "L", "A")

@@ -491,7 +491,11 @@ class _Recorder:
 def test_batching_and_limits_are_unchanged_in_process(tmp_path, monkeypatch):
     """Per location: full refresh requests of refresh_batch_items, adjusts of at most 1000."""
     monkeypatch.chdir(tmp_path)
-    config = {**NATIVE, "refresh_batch_items": 3000, "stream_operations": {"moves": "adjust"}}
+    config = {
+        **NATIVE,
+        "refresh_batch_items": 3000,
+        "stream_operations": {"counts": "refresh", "moves": "adjust"},
+    }
     messages = [schema("counts"), schema("moves")]
     messages += [record("counts", sku=f"A{i}", location_name="L1", quantity=i) for i in range(7000)]
     messages += [record("counts", sku=f"B{i}", location_name="L2", quantity=1) for i in range(10)]

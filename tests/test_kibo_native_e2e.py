@@ -199,7 +199,7 @@ def test_adjust_on_the_native_api_sends_only_adjust_fields_and_warns(kibo, tmp_p
     moves = [schema("moves", dict.fromkeys(EXTRAS, ANY))]
     moves.append(record("moves", **{**EXTRAS, "sku": "A", "part_number": None, "quantity": -3}))
     moves.append(record("moves", sku="B", location_code="WH1", quantity="+4", lot_code="L9"))
-    config = _config(kibo, stream_operations={"moves": "adjust"})
+    config = _config(kibo, stream_operations={"counts": "refresh", "moves": "adjust"})
     run = run_target(config, [*counts, *moves, state({"b": 1})], tmp_path)
     assert run.returncode == 0, run.stderr
     assert (

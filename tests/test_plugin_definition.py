@@ -39,17 +39,22 @@ def definition() -> dict:
 
 
 def test_hub_metadata(definition, about):
+    """repo, docs and variant come from the repository's address in pyproject.toml; while it
+    has none, the definition has none either (nothing made up)."""
     urls = project_urls()
     assert definition["name"] == about["name"] == "target-kibo-inventory"
     assert definition["namespace"] == "target_kibo_inventory"
     assert definition["executable"] == "target-kibo-inventory"
     assert definition["label"]
     assert definition["description"]
-    assert definition["variant"] == urls["Repository"].rstrip("/").split("/")[-2]
-    assert definition["repo"] == urls["Repository"]
-    assert definition["docs"] == urls["Documentation"]
+    if "Repository" in urls:
+        assert definition["variant"] == urls["Repository"].rstrip("/").split("/")[-2]
+        assert definition["repo"] == urls["Repository"]
+        assert definition["docs"] == urls.get("Documentation", urls["Repository"])
+    else:
+        assert not {"variant", "repo", "docs"} & set(definition)
     for link in ("repo", "docs", "domain_url"):
-        assert definition[link].startswith("https://"), link
+        assert definition.get(link, "https://").startswith("https://"), link
     assert "meltano_sdk" in definition["keywords"]
     assert all(isinstance(k, str) for k in definition["keywords"])
     assert definition["maintenance_status"] in MAINTENANCE_STATUSES
@@ -114,13 +119,39 @@ def test_settings_groups_are_settings_that_are_enough_to_run(definition, about, 
 
 def test_the_pinned_pip_url_forms_name_this_version(definition, about):
     text = (ROOT / "meltano-plugin.yml").read_text()
-    comments = [line for line in text.splitlines() if line.startswith("#")]
-    pypi, tag = pinned_pip_urls(about["version"], project_urls()["Repository"])
-    assert f"#   pip_url: {pypi}" in comments
-    assert f"#   pip_url: {tag}" in comments
-    assert re.fullmatch(r"target-kibo-inventory==\d+\.\d+\.\d+", pypi)
-    assert re.fullmatch(r"git\+https://\S+\.git@v\d+\.\d+\.\d+", tag)
+    pinned = re.findall(r"^#   pip_url: (\S+)", text, re.MULTILINE)
+    repository = project_urls().get("Repository")
+    forms = pinned_pip_urls(about["version"], repository)
+    assert pinned == forms
+    wheel, index = forms[:2]
+    assert wheel == f"extract/target_kibo_inventory-{about['version']}-py3-none-any.whl"
+    assert re.fullmatch(r"target-kibo-inventory==\d+\.\d+\.\d+", index)
+    if repository:
+        assert re.fullmatch(r"git\+https://\S+\.git@v\d+\.\d+\.\d+", forms[2])
     assert definition["pip_url"] == "-e extract/target-kibo-inventory"
+
+
+PLACEHOLDERS = re.compile(
+    r"your-org|<URL[^>]*>|example\.(?:com|org)/|github\.com/[^/\s]*/target-kibo"
+)
+"""Made-up addresses of this project (its own repository has no public address yet)."""
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "pyproject.toml",
+        "README.md",
+        "CHANGELOG.md",
+        "meltano.yml",
+        "meltano-plugin.yml",
+        "tests/sync_docs.py",
+    ],
+)
+def test_no_made_up_address_of_the_project(name):
+    """`meltano add` once printed `Variant: your-org` and a GitHub link that does not exist."""
+    text = (ROOT / name).read_text()
+    assert not PLACEHOLDERS.search(text), PLACEHOLDERS.search(text)
 
 
 def test_meltano_yml_loader_is_the_definition_a_project_keeps(definition):

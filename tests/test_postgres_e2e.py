@@ -88,7 +88,9 @@ def _catalog(tap: str, config: Path, tmp_path: Path) -> Path:
 
 
 def _sync(tap: str, tap_config: Path, catalog: Path, target_config: Path, state: dict | None):
-    """tap-postgres | target-kibo-inventory; return the last STATE and the seconds taken."""
+    """tap-postgres | target-kibo-inventory in the target config's folder (its working
+    directory, where it keeps its journal and writes `target.log`); return the last STATE and
+    the seconds taken."""
     state_args: list[str] = []
     if state is not None:
         state_path = target_config.parent / "state.json"
@@ -111,7 +113,9 @@ def _sync(tap: str, tap_config: Path, catalog: Path, target_config: Path, state:
             text=True,
             timeout=600,
             check=False,
+            cwd=target_config.parent,
         )
+    (target_config.parent / "target.log").write_text(target.stderr)
     seconds = time.monotonic() - started
     assert tap_process.returncode == 0, tap_log.read_text()
     assert target.returncode == 0, target.stderr

@@ -17,15 +17,25 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from target_kibo_inventory.batching import Batcher
 from target_kibo_inventory.dead_letter import DeadLetters
+from target_kibo_inventory.destinations.base import merge_json
 from target_kibo_inventory.destinations.kibo import REFRESH_ITEMS
 from target_kibo_inventory.limits import INT32_MAX, INT32_MIN
 from target_kibo_inventory.mapping import InvalidRecordError, RecordMapper
-from target_kibo_inventory.rules import QUOTE_LIMIT, RuleError, quote, to_integer, to_number
+from target_kibo_inventory.rules import (
+    MAX_EXPONENT,
+    MAX_NUMBER_TEXT,
+    QUOTE_LIMIT,
+    RuleError,
+    clip,
+    quote,
+    to_integer,
+    to_number,
+)
 
 valid = st.fixed_dictionaries(
     {
@@ -54,7 +64,13 @@ records = st.lists(st.tuples(st.booleans(), valid, invalid), max_size=300)
 @given(rows=records, full=st.integers(1, 25))
 def test_valid_items_once_in_order_and_every_invalid_record_set_aside(rows, full):
     mapper = RecordMapper("s", {"properties": {}}, (), REFRESH_ITEMS, {}, None)
-    batcher = Batcher({"refresh": full, "adjust": full}, {"refresh": 3, "adjust": full}, 10**9)
+    batcher = Batcher(
+        {"refresh": full, "adjust": full},
+        {"refresh": 3, "adjust": full},
+        10**9,
+        merge=merge_json,
+        bounds={"refresh": (0, INT32_MAX), "adjust": (INT32_MIN, INT32_MAX)},
+    )
     with tempfile.TemporaryDirectory() as tmp:
         dead = DeadLetters("dead_letter", str(Path(tmp) / "dead.jsonl"), logging.getLogger())
         sent, expected, rejected = [], defaultdict(list), []
@@ -70,7 +86,9 @@ def test_valid_items_once_in_order_and_every_invalid_record_set_aside(rows, full
                 continue
             item = json.dumps({"n": position, **mapped.item}).encode()
             expected[mapped.location].append(position)
-            sent += batcher.add("refresh", mapped.location, item, "s")
+            key = str(position).encode()  # each record its own item: none is collapsed here
+            quantity = mapped.item["quantity"]
+            sent += batcher.add("refresh", mapped.location, key, item, quantity, "s")
         sent += batcher.drain()
         dead.close()
         lines = (Path(tmp) / "dead.jsonl").read_text().splitlines() if rejected else []
@@ -90,7 +108,9 @@ def test_valid_items_once_in_order_and_every_invalid_record_set_aside(rows, full
         assert sum(by_location[location]) == len(positions)
 
 
-ASCII_NUMBER = re.compile(r"[+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?")
+ASCII_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE](?P<exponent>[+-]?[0-9]+))?")
+"""A numeric string as the README states it: ASCII digits, an optional sign, decimal point
+and exponent."""
 
 
 @given(st.integers())
@@ -102,15 +122,42 @@ def test_an_int_is_an_integer_exactly_when_it_has_32_bits(value):
             to_integer(value)
 
 
-@given(st.one_of(st.text(max_size=30), st.from_regex(r"\A\s*-?[0-9]{1,12}(\.0*)?\s*\Z")))
+def _an_integer(text: str) -> Decimal | None:
+    """What the rules make of a string: an ASCII number (spaces around it ignored) of at most
+    MAX_NUMBER_TEXT characters, its exponent within MAX_EXPONENT, integral and of 32 bits;
+    else None."""
+    stripped = text.strip()
+    match = ASCII_NUMBER.fullmatch(stripped)
+    if not match or len(stripped) > MAX_NUMBER_TEXT:
+        return None
+    if match["exponent"] and abs(int(match["exponent"])) > MAX_EXPONENT:
+        return None
+    number = Decimal(stripped)
+    integral = number == number.to_integral_value() and INT32_MIN <= number <= INT32_MAX
+    return number if integral else None
+
+
+NUMERIC_TEXT = r"\A\s*[+-]?[0-9]{0,12}(\.[0-9]{0,3})?([eE][+-]?[0-9]{1,4})?\s*\Z"
+
+
+@example("101.0")
+@example(" +7 ")
+@example("1e3")
+@example("\u0661\u0662")  # Arabic-Indic digits: refused, as are the next three
+@example("\uff11\uff12")
+@example("1_000")
+@example("Infinity")
+@example("2147483648")
+@given(st.one_of(st.text(max_size=30), st.from_regex(NUMERIC_TEXT)))
 def test_a_string_is_an_integer_only_in_ascii_digits_and_exactly(text):
+    expected = _an_integer(text)
     try:
         number = to_integer(text)
     except RuleError:
-        return
-    assert ASCII_NUMBER.fullmatch(text.strip())
-    assert number == Decimal(text.strip())
-    assert INT32_MIN <= number <= INT32_MAX
+        assert expected is None, f"{text!r} is the integer {expected}, but was refused"
+    else:
+        assert expected is not None, f"{text!r} is no integer, but was read as {number}"
+        assert number == expected
 
 
 @given(st.decimals(allow_nan=False))
@@ -135,8 +182,29 @@ def test_a_number_is_a_finite_double_or_refused(value):
     assert math.isfinite(number)
 
 
-@given(st.one_of(st.text(), st.lists(st.text()), st.binary()))
+UNPRINTABLE = st.characters(categories=["Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"])
+"""Characters that str.isprintable refuses: controls, format characters such as U+202E
+(right-to-left override), surrogates, private and unassigned ones, separators."""
+TEXT = st.one_of(st.text(), st.text(UNPRINTABLE, min_size=1), st.text(st.characters()))
+
+
+@example("\u202e")  # right-to-left override: turns the rest of a log line around
+@example("\u2028")  # line separator: breaks a log line
+@example(["\u2029", "\x1b[31m"])
+@example("x" * (QUOTE_LIMIT - 3) + "\u202e\u2028")  # escaped where it is cut
+@given(st.one_of(TEXT, st.lists(TEXT), st.dictionaries(TEXT, TEXT), st.binary()))
 def test_quoted_values_are_short_and_printable(value):
-    quoted = quote(value)
-    assert quoted.isprintable() or not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in quoted)
-    assert len(quoted) <= QUOTE_LIMIT + len("… (18446744073709551616 characters)")
+    for shown in (quote(value), clip(value)):
+        assert shown.isprintable(), shown
+        assert len(shown) <= QUOTE_LIMIT + len("… (18446744073709551616 characters)")
+
+
+@example("\u202e", "\u2028")
+@given(TEXT, TEXT)
+def test_a_records_error_is_one_printable_line(value, name):
+    """Whatever text a record holds, in values or property names, its error is printable."""
+    mapper = RecordMapper("s", {"properties": {}}, (), REFRESH_ITEMS, {}, None)
+    record = {name: value, "sku": value, "location_name": value, "quantity": "x" + value}
+    with pytest.raises(InvalidRecordError) as raised:  # the quantity is no number
+        mapper.map(record, 1)
+    assert str(raised.value).isprintable(), str(raised.value)

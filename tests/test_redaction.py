@@ -27,13 +27,20 @@ def secrets() -> SecretFilter:
         ("{'key': 'valued-two'} is not", "*** is not"),
         ("Authorization: Bearer abcdefghijklmnop0123", "Authorization: Bearer ***"),
         ('{"access_token": "abcdefghijklmnop0123"}', '{"access_token": "***"}'),
-        ("9876543210 and xs3cr3t-Value stay", "9876543210 and xs3cr3t-Value stay"),
+        ("9876543210 and xs3cr3t-Value_2", "***0 and x***_2"),
+        ("authPassword_s3cr3t-Value", "authPassword_***"),
+        ("s3cr3t-Values3cr3t-Value", "******"),
         ("invalid or expired bearer token", "invalid or expired bearer token"),
         ("the key was refused", "the key was refused"),
     ],
 )
 def test_what_is_masked(secrets, text, masked):
     assert secrets.redact(text) == masked
+
+
+def test_an_access_token_added_later_is_masked_too(secrets):
+    secrets.add("tok3n-given-by-the-server")
+    assert secrets.redact("x_tok3n-given-by-the-server_y s3cr3t-Value") == "x_***_y ***"
 
 
 def test_a_json_escaped_or_url_encoded_secret_is_masked():
@@ -64,3 +71,9 @@ def test_records_without_secrets_are_left_untouched(secrets):
     record = _record("METRIC: %s", "point")
     assert secrets.filter(record) is True
     assert (record.msg, record.args) == ("METRIC: %s", ("point",))
+
+
+def test_a_secret_too_short_for_a_credential_is_masked_as_a_whole_word_only():
+    masker = SecretFilter()
+    masker.set_secrets(["k", "IncPw456"])
+    assert masker.redact("Bearer k; sku, stock; xIncPw456") == "Bearer ***; sku, stock; x***"

@@ -17,12 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import TARGET, lines, record, schema, state
+from target_kibo_inventory.emulator.increff import IncreffAccount
+from target_kibo_inventory.emulator.server import Emulator
+from tests.harness import TARGET, EmulatorClient, lines, record, schema, state
 
 KEY = "client-id-5f0c9e71d2"
 SECRET = "client-secret-8b3a60e4f9"
 TOKEN = "access-token-1d9e4c7a2b6f08e3"
 TENANT = "t-echo"
+INCREFF_PASSWORD = "IncPw456"
 BASIC = base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
 SHOWN = 500
 """Characters of a server's answer that the target shows."""
@@ -164,3 +167,70 @@ def test_the_emulator_echoing_the_key_in_a_scripted_answer(key_emulator, tmp_pat
     output = _run(key_emulator.bearer_key_config(), tmp_path)
     assert "Server said: Bearer *** is refused" in output
     assert key_emulator.api_key not in output
+
+
+@pytest.fixture
+def increff_emulator() -> Iterator[EmulatorClient]:
+    """An emulator whose Increff account has the password of issue 17's report."""
+    server = Emulator(TENANT, KEY, increff=IncreffAccount("inc-user", INCREFF_PASSWORD, "inc"))
+    url = server.start("127.0.0.1", 0)
+    yield EmulatorClient(url, TENANT, KEY, "")
+    server.stop()
+
+
+def test_a_password_echoed_next_to_letters_digits_or_underscore_is_masked(
+    increff_emulator, tmp_path
+):
+    """Every occurrence of a secret is masked, whatever surrounds it (issue 17, item 7)."""
+    PW = INCREFF_PASSWORD  # noqa: N806
+    echoed = {
+        "code": "BAD_DATA",
+        "message": f"authPassword_{PW} is not allowed",
+        "description": f"x{PW}y 9{PW}0 {PW}_{PW}",
+    }
+    increff_emulator.script({"status": 400, "raw": json.dumps(echoed)})
+    config = {
+        "destination": "increff",
+        "base_url": increff_emulator.url,
+        "increff_auth_username": "inc-user",
+        "increff_auth_password": INCREFF_PASSWORD,
+        "increff_auth_domain": "inc",
+    }
+    output = _run(config, tmp_path)
+    assert [r["status"] for r in increff_emulator.api_requests()] == [400]
+    assert "authPassword_*** is not allowed" in output
+    assert "x***y 9***0 ***_***" in output
+    assert INCREFF_PASSWORD not in output
+
+
+def test_a_secret_in_a_failed_jobs_messages_is_masked_in_the_files(queue_emulator, tmp_path):
+    """The dead-letter file and the job log mask secrets too: Kibo's messages of a FAILED job
+    quote the items, here a SKU that holds the API key (wait_for_jobs on the translated
+    endpoints: the emulator serves the assumed job queue there)."""
+    emulator = queue_emulator
+    emulator.faults(fail_sku_prefix="BAD")
+    sku = f"BAD_{emulator.api_key}_1"
+    config = emulator.config(
+        wait_for_jobs=True,
+        on_invalid_record="dead_letter",
+        dead_letter_path="dead.jsonl",
+        job_log_path="jobs.jsonl",
+    )
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    messages = [schema("stock"), record("stock", sku=sku, location_name="L", quantity=1)]
+    done = subprocess.run(
+        [TARGET, "--config", "config.json"],
+        input=lines(messages),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    [dead] = (tmp_path / "dead.jsonl").read_text().splitlines()
+    assert json.loads(dead)["messages"] == ["items[0].sku BAD_***_1: failed (fail_sku_prefix BAD)"]
+    job_log = (tmp_path / "jobs.jsonl").read_text()
+    assert "BAD_***_1" in job_log
+    for text in (dead, job_log, done.stderr, done.stdout):
+        assert emulator.api_key not in text

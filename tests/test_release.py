@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import tomllib
@@ -12,6 +14,7 @@ import tomllib
 import target_kibo_inventory
 from target_kibo_inventory import client
 from tests.harness import TARGET
+from tests.sync_docs import pinned_pip_urls, wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 VERSION = re.compile(r"\d+\.\d+\.\d+")
@@ -66,12 +69,41 @@ def test_changelog_keeps_a_changelog():
         assert released[0][0] == _pyproject()["version"]
     for kind in re.findall(r"^### (.+)$", text, re.MULTILINE):
         assert kind in {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}, kind
-    for heading in headings:  # each heading links to its changes
+    # Each heading links to its changes once the repository has a public address; none is
+    # made up before (pyproject.toml has no [project.urls] yet).
+    repository = _pyproject().get("urls", {}).get("Repository")
+    for heading in headings:
         name = heading.split("]")[0] + "]"
-        assert re.search(rf"^{re.escape(name)}: https://\S+$", text, re.MULTILINE), name
+        link = re.search(rf"^{re.escape(name)}: (\S+)$", text, re.MULTILINE)
+        assert bool(link) == bool(repository), name
+        if link:
+            assert link[1].startswith(repository), name
 
 
 def test_changelog_names_what_this_release_adds():
     unreleased = (ROOT / "CHANGELOG.md").read_text().split("## [Unreleased]")[1].split("\n## ")[0]
     for name in ("max_invalid_records", "on_invalid_record", "field_map", "meltano-plugin.yml"):
         assert name in unreleased, name
+
+
+def test_the_wheel_is_the_pinned_pip_url_form(tmp_path):
+    """README "Installing": `pip wheel` of a clone writes the wheel that meltano-plugin.yml's
+    pinned `pip_url` names (built here without the package index: hatchling is a dev
+    dependency)."""
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    done = subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    version = _pyproject()["version"]
+    [built] = [path.name for path in tmp_path.glob("*.whl")]
+    assert built == wheel(version)
+    assert f"extract/{built}" in pinned_pip_urls(version, None)
+    with zipfile.ZipFile(tmp_path / built) as archive:
+        names = archive.namelist()
+    assert "target_kibo_inventory/emulator/show.py" in names
+    assert not [name for name in names if name.startswith("tests/")]

@@ -69,7 +69,8 @@ def test_the_summary_counts_what_the_emulator_received(queue_emulator, tmp_path)
             r["jobID"]: jobs[r["jobID"]] for r in here
         }
     assert re.search(
-        r"Summary \(kibo, succeeded\): 7,011 records, 7,010 items at 2 location\(s\); 4 requests "
+        r"Summary \(kibo, succeeded\): 7,011 records, 7,010 distinct items \(0 collapsed\) at 2 "
+        r"location\(s\); 4 requests "
         r"sent \(optimum 4\), 4 cost steps \(optimum 4\); 4 jobs \(4 SUCCESS\); 1 dead-lettered; "
         r"2 retries; [\d.]+ s\.",
         run.stderr,

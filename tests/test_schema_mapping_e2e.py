@@ -65,6 +65,7 @@ def test_a_wrong_field_map_under_dead_letter_stops_at_the_schema(emulator, tmp_p
 
 
 def test_every_missing_field_is_named_with_the_default_names_looked_for(emulator, tmp_path):
+    """Each with the property whose name says it holds such a field (issue 19)."""
     properties = {"store": {"type": "string"}, "item": {"type": "string"}, "on_hand": {}}
     run = run_target(emulator.config(), [schema("counts", properties)], tmp_path)
     assert run.returncode == 1
@@ -72,8 +73,9 @@ def test_every_missing_field_is_named_with_the_default_names_looked_for(emulator
     assert (
         "Stream 'counts' cannot be loaded into destination 'kibo': its schema declares no "
         "property for any of the API fields partNumber, upc or sku (looked for 'partNumber', "
-        "'part_number', 'upc', 'sku'); nor for API field 'quantity' (looked for 'quantity'); "
-        "nor for API field 'locationName' (looked for 'locationName', 'location_name'; or set "
+        "'part_number', 'upc', 'sku'; did you mean 'item'?); nor for API field 'quantity' "
+        "(looked for 'quantity'; did you mean 'on_hand'?); nor for API field 'locationName' "
+        "(looked for 'locationName', 'location_name'; did you mean 'store'?; or set "
         "location_name). The schema's properties are: store, item, on_hand."
     ) in error
     assert emulator.api_requests() == []  # only the credentials check read the job queue

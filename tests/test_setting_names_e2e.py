@@ -101,16 +101,70 @@ def test_config_from_the_environment_alone_is_accepted(emulator, tmp_path):
 
 
 def test_a_stream_operation_for_a_stream_that_never_came_is_named_at_the_end(emulator, tmp_path):
-    config = emulator.config(stream_operations={"movez": "adjust", "counts": "refresh"})
+    config = emulator.config(stream_operations={"moves": "adjust", "counts": "refresh"})
     run = run_target(config, _moves(), tmp_path)
     assert run.returncode == 0, run.stderr
-    warnings = [line for line in run.stderr.splitlines() if "stream_operations" in line]
-    assert len(warnings) == 2
-    assert "stream_operations['counts']" in warnings[0]
-    assert "stream_operations['movez'] (adjust) was not used" in warnings[1]
-    assert "no stream 'movez' was loaded in this run" in warnings[1]
-    assert "did you mean 'moves'?" in warnings[1]
-    assert emulator.stock() == {("L", "A"): 2}  # loaded as refresh, the default
+    [warning] = [line for line in run.stderr.splitlines() if "stream_operations" in line]
+    assert (
+        "stream_operations['counts'] (refresh) was not used: no stream 'counts' was loaded in "
+        "this run."
+    ) in warning
+    assert [r["operation"] for r in emulator.api_requests()] == ["adjust"]
+
+
+def _count_then_deltas(delta_stream: str) -> list[dict]:
+    """Issue 17, item 2: a count of 10, then deltas +2 and +3 of another stream."""
+    return [
+        schema("stock"),
+        record("stock", sku="A", location_name="L", quantity=10),
+        state({"bookmarks": {"stock": 1}}),
+        schema(delta_stream),
+        record(delta_stream, sku="A", location_name="L", quantity=2),
+        record(delta_stream, sku="A", location_name="L", quantity=3),
+        state({"bookmarks": {"stock": 1, delta_stream: 2}}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("stream", "hint"),
+    [
+        (
+            "stock_movements",
+            "did you mean 'stock_movement'? Fix the name, or add 'stock_movements'.",
+        ),
+        ("inventory_transactions", "add 'inventory_transactions' (or fix the name"),
+    ],
+    ids=["a typo", "a tap upgrade renamed the stream"],
+)
+def test_a_stream_that_stream_operations_does_not_name_is_refused_at_its_schema(
+    emulator, tmp_path, stream, hint
+):
+    """Deltas never load as counts: the stream is refused before any of its records is sent."""
+    operations = {"stock": "refresh", "stock_movement": "adjust"}
+    run = run_target(
+        emulator.config(stream_operations=operations), _count_then_deltas(stream), tmp_path
+    )
+    assert run.returncode == 1
+    [error] = [line for line in run.stderr.splitlines() if "ERROR" in line]
+    assert (
+        f"Stream '{stream}' is not named in stream_operations, which names 'stock' (refresh), "
+        f"'stock_movement' (adjust): {hint}"
+    ) in error
+    assert "The run stopped before any record of this stream." in error
+    assert "Traceback" not in run.stderr
+    assert emulator.api_requests() == []  # no delta went out as a count
+    assert run.states == []  # no bookmark moved past the deltas
+
+    fixed = {"stock": "refresh", stream: "adjust"}
+    run = run_target(emulator.config(stream_operations=fixed), _count_then_deltas(stream), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert emulator.stock() == {("L", "A"): 15}
+
+
+def test_one_operation_needs_no_stream_names(emulator, tmp_path):
+    run = run_target(emulator.config(operation="adjust"), _moves(), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert emulator.stock() == {("L", "A"): 2}
 
 
 def test_no_warning_when_every_stream_operation_was_used(emulator, tmp_path):
@@ -125,12 +179,16 @@ def test_stream_operations_name_streams_as_stream_maps_rename_them(emulator, tmp
     maps = {"moves": {"__alias__": "stock"}}
     config = emulator.config(stream_maps=maps, stream_operations={"moves": "adjust"})
     run = run_target(config, _moves(), tmp_path)
-    assert run.returncode == 0, run.stderr
-    assert "no stream 'moves' was loaded in this run" in run.stderr
-    assert [r["operation"] for r in emulator.api_requests()] == ["refresh"]
+    assert run.returncode == 1
+    assert (
+        "Stream 'stock' is not named in stream_operations, which names 'moves' (adjust): "
+        "stream_maps renames the tap's stream 'moves' to 'stock', and stream_operations names "
+        "streams as stream_maps name them: name 'stock' instead of 'moves'."
+    ) in run.stderr
+    assert emulator.api_requests() == []  # the deltas were not sent as counts
 
     config = emulator.config(stream_maps=maps, stream_operations={"stock": "adjust"})
     run = run_target(config, _moves(), tmp_path)
     assert run.returncode == 0, run.stderr
     assert "stream_operations" not in run.stderr
-    assert [r["operation"] for r in emulator.api_requests()][1:] == ["adjust"]
+    assert [r["operation"] for r in emulator.api_requests()] == ["adjust"]

@@ -9,7 +9,7 @@ import pytest
 
 from target_kibo_inventory.auth import BearerAuth, TokenAuth, TokenRequest
 from target_kibo_inventory.destinations.kibo import KiboTranslated
-from target_kibo_inventory.settings import Settings
+from target_kibo_inventory.settings import Settings, StreamOperationError
 from target_kibo_inventory.target import TargetKiboInventory
 from tests.harness import TARGET, run_target
 
@@ -152,10 +152,16 @@ def test_explicit_token_settings_win():
     assert _token_request(auth_url="https://sso.example.com/token").form == "json"
 
 
-def test_stream_operations_override_operation():
-    settings = _settings(operation="adjust", stream_operations={"counts": "refresh"})
+def test_stream_operations_override_operation_and_name_every_stream():
+    streams = {"counts": "refresh", "moves": "adjust"}
+    settings = _settings(operation="adjust", stream_operations=streams)
     assert settings.operation_for("counts") == "refresh"
     assert settings.operation_for("moves") == "adjust"
+    assert _settings(operation="adjust").operation_for("anything") == "adjust"
+    with pytest.raises(StreamOperationError, match="did you mean 'moves'"):
+        settings.operation_for("movez", arrived=["counts"])
+    with pytest.raises(StreamOperationError, match="name 'stock' instead of 'moves'"):
+        settings.operation_for("stock", sources=["moves"])
 
 
 @pytest.mark.parametrize(

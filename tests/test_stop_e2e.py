@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from tests.harness import lines, record, schema, start_target
+from tests.harness import lines, output_of, record, schema, start_target
 
 HOLD_OPEN = "import sys, time; sys.stdout.write(sys.argv[1]); sys.stdout.flush(); time.sleep(60)"
 """A tap that writes its messages, then stays silent with its output open."""
@@ -40,18 +40,36 @@ def _stock(n: int) -> list[dict]:
     ]
 
 
+DRAIN_INTERVAL = 1.0
+CHECKED_EVERY = 1.0
+"""The target looks whether a drain is due once a second (README: drain_interval_seconds)."""
+ALLOWANCE = 1.0
+"""For reading 10 records and sending one request, on a busy machine."""
+
+
 def test_an_idle_taps_records_are_sent_within_the_drain_interval(emulator, tmp_path):
-    tap, target = _pipeline(tmp_path, emulator.config(drain_interval_seconds=1), _stock(10))
+    """The tap writes 10 records once the target has started (its credentials check read the
+    job queue; the interval counts from the start, before it), then sits idle. The records are
+    sent within the interval, plus the second in which the target looks, of the tap's last
+    write: timed on the emulator's clock from that write, so a slow start-up does not count."""
+    config = emulator.config(drain_interval_seconds=DRAIN_INTERVAL, check_credentials_at_start=True)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    target = start_target(tmp_path)
     try:
-        waited = _wait_for(lambda: emulator.api_requests(), 10)
-        print(f"\n[idle tap] 10 items sent {waited:.1f} s after start, the tap still open")
-        assert [r["items"] for r in emulator.api_requests()] == [10]
-        assert tap.poll() is None  # the input has not ended
+        _wait_for(emulator.queue_requests, 60)  # started: the credentials check read the queue
+        target.stdin.write(lines(_stock(10)))
+        target.stdin.flush()
+        idle_since = time.monotonic()
+        _wait_for(emulator.api_requests, 60)
+        [sent] = emulator.api_requests()
+        idle = sent["start"] - idle_since
+        print(f"\n[idle tap] 10 items sent after the tap sat idle {idle:.2f} s, its output open")
+        assert sent["items"] == 10
+        assert idle <= DRAIN_INTERVAL + CHECKED_EVERY + ALLOWANCE
+        assert target.poll() is None  # sent while the input was open
     finally:
         target.terminate()
-        tap.kill()
-        tap.wait()
-        target.communicate(timeout=60)
+        output_of(target)
 
 
 def test_sigterm_without_a_tap_state_says_none_was_written_and_names_the_jobs(emulator, tmp_path):
@@ -88,3 +106,29 @@ def test_sigterm_cuts_a_retry_wait_short(emulator, tmp_path):
     )
     assert "no STATE was written past them" in stderr
     assert [r["status"] for r in emulator.api_requests()] == [429]
+
+
+def test_sigterm_while_waiting_for_jobs_says_all_were_accepted_and_names_them(emulator, tmp_path):
+    """Issue 17, item 8: every record was accepted, the jobs were not final yet."""
+    emulator.faults(step_seconds=60)  # the job stays WORKING
+    config = emulator.config(wait_for_jobs=True, drain_interval_seconds=1)
+    messages = [*_stock(5), {"type": "STATE", "value": {"bookmarks": {"stock": 5}}}]
+    tap, target = _pipeline(tmp_path, config, messages)
+    _wait_for(lambda: any("/queue/" in r["path"] for r in emulator.queue_requests()), 20)
+    target.send_signal(signal.SIGTERM)
+    stdout, stderr = target.communicate(timeout=60)
+    tap.kill()
+    tap.wait()
+    [job] = emulator.get("/emulator/jobs")["jobs"]
+    assert target.returncode == 128 + signal.SIGTERM
+    assert stdout == ""  # no STATE past a job that may still fail
+    [error] = [line for line in stderr.splitlines() if "| ERROR" in line]
+    assert (
+        "Stopped by SIGTERM before the end of the input: every record received was accepted, "
+        f"but not every job was final yet (1 job(s) not finished: job {job['jobID']} (refresh of "
+        "5 items at location 'L', stream stock), last seen "
+    ) in error
+    assert "They may still fail, so no STATE was written past them" in error
+    assert f"Accepted and in no STATE: jobs [{job['jobID']}]" in error
+    assert "not every record received was accepted" not in stderr
+    assert "Traceback" not in stderr

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+import msgspec
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
@@ -60,6 +62,8 @@ class FailedItem:
     identifier: str
     item: Mapping[str, Any]
     reason: str
+    index: int | None = None
+    """Its place among the request's items (which names the record it came from)."""
 
 
 @dataclass
@@ -130,6 +134,30 @@ def _job_status(job: Any) -> JobStatus:
     )
 
 
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(dict[str, Any]).decode
+
+
+def identity_by(fields: Sequence[str]) -> Callable[[Mapping[str, Any]], bytes]:
+    """An item's identity: its values of `fields` (those that name one inventory row)."""
+    names = tuple(fields)
+
+    def identity(item: Mapping[str, Any]) -> bytes:
+        get = item.get
+        return _encode([get(name) for name in names])
+
+    return identity
+
+
+def merge_json(earlier: bytes, later: bytes, quantity: int) -> bytes:
+    """Two encoded items of one row as one: the later one's fields over the earlier's.
+
+    A field the later item does not carry keeps the earlier value (a request sets the
+    fields it carries); the quantity is the one given.
+    """
+    return _encode({**_decode(earlier), **_decode(later), "quantity": quantity})
+
+
 class Destination(Protocol):
     """An inventory API: its requests, limits, item fields, auth and answers."""
 
@@ -154,6 +182,21 @@ class Destination(Protocol):
 
     def encode_item(self, location: str, item: Mapping[str, Any]) -> bytes:
         """An item as the JSON value it is sent as."""
+        ...
+
+    def identity(self, item: Mapping[str, Any]) -> bytes:
+        """Which inventory row an item is: a location's items of one identity go out once.
+
+        Its identifiers, and its bin, lot, serial number... where the API has them.
+        """
+        ...
+
+    def merge(self, earlier: bytes, later: bytes, quantity: int) -> bytes:
+        """Two encoded items of one row as one, with the later fields and this quantity."""
+        ...
+
+    def quantity_bounds(self, operation: str) -> tuple[int, int]:
+        """The quantities an operation's item may carry (a folded sum must stay within)."""
         ...
 
     def request(self, operation: str, location: str, items: Sequence[bytes]) -> HttpRequest:

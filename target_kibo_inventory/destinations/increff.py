@@ -27,8 +27,10 @@ from target_kibo_inventory.destinations.base import (
     HttpRequest,
     ItemRules,
     JobStatus,
+    identity_by,
+    merge_json,
 )
-from target_kibo_inventory.limits import INCREFF_MAX_TEXT_LENGTH
+from target_kibo_inventory.limits import INCREFF_MAX_TEXT_LENGTH, INT32_MAX
 from target_kibo_inventory.rules import clip
 from target_kibo_inventory.settings import SettingsError
 
@@ -105,6 +107,9 @@ class Increff:
         if self.v0:
             settings.require(self.name, "increff_client_id")
         self.client_id = settings.increff_client_id
+        self._identity = identity_by(
+            ("clientSkuId", "inventoryPoolId") if self.v0 else ("channelSkuCode",)
+        )
         self.url = str(settings.base_url).rstrip("/") + PATH
         self.size = settings.increff_batch_items
         self.username = str(settings.increff_auth_username)
@@ -129,6 +134,16 @@ class Increff:
     def cost_step(self, operation: str) -> int:
         """Increff costs requests, not items."""
         return self.size
+
+    def identity(self, item: Mapping[str, Any]) -> bytes:
+        """One SKU of the location: channelSkuCode (V0: clientSkuId in its inventory pool)."""
+        return self._identity(item)
+
+    merge = staticmethod(merge_json)
+
+    def quantity_bounds(self, operation: str) -> tuple[int, int]:
+        """Absolute counts from 0."""
+        return (0, INT32_MAX)
 
     def encode_item(self, location: str, item: Mapping[str, Any]) -> bytes:
         """A product, or for V0 a whole inventory line with the client and location."""
@@ -165,8 +180,8 @@ class Increff:
         codes = [str(item[key]) for item in sent]
         failed_codes = set(failures)
         failed = [
-            FailedItem(code, item, f"Increff listed it in {failures_key}")
-            for code, item in zip(codes, sent, strict=True)
+            FailedItem(code, item, f"Increff listed it in {failures_key}", index)
+            for index, (code, item) in enumerate(zip(codes, sent, strict=True))
             if code in failed_codes
         ]
         sent_codes = set(codes)

@@ -29,10 +29,18 @@ from target_kibo_inventory.destinations.base import (
     HttpRequest,
     ItemRules,
     JobStatus,
+    identity_by,
+    merge_json,
     read_job_statuses,
 )
 from target_kibo_inventory.errors import SettingsError
-from target_kibo_inventory.limits import MAX_ATTRIBUTES, MAX_LOCATOR_NAME_LENGTH, REFRESH_COST_STEP
+from target_kibo_inventory.limits import (
+    INT32_MAX,
+    INT32_MIN,
+    MAX_ATTRIBUTES,
+    MAX_LOCATOR_NAME_LENGTH,
+    REFRESH_COST_STEP,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -88,6 +96,9 @@ PATHS = {
 }
 
 IDENTIFIERS = ("partNumber", "upc", "sku")
+ROW_FIELDS = (*IDENTIFIERS, "binID")
+"""What names one inventory row of a location: the product's identifiers and its bin (the
+guides' binID, "Bin Location Identifier"; inventoryLocatorName only says where that bin is)."""
 _encode = msgspec.json.Encoder().encode
 _JOB_ID = re.compile(rb'"jobID"\s*:\s*"?(\d+)"?')
 
@@ -254,6 +265,13 @@ class KiboApi:
     def encode_item(self, location: str, item: Mapping[str, Any]) -> bytes:
         """The item as JSON (the location goes once, in the body)."""
         return _encode(item)
+
+    identity = staticmethod(identity_by(ROW_FIELDS))
+    merge = staticmethod(merge_json)
+
+    def quantity_bounds(self, operation: str) -> tuple[int, int]:
+        """Counts from 0, deltas of either sign; 32-bit integers."""
+        return (0 if operation == "refresh" else INT32_MIN, INT32_MAX)
 
     def request(self, operation: str, location: str, items: Sequence[bytes]) -> HttpRequest:
         """POST `{"<location_key>": ..., "items": [...]}`, built with one copy."""

@@ -16,11 +16,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from target_kibo_inventory import rules
-from target_kibo_inventory.destinations.base import FieldRule, ItemRules
+from target_kibo_inventory.destinations.base import FieldRule, ItemRules, identity_by
 from target_kibo_inventory.destinations.kibo import (
     IDENTIFIER_RULES,
     IDENTIFIERS,
     PODS,
+    ROW_FIELDS,
     KiboApi,
     attributes,
     batch_sizes,
@@ -58,6 +59,17 @@ _EXTRAS = (
 )
 """The fields of both RefreshItem and AdjustItem that the translated endpoints lack."""
 LOCATION = FieldRule("locationCode", rules.location, fallbacks=("locationName",))
+NATIVE_ROW_FIELDS = (
+    *ROW_FIELDS,
+    "lotCode",
+    "condition",
+    "serialNumber",
+    "externalID",
+    "deliveryDate",
+)
+"""What names one inventory row: the translated API's, and the RefreshItem/AdjustItem fields
+that set one unit, lot or condition of stock apart, or one future-inventory record (externalID,
+deliveryDate)."""
 """A location code, read from `locationCode` (field_map, or a `locationCode` or `location_code`
 property), else as for the translated endpoints (`locationName`, `location_name`)."""
 REFRESH_ITEMS = ItemRules(
@@ -123,6 +135,7 @@ class KiboUnifiedCommerce(KiboApi):
     location_key = "locationCode"
     refresh_items = REFRESH_ITEMS
     adjust_items = ADJUST_ITEMS
+    identity = staticmethod(identity_by(NATIVE_ROW_FIELDS))
 
     jobs_read_documented = True
     """The spec documents Get Jobs (`/commerce/inventory/v1/queue`) on the tenant's host."""

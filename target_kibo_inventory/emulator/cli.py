@@ -7,6 +7,7 @@ import contextlib
 import logging
 import sys
 
+from target_kibo_inventory.emulator import show
 from target_kibo_inventory.emulator.faults import Faults
 from target_kibo_inventory.emulator.increff import IncreffAccount
 from target_kibo_inventory.emulator.server import (
@@ -23,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="kibo-emulator",
         description="Local emulator of Kibo's inventory refresh/adjust endpoints (translated and "
         "native Unified Commerce), Kibo's job queue, and Increff's absolute inventory update.",
+        epilog="Views of a running emulator: `kibo-emulator stock [--url URL] [--location L]` "
+        "(the stock, a table per location) and `kibo-emulator requests [--url URL]` (the "
+        "request log).",
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
@@ -119,7 +123,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Parse the command line and serve until interrupted."""
+    """Parse the command line and serve until interrupted; or print a view (`stock`, ...)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in show.COMMANDS:
+        sys.exit(show.main(argv))
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -32,6 +32,10 @@ class Faults:
     """Simulated processing time of a Kibo job per started 3000-item step (while WORKING)."""
     fail_sku_prefix: str | None = None
     """A Kibo job with an item identifier starting so is accepted, then ends FAILED."""
+    failed_item_count: str = "processed"
+    """The itemCount a FAILED job answers: `processed` (0: such a job applies nothing, and
+    the spec's itemCount is "the number of items processed") or `sent` (the items it carried,
+    an answer that cannot tell whether any was applied)."""
     increff_reject_sku_prefix: str | None = None
     """Increff SKUs starting so are answered as failures and not applied."""
 
@@ -65,6 +69,8 @@ class Faults:
 
 
 def _valid(name: str, value: Any) -> bool:
+    if name == "failed_item_count":
+        return value in ("processed", "sent")
     if name.endswith("_prefix"):
         return value is None or isinstance(value, str)
     if name == "seed":

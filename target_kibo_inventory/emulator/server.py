@@ -168,6 +168,7 @@ class Emulator:
             self.faults = faults
             self._rng = random.Random(faults.seed)  # noqa: S311  simulated faults, not security
             self.store.step_seconds = faults.step_seconds
+            self.store.failed_item_count = faults.failed_item_count
 
     def draw_fault(self) -> tuple[str | None, Faults]:
         """The fault for the next write request, and the faults in force."""

@@ -113,6 +113,8 @@ class Store:
     def __init__(self, path: str = ":memory:", tenant_id: int | None = None) -> None:
         self.tenant_id = tenant_id
         self.step_seconds = 0.0
+        self.failed_item_count = "processed"
+        """What a FAILED job answers as itemCount (see Faults.failed_item_count)."""
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.executescript(_SCHEMA)
         self._migrate()
@@ -319,7 +321,9 @@ class Store:
             "type": job_type,
             "status": status,
             "success": status == "SUCCESS",
-            "itemCount": count,
+            "itemCount": 0
+            if status == "FAILED" and self.failed_item_count == "processed"
+            else count,
             "messages": json.loads(failures) if status == "FAILED" else [],
             "added": added,
             "started": started,
