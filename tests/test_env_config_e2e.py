@@ -227,9 +227,7 @@ def test_a_value_of_the_wrong_type_is_refused_naming_the_setting(
 def test_a_misspelled_variable_is_refused_naming_the_closest_setting(emulator, tmp_path):
     """Issue 17, item 3: `..._STREAM_OPERATION` (no S) loaded deltas as counts, exit 0."""
     env = {
-        PREFIX + "TENANT_ID": emulator.tenant,
-        PREFIX + "API_KEY": emulator.api_key,
-        PREFIX + "BASE_URL": emulator.url,
+        **emulator.environment(),
         PREFIX + "STREAM_OPERATION": json.dumps({"stock_movements": "adjust"}),
         PREFIX + "LOGLEVEL": "info",  # the SDK's own: no setting, but known
     }

@@ -193,6 +193,7 @@ def test_a_movement_applied_before_applies_again_after_its_count_is_sent_again(
     config = {
         "tenant_id": "t",
         "api_key": "k",
+        "api_secret": "secret-0123456789",
         "refresh_batch_items": 1,  # the count goes out alone, before the movement comes
         "stream_operations": {"counts": "refresh", "moves": "adjust"},
     }
