@@ -32,12 +32,7 @@ def main() -> None:
         print("| max_parallel_requests | wall s | records/s | requests |")
         print("|---:|---:|---:|---:|")
         for parallel in (1, 2, 4, 8, 16):
-            config = {
-                "tenant_id": "bench",
-                "api_key": "bench-key",
-                "base_url": emulator.url,
-                "max_parallel_requests": parallel,
-            }
+            config = {**emulator.config(), "max_parallel_requests": parallel}
             (work / "config.json").write_text(json.dumps(config))
             target = [str(BIN / "target-kibo-inventory"), "--config", "config.json"]
             result = measure(f"parallel {parallel}", target, messages, args.records, work)

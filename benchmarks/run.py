@@ -146,6 +146,8 @@ class Emulator:
                 "bench",
                 "--api-key",
                 "bench-key",
+                "--api-secret",
+                "bench-secret",
             ],
             stderr=subprocess.DEVNULL,
         )
@@ -157,6 +159,16 @@ class Emulator:
                 time.sleep(0.1)
         sys.exit("the emulator did not start")
 
+    def config(self) -> dict:
+        """The target's settings for this emulator: OAuth, the token from the emulator too."""
+        return {
+            "tenant_id": "bench",
+            "api_key": "bench-key",
+            "api_secret": "bench-secret",
+            "base_url": self.url,
+            "auth_url": self.url + "/api/platform/applications/authtickets/oauth",
+        }
+
     def get(self, path: str) -> dict:
         with urllib.request.urlopen(self.url + path, timeout=600) as answer:
             return json.load(answer)
@@ -167,11 +179,13 @@ class Emulator:
             return json.load(answer)
 
     def accepted(self) -> int:
-        """Inventory requests accepted since the last reset (then reset); reads of the job
-        queue (the credentials check at start-up) are not counted."""
+        """Inventory requests accepted since the last reset (then reset); token requests and
+        reads of the job queue are not counted."""
         seen = self.get("/emulator/requests")["requests"]
         self.post("/emulator/reset")
-        return sum(1 for r in seen if r.get("status") == 200 and r.get("operation") != "queue")
+        return sum(
+            1 for r in seen if r.get("status") == 200 and r.get("operation") not in (None, "queue")
+        )
 
     def stop(self) -> None:
         self.process.terminate()
@@ -211,7 +225,7 @@ def run_all(work: Path, emulator: Emulator, small: int, large: int) -> list[Resu
     configs = {
         "base_on": {},
         "base_off": {"validate_records": False},
-        "ours_on": {"tenant_id": "bench", "api_key": "bench-key", "base_url": emulator.url},
+        "ours_on": emulator.config(),
     }
     configs["ours_off"] = {**configs["ours_on"], "validate_records": False}
     for name, config in configs.items():

@@ -24,10 +24,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
-TENANT, API_KEY = "demo", "demo-key"
+TENANT, API_KEY, API_SECRET = "demo", "demo-key", "demo-secret"
+"""The emulator's demo tenant, Application (Client) ID and Client Secret."""
+TOKEN_PATH = "/api/platform/applications/authtickets/oauth"
 KIBO_CONFIG = {
     "tenant_id": TENANT,
     "api_key": API_KEY,
+    "api_secret": API_SECRET,  # OAuth 2.0, as Kibo documents it: the emulator issues the token
     "field_map": {"locationName": "store"},
     "stream_operations": {"stock_levels": "refresh", "stock_movements": "adjust"},
 }
@@ -39,7 +42,7 @@ INCREFF_CONFIG = {
     "field_map": {"locationName": "store"},
     "stream_maps": {"stock_movements": None},  # Increff takes absolute counts only
 }
-SECRETS = ("api_key", "increff_auth_password")
+SECRETS = ("api_key", "api_secret", "increff_auth_password")
 
 
 def free_port() -> int:
@@ -66,7 +69,10 @@ def wait_until_up(url: str, process: subprocess.Popen) -> None:
 
 
 def run_target(url: str, destination: str) -> list[dict]:
-    config = {**(INCREFF_CONFIG if destination == "increff" else KIBO_CONFIG), "base_url": url}
+    if destination == "increff":
+        config = {**INCREFF_CONFIG, "base_url": url}
+    else:  # the token comes from the emulator too (auth_url), never from Kibo's own
+        config = {**KIBO_CONFIG, "base_url": url, "auth_url": url + TOKEN_PATH}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
         json.dump(config, file)
     shown = {k: "********" if k in SECRETS else v for k, v in config.items()}
@@ -128,7 +134,10 @@ def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     emulator = subprocess.Popen(
-        [str(BIN / "kibo-emulator"), "--port", str(port), "--tenant", TENANT, "--api-key", API_KEY],
+        [
+            *(str(BIN / "kibo-emulator"), "--port", str(port), "--tenant", TENANT),
+            *("--api-key", API_KEY, "--api-secret", API_SECRET),
+        ],
         stderr=subprocess.DEVNULL,
     )
     try:

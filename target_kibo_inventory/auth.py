@@ -50,6 +50,8 @@ class TokenRequest:
     client_secret: str = field(repr=False)
     form: str = "json"
     """`json`: a JSON body with the credentials (Kibo); `basic`: HTTP Basic and a form body."""
+    renew_on: frozenset[int] = frozenset({401})
+    """Statuses of an API answer that mean: the token was refused, get a new one."""
 
     def send(self, session: requests.Session, timeout: float) -> requests.Response:
         """POST the token request through the session (its headers, proxies and TLS).
@@ -102,6 +104,10 @@ class TokenAuth(AuthBase):
                 margin = min(TOKEN_RENEW_MARGIN_SECONDS, lifetime / 10)
                 self._expires_at = time.monotonic() + lifetime - margin
             return self._token
+
+    def renews_on(self, status: int) -> bool:
+        """Whether an API answer with this status asks for a new token."""
+        return status in self.token_request.renew_on
 
     def refused(self, header: str | None) -> None:
         """The API refused this Authorization header: drop its token.

@@ -329,10 +329,17 @@ class HttpClient:
             raise
 
     def _send_renewing_token(self, request: HttpRequest, what: str) -> bytes:
-        """Send once; when a token is refused (401), get a new one and send once more."""
+        """Send once; when a token is refused, get a new one and send once more.
+
+        Refused: 401, and 403 where the token's documents say so (TokenAuth.renews_on).
+        """
         response = self._send_once(request, what)
-        if response.status_code == HTTPStatus.UNAUTHORIZED and isinstance(self.auth, TokenAuth):
-            self.logger.info("Access token refused for %s; getting a new one.", what)
+        if isinstance(self.auth, TokenAuth) and self.auth.renews_on(response.status_code):
+            self.logger.info(
+                "Access token refused (HTTP %d) for %s; getting a new one.",
+                response.status_code,
+                what,
+            )
             self.auth.refused(response.request.headers.get("Authorization"))
             response = self._send_once(request, what)
         return self._read(response, what)

@@ -23,11 +23,16 @@ from target_kibo_inventory.dead_letter import (
     append_problem,
 )
 from target_kibo_inventory.destinations.kibo import (
+    AUTH_METHODS,
     AUTH_URL,
+    EU_HOME_POD,
     HOSTS,
     LEGACY_AUTH_URL,
     LEGACY_BASE_URL,
+    PODS,
+    TOKEN_PATH,
 )
+from target_kibo_inventory.errors import SettingsError as SettingsError  # noqa: PLC0414  re-export
 from target_kibo_inventory.limits import (
     ADJUST_MAX_ITEMS,
     INCREFF_MAX_ITEMS,
@@ -42,7 +47,8 @@ if TYPE_CHECKING:
 OPERATIONS = ("refresh", "adjust")
 DESTINATIONS = ("kibo", "increff")
 API_STYLES = ("translated", "unified_commerce")
-ENVIRONMENTS = ("sandbox", "production")
+ENVIRONMENTS = tuple(dict.fromkeys((*HOSTS, *PODS)))
+"""The translated guides' `sandbox` and `production`, and the native API's pods."""
 API_PACKAGES = ("inventory_specific", "inventory_v5")
 TOKEN_REQUESTS = ("json", "basic")
 INCREFF_PAYLOADS = ("products", "v0")
@@ -95,24 +101,40 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "auth_method",
+        th.StringType(allowed_values=list(AUTH_METHODS)),
+        default="oauth",
+        title="Kibo authentication",
+        description=(
+            "`oauth` (Kibo's documented form): an OAuth 2.0 access token, obtained from "
+            "`auth_url` with `api_key` (the Application (Client) ID) and `api_secret` (the "
+            "Client Secret), both from your application in Kibo's Dev Center; `api_secret` is "
+            "required. `bearer_api_key`: `api_key` itself is sent as the bearer token, for a key "
+            "that Kibo accepts so (no Kibo document describes it; translated endpoints only)."
+        ),
+    ),
+    th.Property(
         "api_key",
         th.StringType,
         secret=True,
-        title="API key",
+        title="API key (Application ID)",
         description=(
-            "Application (client) ID or API key of the Inventory package (V5 or Specific). "
-            "Sent as the bearer token when `api_secret` is not set. Required for `kibo`."
+            "Kibo: the Application (Client) ID of your application in Kibo's Dev Center "
+            "(`auth_method: oauth`), or a key sent as the bearer token itself "
+            "(`auth_method: bearer_api_key`). Required for `kibo`."
         ),
     ),
     th.Property(
         "api_secret",
         th.StringType,
         secret=True,
-        title="API secret",
+        title="API secret (Client Secret)",
         description=(
-            "Client secret. When set, an OAuth2 access token is obtained from `auth_url` with "
-            "the client-credentials grant, cached until shortly before it expires, and renewed "
-            "once on a 401."
+            "Kibo: the Client Secret of your application in Kibo's Dev Center. Required with "
+            "`auth_method: oauth` (the default): the access token is obtained from `auth_url` "
+            "with the client-credentials grant, cached until shortly before it expires, and "
+            "renewed once when a request answers 401 (also 403 with the legacy OMS's token "
+            "form, as its documents say)."
         ),
     ),
     th.Property(
@@ -120,8 +142,12 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.StringType,
         title="Token URL",
         description=(
-            f"OAuth2 token endpoint. Default: `{AUTH_URL}`, or `{LEGACY_AUTH_URL}` when "
-            f"`base_url` is the legacy `{LEGACY_BASE_URL}`."
+            f"OAuth2 token endpoint. Default: `{AUTH_URL}` (Kibo's token URL for production "
+            f"tenants and sandboxes), or `{LEGACY_AUTH_URL}` when `base_url` is the legacy "
+            f"`{LEGACY_BASE_URL}`. It does not follow `base_url`'s region: no Kibo document "
+            f"says it does (the OpenAPI spec lists `{EU_HOME_POD}` as the EU home pod); set it "
+            "when Kibo gives your tenant another one, and when `base_url` is a local emulator "
+            f"(`<base_url>{TOKEN_PATH}`)."
         ),
     ),
     th.Property(
@@ -131,7 +157,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         description=(
             "`json`: JSON body with client_id, client_secret and grant_type (Kibo); `basic`: "
             "HTTP Basic credentials and a form body (legacy OMS). Default: `basic` for the "
-            "legacy token URL, `json` for any other."
+            "legacy OMS's token path (`/oauthserver/oauth2/token`), `json` for any other."
         ),
     ),
     th.Property(
@@ -142,9 +168,9 @@ CONFIG_SCHEMA = th.PropertiesList(
         description=(
             "`translated`: the OMS-compatible translation endpoints "
             "(`https://{tenant_id}-translation...`, `locationName`); `unified_commerce`: Kibo's "
-            "native inventory API (`https://t{tenant_id}.mozu.com/api/commerce/inventory/v5/"
-            "inventory/...`, `locationCode`, the spec's item fields such as `LTD`, `tags` and "
-            "`deliveryDate`), with OAuth2 tokens only, so `api_secret` is required."
+            "native inventory API on the tenant's pod (`https://t{tenant_id}.{environment}."
+            "mozu.com/api/commerce/inventory/v5/inventory/...`, `locationCode`, the spec's item "
+            "fields such as `LTD`, `tags` and `deliveryDate`), with OAuth2 tokens only."
         ),
     ),
     th.Property(
@@ -152,8 +178,8 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.StringType,
         title="Site ID",
         description=(
-            "Kibo site ID, sent as the `x-vol-site` header with every request "
-            "(`api_style: unified_commerce` only; set it when the tenant's API asks for a site)."
+            "Kibo site ID, sent as the `x-vol-site` header with every Kibo request (both API "
+            "styles; Kibo's API Authentication page says calls may need it). Not sent when unset."
         ),
     ),
     th.Property(
@@ -162,9 +188,11 @@ CONFIG_SCHEMA = th.PropertiesList(
         default="sandbox",
         title="Environment",
         description=(
-            f"`sandbox` ({HOSTS['sandbox']}) or `production` ({HOSTS['production']}); for "
-            "`unified_commerce`, https://t{tenant_id}.sandbox.mozu.com or "
-            "https://t{tenant_id}.mozu.com. Ignored when `base_url` is set."
+            f"Translated endpoints: `sandbox` ({HOSTS['sandbox']}) or `production` "
+            f"({HOSTS['production']}). Native API (`unified_commerce`): the tenant's pod as Kibo "
+            "names it, `sandbox` (https://t{tenant_id}.sandbox.mozu.com) or `tp1`…`tp5`, "
+            "`stg1`, `stg2` (https://t{tenant_id}.tp1.mozu.com, …); `production` alone names "
+            "no native host and is refused. Ignored when `base_url` is set."
         ),
     ),
     th.Property(
@@ -497,9 +525,11 @@ CONFIG_SCHEMA = th.PropertiesList(
         default=True,
         title="Check credentials at start",
         description=(
-            "Before reading the input, get the OAuth2 token (with `api_secret`) and read the "
-            "destination's job queue once (Get Jobs, limit 1), so that a wrong key, secret or "
-            "tenant fails at once. Turn off for a key that cannot read the job queue."
+            "Before reading the input, do what the documents support to prove the credentials: "
+            "get the OAuth2 token (`auth_method: oauth`) and, on Kibo's native API, read its job "
+            "queue once (Get Jobs, limit 1), so that a wrong key, secret, tenant or site fails "
+            "at once. On the translated endpoints the job queue is read only with "
+            "`wait_for_jobs` (which relies on it). Increff has no such read."
         ),
     ),
     th.Property(
@@ -528,10 +558,6 @@ CONFIG_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
-class SettingsError(ValueError):
-    """A setting, or a combination of settings, is not usable."""
-
-
 class StreamOperationError(SettingsError):
     """A stream arrived that `stream_operations`, which names the run's streams, does not name."""
 
@@ -553,6 +579,7 @@ class Settings:
     api_secret: str | None
     auth_url: str | None
     token_request: str | None
+    auth_method: str
     api_style: str
     site_id: str | None
     environment: str
@@ -880,6 +907,7 @@ def _check(config: dict[str, Any]) -> None:
     """Raise SettingsError for values the JSON schema alone cannot rule out."""
     for name in ("base_url", "auth_url"):
         _check_transport(name, config.get(name))
+    _check_token_url(config)
     ca_bundle = config.get("ca_bundle")
     if ca_bundle and not Path(ca_bundle).is_file():
         raise SettingsError(f"ca_bundle '{ca_bundle}' is not a file.")
@@ -922,6 +950,28 @@ def _check_transport(name: str, url: str | None) -> None:
             f"{name} '{url}' uses plain http: https is required for any host but this machine "
             "(127.0.0.0/8, ::1, localhost), so that the API key never crosses a network in clear."
         )
+
+
+def _check_token_url(config: Mapping[str, Any]) -> None:
+    """A Kibo API on this machine (an emulator) gets its token from this machine too.
+
+    Without `auth_url` the token would be asked for at Kibo's own token URL, with the
+    credentials meant for the local API.
+    """
+    base = config.get("base_url")
+    if (
+        config.get("destination", "kibo") != "kibo"
+        or config.get("auth_method", "oauth") != "oauth"
+        or not base
+        or config.get("auth_url")
+        or not _is_loopback(urlsplit(base).hostname or "")
+    ):
+        return
+    raise SettingsError(
+        f"base_url '{base}' is on this machine, but without auth_url the OAuth token would be "
+        f"asked for at {AUTH_URL} with the credentials meant for it: set auth_url too, e.g. "
+        f"'{base.rstrip('/')}{TOKEN_PATH}' for the bundled emulator."
+    )
 
 
 def _is_loopback(host: str) -> bool:

@@ -22,7 +22,11 @@ from target_kibo_inventory import redaction
 from target_kibo_inventory.client import ApiError, AuthError, HttpClient, Sender
 from target_kibo_inventory.dead_letter import DeadLetters, without_traceback
 from target_kibo_inventory.destinations import registry as destinations
-from target_kibo_inventory.destinations.base import has_job_queue
+from target_kibo_inventory.destinations.base import (
+    has_job_queue,
+    jobs_read_documented,
+    run_warnings,
+)
 from target_kibo_inventory.dry_run import DryRun
 from target_kibo_inventory.feeds import resend_warning
 from target_kibo_inventory.files import FileWriteError
@@ -333,10 +337,12 @@ class TargetKiboInventory(Target):
         self.progress.start()
 
     def _check_credentials(self) -> None:
-        """Get the token and read the job queue once.
+        """Prove the credentials as the documents support it, before reading any input.
 
-        A wrong key, secret or tenant fails now, in one line, and not after reading the whole
-        input.
+        With OAuth the token is fetched. The job queue is read once (Get Jobs, limit 1) where a
+        document places it (Kibo's native API), or where `wait_for_jobs` will read it anyway.
+        A wrong key, secret, tenant or site fails now, in one line, and not after reading the
+        whole input.
         """
         client = self.loader.client
         if not isinstance(client, HttpClient):  # a client given in process
@@ -347,16 +353,15 @@ class TargetKiboInventory(Target):
             token = client.check_token()
         except ApiError as error:
             raise CredentialsError(
-                f"{prefix}: {error}. Check api_key, api_secret and auth_url."
+                f"{prefix}: {error}. Check api_key (the Application ID), api_secret (the Client "
+                "Secret) and auth_url."
             ) from None
-        try:
-            read = client.check_read()
-        except ApiError as error:
-            raise CredentialsError(
-                f"{prefix}: {error}. Check tenant_id and api_key (and base_url, environment "
-                "and api_package: a key belongs to one package); if this key may not read the "
-                "job queue, set check_credentials_at_start: false."
-            ) from None
+        read = False
+        if self.settings.wait_for_jobs or jobs_read_documented(self.destination):
+            try:
+                read = client.check_read()
+            except ApiError as error:
+                raise CredentialsError(f"{prefix}: {error}. {self._queue_read_hint()}") from None
         if token or read:
             self.logger.info(
                 "Credentials accepted by %s (%s) in %.1f s; reading the input.",
@@ -366,6 +371,25 @@ class TargetKiboInventory(Target):
                 ),
                 time.monotonic() - started,
             )
+        else:
+            self.logger.info(
+                "Credentials check at start-up: %s has no documented read for these settings, "
+                "so the first request will show whether the credentials are accepted.",
+                self.destination.name,
+            )
+
+    def _queue_read_hint(self) -> str:
+        """What to check after the job queue read at start-up failed, and why it was read."""
+        why = (
+            ""
+            if jobs_read_documented(self.destination)
+            else "The job queue was read because wait_for_jobs reads it. "
+        )
+        return (
+            f"{why}Check tenant_id, site_id and api_key (and base_url, environment and "
+            "api_package: a key belongs to one package); check_credentials_at_start: false "
+            "skips this read."
+        )
 
     def _fail(self, error: BaseException) -> None:
         """The reading or the end of the input failed: end the run, as a stop if one cut it short.
@@ -379,9 +403,10 @@ class TargetKiboInventory(Target):
         self._finish(error)
 
     def _finish(self, error: BaseException | None = None) -> None:
-        """Once, at the end of the run (or as it fails): the summary.
+        """Once, at the end of the run (or as it fails): the destination's warnings, the summary.
 
-        As a log line, a METRIC entry and, on a terminal, a table; a dry run's summary.json.
+        The summary as a log line, a METRIC entry and, on a terminal, a table; a dry run's
+        summary.json.
         """
         if self._finished:
             return
@@ -394,6 +419,8 @@ class TargetKiboInventory(Target):
         else:
             status = "failed"
             self.loader.stop_waiting()
+        for warning in run_warnings(self.destination):
+            self.logger.warning(warning)
         summary = self.stats.summary(status, self.dead_letters.failed_jobs)
         log_summary(self.logger, summary)
         if self.dry_run is not None:

@@ -1,6 +1,6 @@
 """Shared fixtures: a real emulator on 127.0.0.1; Meltano and tap-postgres, installed into `.e2e/`
-on first use. A test that skips fails the run, except in tests/test_spec.py (which needs
-../shared/api/, absent from a clone).
+on first use. A test that skips fails the run, except in tests/test_spec.py and
+tests/test_vendor_documents.py (which need ../shared/api/, absent from a clone).
 """
 
 from __future__ import annotations
@@ -10,7 +10,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from target_kibo_inventory.emulator.server import Emulator
+from target_kibo_inventory.emulator.server import (
+    DEMO_API_KEY,
+    DEMO_API_SECRET,
+    DEMO_TENANT,
+    Emulator,
+    Options,
+)
 from tests.harness import EmulatorClient
 from tests.outside import MELTANO, TAP_POSTGRES, e2e_venv
 
@@ -29,21 +35,41 @@ def _signal_handlers_restored() -> Iterator[None]:
         signal.signal(signum, handler)
 
 
-@pytest.fixture
-def emulator() -> Iterator[EmulatorClient]:
-    """A fresh emulator serving real HTTP on a free port of 127.0.0.1."""
-    server = Emulator(TENANT, API_KEY, API_SECRET, token_ttl=3600)
+def _serving(options: Options) -> Iterator[EmulatorClient]:
+    server = Emulator(TENANT, API_KEY, API_SECRET, token_ttl=3600, options=options)
     url = server.start("127.0.0.1", 0)
     yield EmulatorClient(url, TENANT, API_KEY, API_SECRET)
     server.stop()
 
 
 @pytest.fixture
+def emulator() -> Iterator[EmulatorClient]:
+    """A fresh emulator serving real HTTP on a free port of 127.0.0.1, with the documents'
+    defaults (OAuth tokens only; the job queue on the native API's paths only)."""
+    yield from _serving(Options())
+
+
+@pytest.fixture
+def queue_emulator() -> Iterator[EmulatorClient]:
+    """An emulator that also serves the job queue at the translated packages' paths, as the
+    target assumes with wait_for_jobs (no document places it on the translation host)."""
+    yield from _serving(Options(translated_queue=True))
+
+
+@pytest.fixture
+def key_emulator() -> Iterator[EmulatorClient]:
+    """An emulator whose translated endpoints also take the API key itself as the bearer
+    (auth_method: bearer_api_key)."""
+    yield from _serving(Options(accept_api_key=True))
+
+
+@pytest.fixture
 def dev_emulator() -> Iterator[EmulatorClient]:
-    """An emulator with the tenant and key of the `dev` environment in meltano.yml."""
-    server = Emulator("demo", "demo-key")
+    """An emulator with the tenant, key and secret of the `dev` environment in meltano.yml (the
+    command line's demo credentials)."""
+    server = Emulator(DEMO_TENANT, DEMO_API_KEY, DEMO_API_SECRET)
     url = server.start("127.0.0.1", 0)
-    yield EmulatorClient(url, "demo", "demo-key", "")
+    yield EmulatorClient(url, DEMO_TENANT, DEMO_API_KEY, DEMO_API_SECRET)
     server.stop()
 
 
@@ -59,7 +85,7 @@ def tap_postgres_executable() -> str:
     return e2e_venv("tap-postgres", TAP_POSTGRES, "tap-postgres")
 
 
-SKIPS_ALLOWED_IN = ("tests/test_spec.py::",)
+SKIPS_ALLOWED_IN = ("tests/test_spec.py::", "tests/test_vendor_documents.py::")
 _skipped: list[str] = []
 
 

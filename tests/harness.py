@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 import requests
 
+from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH
+
 BIN = Path(sys.executable).parent
 TARGET = str(BIN / "target-kibo-inventory")
 
@@ -141,15 +143,52 @@ class EmulatorClient:
         self.tenant = tenant
         self.api_key = api_key
         self.api_secret = api_secret
+        self._token: str | None = None
 
     def config(self, **overrides: Any) -> dict:
-        """A target config pointed at this emulator."""
+        """A target config pointed at this emulator: OAuth (the default auth_method) with the
+        emulator's Application ID and Client Secret, its token endpoint as auth_url."""
         return {
             "tenant_id": self.tenant,
             "api_key": self.api_key,
+            "api_secret": self.api_secret,
+            "auth_url": self.url + KIBO_TOKEN_PATH,
             "base_url": self.url,
             **overrides,
         }
+
+    def environment(self, **overrides: Any) -> dict[str, str]:
+        """config() as TARGET_KIBO_INVENTORY_* variables (for `--config ENV`): text as it is,
+        any other value as JSON."""
+        return {
+            f"TARGET_KIBO_INVENTORY_{name.upper()}": v if isinstance(v, str) else json.dumps(v)
+            for name, v in self.config(**overrides).items()
+        }
+
+    def bearer_key_config(self, **overrides: Any) -> dict:
+        """A target config that sends the API key itself (auth_method: bearer_api_key); the
+        emulator must accept it (Options.accept_api_key)."""
+        config = self.config(auth_method="bearer_api_key", **overrides)
+        del config["api_secret"], config["auth_url"]
+        return config
+
+    def token(self) -> str:
+        """A new access token from the emulator's Kibo token endpoint."""
+        form = {
+            "client_id": self.api_key,
+            "client_secret": self.api_secret,
+            "grant_type": "client_credentials",
+        }
+        answer = requests.post(self.url + KIBO_TOKEN_PATH, json=form, timeout=30)
+        answer.raise_for_status()
+        return answer.json()["access_token"]
+
+    def headers(self) -> dict[str, str]:
+        """Headers of a Kibo request the emulator accepts: the tenant and an access token (the
+        first call gets one, later calls reuse it)."""
+        if self._token is None:
+            self._token = self.token()
+        return {"x-vol-tenant": self.tenant, "Authorization": f"Bearer {self._token}"}
 
     def get(self, path: str, **params: Any) -> Any:
         answer = requests.get(self.url + path, params=params, timeout=120)
@@ -237,6 +276,7 @@ def run_with_a_late_first_try(emulator: EmulatorClient, cwd: Path, **settings: A
     target.stdin.write(lines([older[-1], *newer]))
     target.stdin.close()
     while emulator.get("/emulator/health")["in_flight"] == 0:
+        assert target.poll() is None, output_of(target)[1]  # ended before its first request
         time.sleep(0.01)
     emulator.faults(latency=0)  # the retry and the next request are answered at once
     assert target.wait(timeout=60) == 0

@@ -56,7 +56,7 @@ HUB_ONLY = ("domain_url", "keywords", "maintenance_status")
 """Meltano Hub metadata that a project's meltano.yml does not keep (`meltano add` drops it)."""
 
 SETTINGS_GROUPS = [
-    ["tenant_id", "api_key"],
+    ["tenant_id", "api_key", "api_secret"],
     [
         "destination",
         "base_url",
@@ -65,7 +65,8 @@ SETTINGS_GROUPS = [
         "increff_auth_domain",
     ],
 ]
-"""Each a set of settings that is enough to run: Kibo (the default destination), Increff."""
+"""Each a set of settings that is enough to run: Kibo (the default destination, OAuth by
+default), Increff."""
 
 OPTION_LABELS = {
     "destination": {"kibo": "Kibo OMS", "increff": "Increff OMS"},
@@ -77,7 +78,17 @@ OPTION_LABELS = {
         "translated": "Translated (OMS-compatible) endpoints",
         "unified_commerce": "Unified Commerce (native) inventory API",
     },
-    "environment": {"sandbox": "Sandbox", "production": "Production"},
+    "auth_method": {
+        "oauth": "OAuth 2.0 (Application ID and Client Secret)",
+        "bearer_api_key": "API key as the bearer token",
+    },
+    "environment": {
+        "sandbox": "Sandbox",
+        "production": "Production (translated endpoints)",
+        **{f"tp{n}": f"Production pod tp{n} (native API)" for n in range(1, 6)},
+        "stg1": "Staging pod stg1 (native API)",
+        "stg2": "Staging pod stg2 (native API)",
+    },
     "api_package": {
         "inventory_specific": "Inventory Specific (preferred)",
         "inventory_v5": "Inventory V5",

@@ -40,7 +40,7 @@ def test_21000_and_5000_items_make_three_requests(emulator, tmp_path):
         assert r["path"] == "/inv/api/v5/inventory/refresh/"
         assert r["status"] == 200
         assert r["tenant"] == emulator.tenant
-        assert r["auth"] == "api_key"
+        assert r["auth"] == "token"  # OAuth 2.0, the default
         assert r["contentType"] == "application/json"
     expected = {
         (m["record"]["location_name"], m["record"]["sku"]): m["record"]["quantity"]

@@ -75,6 +75,7 @@ def test_a_get_of_the_job_queue_takes_the_retry_rules_and_the_auth():
             **{k: v["default"] for k, v in CONFIG_SCHEMA["properties"].items() if "default" in v},
             "tenant_id": "t",
             "api_key": "key-0123456789",
+            "auth_method": "bearer_api_key",
             "base_url": f"http://127.0.0.1:{server.server_port}",
         }
         destination = KiboTranslated(Settings.from_config(config))
@@ -186,6 +187,7 @@ def _client(
         **{k: v["default"] for k, v in CONFIG_SCHEMA["properties"].items() if "default" in v},
         "tenant_id": "t",
         "api_key": "key-0123456789",
+        "auth_method": "bearer_api_key",  # the key itself: these tests are about the HTTP
         "base_url": url,
         **settings,
     }
@@ -399,7 +401,8 @@ def test_a_stop_ends_the_retries():
 
 
 def _token_client(server: _Server, **settings: object) -> HttpClient:
-    return _client(server.url, api_secret="secret-0123", auth_url=server.url + "/oauth", **settings)
+    oauth = {"auth_method": "oauth", "api_secret": "secret-0123", "auth_url": server.url + "/oauth"}
+    return _client(server.url, **{**oauth, **settings})
 
 
 def _in_threads(count: int, target: Callable[[], object]) -> list[object]:

@@ -285,6 +285,7 @@ def _kill_while_an_adjust_is_in_flight(emulator, workdir: Path) -> dict:
     emulator.faults(latency=3)
     run = Pipeline(workdir, config, "adjust")
     while emulator.get("/emulator/health")["in_flight"] == 0:
+        assert run.target.poll() is None, "the target stopped before its first request"
         time.sleep(0.05)
     run.kill()
     run.finish()

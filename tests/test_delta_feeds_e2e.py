@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH
 from target_kibo_inventory.feeds import resend_warning
 from tests.test_meltano_e2e import Meltano, _project
 
@@ -62,6 +63,7 @@ def test_one_new_file_per_batch_read_with_a_glob(tmp_path, dev_emulator, meltano
         project,
         TAP_SPREADSHEETS_FILES=json.dumps(files),
         TARGET_KIBO_INVENTORY_BASE_URL=dev_emulator.url,
+        TARGET_KIBO_INVENTORY_AUTH_URL=dev_emulator.url + KIBO_TOKEN_PATH,
         TARGET_KIBO_INVENTORY_STREAM_OPERATIONS='{"movements": "adjust"}',
         TARGET_KIBO_INVENTORY_STREAM_FIELD_MAPS='{"movements": {"quantity": "movement_qty"}}',
     )

@@ -7,14 +7,24 @@ import json
 import pytest
 import requests
 
-from target_kibo_inventory.destinations.base import AnswerError, has_job_queue
+from target_kibo_inventory.destinations.base import (
+    Answer,
+    AnswerError,
+    has_job_queue,
+    jobs_read_documented,
+)
 from target_kibo_inventory.destinations.increff import Increff
 from target_kibo_inventory.destinations.kibo import KiboTranslated
 from target_kibo_inventory.destinations.registry import build
 from target_kibo_inventory.settings import CONFIG_SCHEMA, Settings, SettingsError
 
 DEFAULTS = {k: v["default"] for k, v in CONFIG_SCHEMA["properties"].items() if "default" in v}
-KIBO = {"tenant_id": "t", "api_key": "k", "base_url": "https://t-translation.mozu.com"}
+KIBO = {
+    "tenant_id": "t",
+    "api_key": "k",
+    "api_secret": "s",
+    "base_url": "https://t-translation.mozu.com",
+}
 INCREFF = {
     "destination": "increff",
     "base_url": "https://acme.increff.com",
@@ -72,7 +82,7 @@ def test_kibo_job_queue_per_package_and_increff_without_one():
     ],
 )
 def test_kibo_hosts_per_environment(environment, host):
-    kibo = KiboTranslated(_settings(tenant_id="t", api_key="k", environment=environment))
+    kibo = KiboTranslated(_settings(**{**KIBO, "base_url": None, "environment": environment}))
     assert kibo.host == host
 
 
@@ -105,6 +115,42 @@ def test_kibo_answers_without_a_job_id_are_refused(content):
         KiboTranslated(_settings(**KIBO)).read_answer("refresh", content, [])
 
 
+def test_kibo_translated_sends_the_site_when_set():
+    assert KiboTranslated(_settings(**KIBO)).headers() == {"x-vol-tenant": "t"}
+    with_site = KiboTranslated(_settings(**KIBO, site_id="5"))
+    assert with_site.headers() == {"x-vol-tenant": "t", "x-vol-site": "5"}
+    refused = with_site.refused_message(401, "x", "no")
+    assert "tenant 't' (x-vol-tenant), site '5' (x-vol-site)" in refused
+
+
+def test_only_the_native_api_documents_the_get_jobs_it_reads():
+    """The credentials check reads the job queue only where a document places it as read."""
+    native = build(_settings(**KIBO, api_style="unified_commerce"))
+    legacy = build(_settings(**{**KIBO, "base_url": "https://integration.shopatron.com"}))
+    assert jobs_read_documented(native)
+    assert not jobs_read_documented(build(_settings(**KIBO)))
+    assert not jobs_read_documented(legacy)
+    assert not jobs_read_documented(build(_settings(**INCREFF)))
+    assert not jobs_read_documented(object())
+
+
+def test_kibo_a_404_of_the_translated_job_queue_says_it_is_assumed():
+    kibo = KiboTranslated(_settings(**KIBO))
+    queue = requests.Response()
+    queue.status_code, queue.url = 404, "https://t-translation.mozu.com/inv/api/v1/queue?limit=1"
+    queue._content = b'{"error": "Not Found", "message": "no such path"}'
+    assert kibo.error_message(queue) == (
+        "no Kibo document places the job queue on the translation host (wait_for_jobs assumes "
+        "it is there; a 404 may mean it is not): set wait_for_jobs: false to load without "
+        "reading it. Server said: no such path"
+    )
+    queue.url = "https://t-translation.mozu.com/inv/api/v5/inventory/refresh/"
+    assert kibo.error_message(queue) == "no such path"
+    legacy = KiboTranslated(_settings(**{**KIBO, "base_url": "https://integration.shopatron.com"}))
+    queue.url = "https://integration.shopatron.com/inv/api/v1/queue/7"
+    assert legacy.error_message(queue) == "no such path"
+
+
 def test_kibo_needs_its_tenant_and_key():
     with pytest.raises(SettingsError, match="'tenant_id', 'api_key' are required for destination"):
         build(_settings())
@@ -133,18 +179,61 @@ def test_increff_body_headers_and_limits():
     }
 
 
-def test_increff_reads_failures_and_skus_named_nowhere():
+def _increff_answer(increff: Increff, skus: str | list[str], answer: dict) -> Answer:
+    items = [increff.encode_item("L", {"channelSkuCode": s, "quantity": 1}) for s in skus]
+    return increff.read_answer("refresh", json.dumps(answer).encode(), [b",".join(items)])
+
+
+def test_increff_failure_products_decide_what_failed():
     increff = build(_settings(**INCREFF))
-    items = [increff.encode_item("L", {"channelSkuCode": s, "quantity": 1}) for s in "ABCD"]
-    content = json.dumps({"failureProducts": ["B"], "successProducts": ["A", "D"]}).encode()
-    answer = increff.read_answer("refresh", content, [b",".join(items)])
+    assert isinstance(increff, Increff)
+    answer = _increff_answer(increff, "ABCD", {"failureProducts": ["B"], "successProducts": ["A"]})
     assert answer.job_id is None
-    assert answer.succeeded == 2
+    assert answer.succeeded == 3  # C and D, in neither list, count as applied
     assert [(f.identifier, f.reason) for f in answer.failed] == [
-        ("B", "Increff listed it in failureProducts"),
-        ("C", "Increff named it in neither its successes nor its failures"),
+        ("B", "Increff listed it in failureProducts")
     ]
     assert answer.failed[0].item == {"channelSkuCode": "B", "quantity": 1}
+    [warning] = increff.run_warnings()
+    assert warning.startswith(
+        "Increff's answers did not name 2 of the 4 SKUs sent in successProducts or "
+        "failureProducts as they were sent, and named 0 SKU(s) in successProducts that were not "
+        "sent."
+    )
+    assert "Only failureProducts marks a failure, so those SKUs were counted as applied" in warning
+
+
+def test_increff_s_own_example_answer_is_a_success_with_one_warning_for_the_run():
+    """The guide sends ITEM302 and answers "302": not a failure; the counts of every answer of
+    the run go into one warning."""
+    increff = build(_settings(**INCREFF))
+    assert isinstance(increff, Increff)
+    assert increff.run_warnings() == []
+    for _ in range(3):
+        answer = _increff_answer(
+            increff, ["ITEM302"], {"failureProducts": [], "successProducts": ["302"]}
+        )
+        assert (answer.succeeded, answer.failed) == (1, [])
+    assert increff.run_warnings() == [
+        "Increff's answers did not name 3 of the 3 SKUs sent in successProducts or "
+        "failureProducts as they were sent, and named 3 SKU(s) in successProducts that were not "
+        "sent (e.g. 'ITEM302' sent, '302' answered; Increff's own example answers '302' for "
+        "'ITEM302'). Only failureProducts marks a failure, so those SKUs were counted as "
+        "applied; check some of them in Increff if in doubt."
+    ]
+
+
+def test_increff_a_failure_named_differently_still_fails():
+    """A name in failureProducts that no SKU sent has: something failed, reported under it."""
+    increff = build(_settings(**INCREFF))
+    assert isinstance(increff, Increff)
+    answer = _increff_answer(
+        increff, ["ITEM302", "ITEM7"], {"failureProducts": ["302"], "successProducts": ["7"]}
+    )
+    assert answer.succeeded == 1
+    [failed] = answer.failed
+    assert (failed.identifier, failed.item) == ("302", {"channelSkuCode": "302"})
+    assert "no SKU of this request is named so" in failed.reason
 
 
 def test_increff_v0_payload():
@@ -156,6 +245,7 @@ def test_increff_v0_payload():
     content = json.dumps({"failureSkus": ["SKU1"], "successSkus": []}).encode()
     [failed] = increff.read_answer("refresh", content, [item]).failed
     assert failed.identifier == "SKU1"
+    assert increff.run_warnings() == []
 
 
 def test_increff_error_body_and_refusal():

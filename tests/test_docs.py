@@ -179,3 +179,63 @@ def test_each_fault_flag_of_the_readme_is_accepted_by_kibo_emulator(flag):
     )
     assert done.returncode == 0, done.stderr
     assert "usage: kibo-emulator" in done.stdout
+
+
+# What the target relies on: documented or assumed (issue 23, item 7)
+
+
+def _documented_or_assumed() -> dict[str, str]:
+    """The README's "What is documented, what is assumed" table: behaviour → its last cell."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("\n## What is documented, what is assumed\n") :]
+    section = section[: section.index("\n## ", 1)]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    cells = [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows[1:]]
+    assert all(len(row) == 3 for row in cells), [row for row in cells if len(row) != 3]
+    return {row[0]: row[2] for row in cells}
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [
+        "a tenant's accepted jobs run in order",
+        "an accepted job is applied",
+        "the translated host serves the job queue",
+        "the API key itself as the bearer",
+        "the answer names each SKU as it was sent",
+    ],
+)
+def test_the_readme_marks_each_assumption_as_assumed(behaviour):
+    [status] = [status for row, status in _documented_or_assumed().items() if behaviour in row]
+    assert status.startswith("assumed"), status
+
+
+def test_the_readme_says_what_the_target_no_longer_assumes():
+    """Repeated items are collapsed before sending (issue 18); a FAILED job counts as not
+    applied only with itemCount 0 (issue 17), which the spec's itemCount documents."""
+    rows = _documented_or_assumed()
+    [repeated] = [s for row, s in rows.items() if "repeated items in one request" in row]
+    assert repeated.startswith("not relied on: a location's repeated items are collapsed")
+    [failed] = [s for row, s in rows.items() if row.startswith("a FAILED job with `itemCount` 0")]
+    assert failed == "documented"
+
+
+def test_every_documented_row_names_its_document():
+    rows = _documented_or_assumed()
+    assert len(rows) >= 20
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("\n## What is documented, what is assumed\n") :]
+    for row in section.splitlines():
+        if row.startswith("| ") and row.rstrip().endswith("| documented |"):
+            document = row.strip("|").split(" | ")[1].strip()
+            assert document not in ("", "none"), row
+
+
+def test_the_readme_has_a_first_run_checklist_for_a_real_sandbox():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("\n## A first run against a real Kibo sandbox\n") :]
+    section = section[: section.index("\n## ", 1)]
+    steps = re.findall(r"^\d\. \*\*(.+?)\*\*", section, re.MULTILINE)
+    assert steps == ["Dry run.", "One location.", "The job in Kibo's queue."]
+    assert '"dry_run": true' in section
+    assert "job_log_path" in section

@@ -10,14 +10,14 @@ import time
 import pytest
 import requests
 
-from tests.harness import BIN
+from tests.harness import BIN, EmulatorClient
 
 REFRESH = "/inv/api/v5/inventory/refresh/"
 ADJUST = "/inv/api/v5/inventory/adjust/"
 
 
 def _post(emulator, path, body, **headers):
-    base = {"x-vol-tenant": emulator.tenant, "Authorization": f"Bearer {emulator.api_key}"}
+    base = emulator.headers()  # the tenant and an access token
     return requests.post(emulator.url + path, json=body, headers={**base, **headers}, timeout=10)
 
 
@@ -113,6 +113,23 @@ def test_tenant_and_bearer_are_checked(emulator):
     assert emulator.jobs() == []
 
 
+@pytest.mark.parametrize("path", [REFRESH, ADJUST, "/api/v5/inventory/refresh"])
+def test_the_api_key_itself_is_no_bearer_unless_the_emulator_is_told(emulator, key_emulator, path):
+    """Kibo documents OAuth 2.0 access tokens only; `--accept-api-key-as-bearer` (the
+    Options.accept_api_key of key_emulator) lets the translated endpoints take the key too."""
+    body = {"locationName": "L", "items": [_item()]}
+    key = {"Authorization": f"Bearer {emulator.api_key}"}
+    refused = _post(emulator, path, body, **key)
+    assert refused.status_code == 401
+    assert refused.json()["message"] == (
+        "the API key is no bearer token: get an OAuth 2.0 access token from the token endpoint "
+        "with the Application (Client) ID and the Client Secret"
+    )
+    assert [(r["auth"], r["status"]) for r in emulator.api_requests()] == [("api_key", 401)]
+    assert _post(key_emulator, path, body, **key).status_code == 200
+    assert _post(emulator, path, body).status_code == 200  # with an access token
+
+
 def test_token_endpoints_issue_tokens_that_authorize(emulator):
     kibo = requests.post(
         emulator.url + "/api/platform/applications/authtickets/oauth",
@@ -169,8 +186,9 @@ def _serving(*args: str):
 
 def test_cli_serves_on_loopback_and_keeps_stock_in_its_sqlite_file(tmp_path):
     args = ("--tenant", "demo", "--api-key", "demo-key", "--db", str(tmp_path / "inv.sqlite"))
-    headers = {"x-vol-tenant": "demo", "Authorization": "Bearer demo-key"}
     with _serving(*args) as url:
+        # the demo Client Secret is the default, documented in --help and the README
+        headers = EmulatorClient(url, "demo", "demo-key", "demo-secret").headers()
         body = {"locationName": "L", "items": [_item(quantity=4)]}
         answer = requests.post(url + REFRESH, json=body, headers=headers, timeout=10)
         assert answer.json() == {"jobID": 1}

@@ -8,8 +8,8 @@ import time
 import requests
 
 from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH
-from tests.harness import BIN
-from tests.test_emulator import _serving
+from tests.harness import BIN, EmulatorClient
+from tests.test_emulator import REFRESH, _serving
 
 NEW_OPTIONS = (
     "--site",
@@ -19,6 +19,9 @@ NEW_OPTIONS = (
     "--increff-password",
     "--increff-domain",
     "--increff-reject-sku-prefix",
+    "--accept-api-key-as-bearer",
+    "--translated-job-queue",
+    "--increff-example-answers",
 )
 
 
@@ -72,12 +75,37 @@ def test_cli_options_reach_each_api(tmp_path):
         assert stock == [{"locationName": "W", "sku": "OK", "quantity": 2}]
 
 
+def test_cli_defaults_follow_the_documents_and_options_relax_them():
+    """By default: the demo credentials, OAuth tokens only, the native job queue only. The
+    options accept the key as a bearer, serve the translated packages' queue paths, and name
+    Increff's SKUs as the guide's example does."""
+    refresh = {"locationName": "L", "items": [{"sku": "ITEM302", "quantity": 1}]}
+    increff = {"authUsername": "demo-user", "authPassword": "demo-password"}
+    products = {"locationCode": "W", "products": [{"channelSkuCode": "ITEM302", "quantity": 1}]}
+    key = {"x-vol-tenant": "demo", "Authorization": "Bearer demo-key"}
+    relaxed = ("--accept-api-key-as-bearer", "--translated-job-queue", "--increff-example-answers")
+    for args, expected in (((), (401, 404, "ITEM302")), (relaxed, (200, 200, "302"))):
+        with _serving(*args) as url:
+            oauth = EmulatorClient(url, "demo", "demo-key", "demo-secret").headers()
+            assert requests.post(url + REFRESH, json=refresh, headers=oauth, timeout=5).ok
+            with_key = requests.post(url + REFRESH, json=refresh, headers=key, timeout=5)
+            queue = requests.get(url + "/inv/api/v1/queue", headers=oauth, timeout=5)
+            answer = requests.put(
+                url + "/usp/inventories/absolute",
+                json=products,
+                headers={**increff, "authDomainName": "demo"},
+                timeout=5,
+            ).json()
+            assert (with_key.status_code, queue.status_code, answer["successProducts"][0]) == (
+                expected
+            )
+
+
 def _refresh(emulator, location: str, items: list[dict]) -> None:
-    headers = {"x-vol-tenant": emulator.tenant, "Authorization": f"Bearer {emulator.api_key}"}
     answer = requests.post(
         emulator.url + "/inv/api/v5/inventory/refresh/",
         json={"locationName": location, "items": items},
-        headers=headers,
+        headers=emulator.headers(),  # the tenant and an access token
         timeout=30,
     )
     assert answer.status_code == 200, answer.text
@@ -120,7 +148,8 @@ def test_requests_prints_the_request_log(emulator):
     _refresh(emulator, "Boston", [{"upc": "0001", "quantity": 12}])
     done = _view("requests", "--url", emulator.url)
     assert done.returncode == 0, done.stderr
-    [header, row] = done.stdout.splitlines()
+    [header, token, row] = done.stdout.splitlines()  # the token request, then the refresh
+    assert token.split() == ["POST", KIBO_TOKEN_PATH, "200"]
     assert header.split() == [
         "method",
         "path",

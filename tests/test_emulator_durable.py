@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import requests
 
-from tests.harness import BIN
+from target_kibo_inventory.emulator.server import DEMO_API_KEY, DEMO_API_SECRET, DEMO_TENANT
+from tests.harness import BIN, EmulatorClient
 
-HEADERS = {"x-vol-tenant": "demo", "Authorization": "Bearer demo-key"}
 REFRESH = "/inv/api/v5/inventory/refresh/"
 
 
@@ -44,9 +44,14 @@ def _emulator(db: str, *args: str) -> Iterator[tuple[str, subprocess.Popen]]:
         process.wait()
 
 
+def _headers(url: str) -> dict[str, str]:
+    """The tenant and an access token of the command line's demo credentials."""
+    return EmulatorClient(url, DEMO_TENANT, DEMO_API_KEY, DEMO_API_SECRET).headers()
+
+
 def _refresh(url: str, sku: str, quantity: int) -> int:
     body = {"locationName": "L", "items": [{"sku": sku, "quantity": quantity}]}
-    answer = requests.post(url + REFRESH, json=body, headers=HEADERS, timeout=10)
+    answer = requests.post(url + REFRESH, json=body, headers=_headers(url), timeout=10)
     answer.raise_for_status()
     return answer.json()["jobID"]
 
@@ -54,11 +59,12 @@ def _refresh(url: str, sku: str, quantity: int) -> int:
 def _send_until_killed(url: str, worker: int, answered: dict[int, tuple[str, int]]) -> None:
     """Refresh a new SKU per request until the emulator is gone; remember every answer."""
     session = requests.Session()
+    session.headers.update(_headers(url))
     for n in range(100_000):
         sku, quantity = f"W{worker}-{n}", n + 1
         body = {"locationName": "L", "items": [{"sku": sku, "quantity": quantity}]}
         try:
-            answer = session.post(url + REFRESH, json=body, headers=HEADERS, timeout=10)
+            answer = session.post(url + REFRESH, json=body, timeout=10)
             answered[answer.json()["jobID"]] = (sku, quantity)
         except (requests.RequestException, ValueError):  # killed: no (complete) answer
             return
@@ -73,7 +79,10 @@ def test_sigkill_under_concurrent_requests_loses_no_answered_job(tmp_path):
         ]
         for thread in threads:
             thread.start()
+        deadline = time.monotonic() + 120
         while len(answered) < 400:
+            assert any(t.is_alive() for t in threads), "every sender stopped early"
+            assert time.monotonic() < deadline, f"{len(answered)} answers in 120 s"
             time.sleep(0.01)
         os.kill(process.pid, signal.SIGKILL)
         for thread in threads:

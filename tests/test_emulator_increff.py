@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from target_kibo_inventory.emulator.server import Emulator, Faults, IncreffAccount
+from target_kibo_inventory.emulator.server import Emulator, Faults, IncreffAccount, Options
 
 PATH = "/usp/inventories/absolute"
 ACCOUNT = IncreffAccount("wms-user", "wms-password", "acme")
@@ -17,8 +17,8 @@ HEADERS = {"authUsername": "wms-user", "authPassword": "wms-password", "authDoma
 class Increff:
     """An in-process emulator with an Increff account."""
 
-    def __init__(self) -> None:
-        self.server = Emulator("demo", "demo-key", increff=ACCOUNT)
+    def __init__(self, options: Options | None = None) -> None:
+        self.server = Emulator("demo", "demo-key", increff=ACCOUNT, options=options)
         self.url = self.server.start()
 
     def put(self, body: object, **headers: str | None) -> requests.Response:
@@ -38,6 +38,29 @@ def increff() -> Iterator[Increff]:
     oms = Increff()
     yield oms
     oms.server.stop()
+
+
+@pytest.fixture
+def increff_as_example() -> Iterator[Increff]:
+    """Answers SKUs as the guide's example does (`--increff-example-answers`)."""
+    oms = Increff(Options(increff_example_answers=True))
+    yield oms
+    oms.server.stop()
+
+
+def test_the_guide_s_example_answer_is_offered(increff, increff_as_example):
+    """increff-inventory-absolute.txt sends ITEM302 and answers "302"; by default the emulator
+    names each SKU as sent (the parameter table: "List of channelSkuCode")."""
+    example = _products(("ITEM302", 40))
+    assert increff_as_example.put(example).json() == {
+        "failureProducts": [],
+        "successProducts": ["302"],
+    }
+    assert increff_as_example.stock() == {("wd003", "ITEM302"): 40}
+    assert increff.put(example).json() == {"failureProducts": [], "successProducts": ["ITEM302"]}
+    increff_as_example.server.set_faults(Faults(increff_reject_sku_prefix="NO"))
+    mixed = increff_as_example.put(_products(("NO7", 1), ("SKU-B", 2)))
+    assert mixed.json() == {"failureProducts": ["7"], "successProducts": ["SKU-B"]}
 
 
 def _products(*pairs: tuple[str, int], location: str = "wd003") -> dict:

@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 import requests
 
-from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH, Emulator, Faults
+from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH, Emulator, Faults, Options
 
 TENANT, API_KEY, SECRET, SITE = "100234", "queue-key", "queue-secret", "5"
 REFRESH = "/inv/api/v5/inventory/refresh/"
@@ -40,7 +40,8 @@ class Oms:
     """An in-process emulator and the headers a client of each API family sends."""
 
     def __init__(self, **faults: float | str) -> None:
-        self.server = Emulator(TENANT, API_KEY, SECRET, faults=Faults(**faults), site=SITE)
+        options = Options(site=SITE, translated_queue=True)  # also the legacy host's paths
+        self.server = Emulator(TENANT, API_KEY, SECRET, faults=Faults(**faults), options=options)
         self.url = self.server.start()
         token = requests.post(
             self.url + KIBO_TOKEN_PATH,
@@ -51,12 +52,12 @@ class Oms:
             },
             timeout=5,
         ).json()["access_token"]
-        self.translated = {"x-vol-tenant": TENANT, "Authorization": f"Bearer {API_KEY}"}
         self.native = {
             "x-vol-tenant": TENANT,
             "x-vol-site": SITE,
             "Authorization": f"Bearer {token}",
         }
+        self.translated = dict(self.native)  # every Kibo API: an access token, the site
 
     def post(self, path: str, location: str, items: list[dict]) -> int:
         body = {"locationName": location, "items": items}
@@ -241,12 +242,36 @@ def test_queue_requests_are_logged_apart_from_inventory_requests(oms):
         (r["method"], r["path"], r["destination"], r["auth"], r["status"], r["jobID"])
         for r in queue
     ] == [
-        ("GET", f"/inv/api/v1/queue/{job_id}", "inventory_specific", "api_key", 200, job_id),
-        ("GET", "/api/v1/queue", "inventory_v5", "api_key", 200, None),
+        ("GET", f"/inv/api/v1/queue/{job_id}", "inventory_specific", "token", 200, job_id),
+        ("GET", "/api/v1/queue", "inventory_v5", "token", 200, None),
         ("GET", "/api/commerce/inventory/v1/queue/77", "unified_commerce", "refused", 401, 77),
     ]
     assert (queue[0]["locationName"], queue[1]["locationName"], queue[1]["jobs"]) == ("L", "L", 1)
     assert oms.server.in_flight == 0
+
+
+def test_by_default_only_the_native_api_s_queue_is_served(emulator):
+    """The OpenAPI spec places Get Job and Get Jobs under /api/commerce/inventory/v1/queue; the
+    legacy OMS host's /inv/api/v1/queue and /api/v1/queue are served only when asked for
+    (`--translated-job-queue`), since no document places them on the translation host."""
+    headers = emulator.headers()
+    job_id = requests.post(
+        emulator.url + REFRESH,
+        json={"locationName": "L", "items": _items(1)},
+        headers=headers,
+        timeout=5,
+    ).json()["jobID"]
+    emulator.jobs()  # every job done
+    for path in ("/inv/api/v1/queue", "/api/v1/queue"):
+        for url in (f"{emulator.url}{path}", f"{emulator.url}{path}/{job_id}"):
+            missing = requests.get(url, headers=headers, timeout=5)
+            assert missing.status_code == 404, url
+            assert missing.json()["message"].startswith("no such path: /")
+    native = f"{emulator.url}/api/commerce/inventory/v1/queue"
+    assert requests.get(f"{native}/{job_id}", headers=headers, timeout=5).json()["status"] == (
+        "SUCCESS"
+    )
+    assert [j["jobID"] for j in requests.get(native, headers=headers, timeout=5).json()] == [job_id]
 
 
 def test_queue_requests_meet_no_faults_nor_scripted_answers(oms):

@@ -40,6 +40,7 @@ def _values(emulator: EmulatorClient, tmp_path: Path) -> dict[str, Any]:
         "api_secret": emulator.api_secret,
         "auth_url": emulator.url + KIBO_TOKEN_PATH,
         "token_request": "json",
+        "auth_method": "oauth",
         "environment": "production",
         "api_package": "inventory_v5",
         "base_url": emulator.url,
@@ -136,7 +137,9 @@ def test_every_setting_is_read_from_the_environment_with_its_type(emulator, tmp_
     assert (settings.job_log_path, settings.dry_run_dir) == ("env-jobs.jsonl", "env-dry-run")
 
 
-def test_a_run_configured_only_from_the_environment(emulator, tmp_path):
+def test_a_run_configured_only_from_the_environment(queue_emulator, tmp_path):
+    """wait_for_jobs on the translated endpoints: the emulator serves the job queue there."""
+    emulator = queue_emulator
     values = _values(emulator, tmp_path)
     counts = {"sku": {"type": "string"}, "qty": {"type": "integer"}}
     messages = [
@@ -161,7 +164,7 @@ def test_a_run_configured_only_from_the_environment(emulator, tmp_path):
     api = emulator.api_requests()
     assert {r["path"] for r in api} == {"/api/v5/inventory/refresh", "/api/v5/inventory/adjust"}
     assert sorted(r["items"] for r in api if r["operation"] == "adjust") == [1, 2]
-    assert {r["auth"] for r in api} == {"token"}
+    assert {(r["auth"], r["site"]) for r in api} == {("token", "7")}  # site_id: x-vol-site
     assert any(r["path"] == KIBO_TOKEN_PATH for r in emulator.requests())
     [dead] = (tmp_path / "env-dead.jsonl").read_text().splitlines()
     assert json.loads(dead)["record"]["sku"] == "B"
@@ -224,9 +227,7 @@ def test_a_value_of_the_wrong_type_is_refused_naming_the_setting(
 def test_a_misspelled_variable_is_refused_naming_the_closest_setting(emulator, tmp_path):
     """Issue 17, item 3: `..._STREAM_OPERATION` (no S) loaded deltas as counts, exit 0."""
     env = {
-        PREFIX + "TENANT_ID": emulator.tenant,
-        PREFIX + "API_KEY": emulator.api_key,
-        PREFIX + "BASE_URL": emulator.url,
+        **emulator.environment(),
         PREFIX + "STREAM_OPERATION": json.dumps({"stock_movements": "adjust"}),
         PREFIX + "LOGLEVEL": "info",  # the SDK's own: no setting, but known
     }

@@ -14,6 +14,7 @@ from tests.test_pipeline import Recorder
 CONFIG = {
     "tenant_id": "t",
     "api_key": "k",
+    "api_secret": "secret-0123456789",
     "stream_operations": {"counts": "refresh", "movements": "adjust"},
 }
 

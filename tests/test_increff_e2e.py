@@ -7,7 +7,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.harness import TARGET, lines, record, run_target, schema, state
+from target_kibo_inventory.emulator.server import Emulator, Options
+from tests.harness import TARGET, EmulatorClient, lines, record, run_target, schema, state
 
 PASSWORD = "demo-password"
 
@@ -207,6 +208,42 @@ def test_the_password_is_never_shown(emulator, tmp_path):
     files = [p.read_text() for p in tmp_path.rglob("*") if p.is_file() and p.name != "config.json"]
     for text in (done.stdout, done.stderr, refused.stdout, refused.stderr, *files):
         assert PASSWORD not in text
+
+
+def test_increff_s_own_example_answer_loads_with_one_warning(tmp_path):
+    """increff-inventory-absolute.txt sends ITEM302 and answers "302". An emulator answering
+    in that shape (`--increff-example-answers`): the run succeeds, `failureProducts` alone
+    decides what failed, and one warning at the end counts the SKUs named otherwise."""
+    server = Emulator("demo", "demo-key", options=Options(increff_example_answers=True))
+    emulator = EmulatorClient(server.start("127.0.0.1", 0), "demo", "demo-key", "")
+    try:
+        emulator.faults(increff_reject_sku_prefix="BAD")
+        items = [
+            record("stock", sku=f"ITEM{n}", location_name="wd003", quantity=40)
+            for n in range(300, 305)
+        ]
+        messages = [schema("stock"), *items, state({"b": 1})]
+        config = {k: v for k, v in _config(emulator).items() if not k.startswith("api_")}
+        run = run_target(config, messages, tmp_path)
+        assert run.returncode == 0, run.stderr
+        warnings = [line for line in run.stderr.splitlines() if "Increff's answers" in line]
+        assert len(warnings) == 1, run.stderr
+        assert (
+            "did not name 5 of the 5 SKUs sent in successProducts or failureProducts"
+            in (warnings[0])
+        )
+        assert "(e.g. 'ITEM300' sent, '300' answered;" in warnings[0]
+        [entry] = run.states[-1]["kibo_inventory"]["requests"]
+        assert (entry["items"], entry["succeeded"], entry["failed"]) == (5, 5, 0)
+        assert emulator.stock() == {("wd003", f"ITEM{n}"): 40 for n in range(300, 305)}
+
+        bad = [schema("stock"), record("stock", sku="BAD7", location_name="wd003", quantity=1)]
+        (tmp_path / "bad").mkdir()
+        failed = run_target(config, bad, tmp_path / "bad")
+        assert failed.returncode == 1  # a failure named otherwise ("7") still fails the run
+        assert "increff refused 1 item(s) at location 'wd003' (stream stock): 7" in failed.stderr
+    finally:
+        server.stop()
 
 
 def test_the_readme_increff_config_for_the_emulator_loads_it(emulator, tmp_path):

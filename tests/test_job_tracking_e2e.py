@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tests.harness import (
+    EmulatorClient,
     lines,
     output_of,
     record,
@@ -23,6 +24,14 @@ from tests.harness import (
 )
 
 BOOKMARKS = {"bookmarks": {"stock": {"replication_key_value": "2026-11-28T08:00:00+00:00"}}}
+
+
+@pytest.fixture
+def emulator(queue_emulator: EmulatorClient) -> EmulatorClient:
+    """wait_for_jobs on the translated endpoints reads the job queue there, which no document
+    places on the translation host: an assumption the emulator plays when asked
+    (`--translated-job-queue`)."""
+    return queue_emulator
 
 
 def _records(counts: dict[str, int], prefix: str = "S", quantity: int = 1) -> list[dict]:
@@ -169,7 +178,7 @@ def test_jobs_are_polled_on_the_queue_of_their_package(emulator, tmp_path, packa
     reads = emulator.queue_requests()
     assert reads[0]["path"] == queue  # the credentials check: Get Jobs
     assert {r["path"] for r in reads[1:]} == {f"{queue}/{job_id}" for job_id in job_ids}
-    assert {(r["status"], r["auth"]) for r in reads} == {(200, "api_key")}
+    assert {(r["status"], r["auth"]) for r in reads} == {(200, "token")}
     [emitted] = run.states
     assert {j["status"] for j in emitted["kibo_inventory"]["jobs"]} == {"SUCCESS"}
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from target_kibo_inventory import rules
-from target_kibo_inventory.auth import TokenAuth
+from target_kibo_inventory.auth import BearerAuth, TokenAuth
 from target_kibo_inventory.destinations.base import AnswerError
 from target_kibo_inventory.destinations.kibo import KiboTranslated
 from target_kibo_inventory.destinations.kibo_native import (
@@ -75,7 +75,8 @@ def test_the_style_picks_the_destination():
     [
         ({}, SANDBOX),
         ({"environment": "sandbox"}, SANDBOX),
-        ({"environment": "production"}, "https://t100234.mozu.com"),
+        ({"environment": "tp3"}, "https://t100234.tp3.mozu.com"),
+        ({"environment": "stg1"}, "https://t100234.stg1.mozu.com"),
         ({"base_url": "https://t100234.sb.usc1.kibocommerce.com"}, None),
         ({"base_url": "https://t100234.sb.usc1.kibocommerce.com/"}, None),
         ({"base_url": "https://t100234.sb.usc1.kibocommerce.com/api"}, None),  # the spec's server
@@ -105,7 +106,7 @@ def test_eu_and_local_hosts_through_base_url():
     assert eu.request("refresh", "L", []).url == (
         "https://t100234.tp1.euw1.kibocommerce.com/api/commerce/inventory/v5/inventory/refresh"
     )
-    local = _native(base_url="http://127.0.0.1:8700")
+    local = _native(base_url="http://127.0.0.1:8700", auth_url="http://127.0.0.1:8700/t")
     assert local.job_url(1) == "http://127.0.0.1:8700/api/commerce/inventory/v1/queue/1"
 
 
@@ -128,6 +129,21 @@ def test_auth_is_an_oauth2_token_from_kibo_home_by_default():
     )
 
 
+def test_production_alone_is_refused_naming_the_pods():
+    with pytest.raises(SettingsError) as error:
+        _native(environment="production")
+    message = str(error.value)
+    assert "environment 'production' names no host of Kibo's native API" in message
+    assert "https://t100234.tpN.mozu.com/api" in message
+    assert "tp1, tp2, tp3, tp4, tp5, stg1, stg2" in message
+
+
+@pytest.mark.parametrize("pod", ["tp1", "stg2"])
+def test_the_translated_style_refuses_a_pod(pod):
+    with pytest.raises(SettingsError, match=f"environment '{pod}' is a pod of Kibo's native API"):
+        build(_settings(**{**NATIVE, "api_style": "translated", "environment": pod}))
+
+
 @pytest.mark.parametrize(
     ("missing", "names"),
     [
@@ -140,13 +156,25 @@ def test_tenant_key_and_secret_are_required(missing, names):
     with pytest.raises(SettingsError) as error:
         build(_settings(**{**NATIVE, **missing}))
     assert names in str(error.value)
-    assert "api_style 'unified_commerce'" in str(error.value)
-    assert "OAuth2 access tokens" in str(error.value)
+    if "api_secret" in missing:
+        assert "the Client Secret (api_secret) that Kibo assigns" in str(error.value)
+        assert "Dev Center" in str(error.value)
 
 
-def test_the_translated_style_still_takes_the_key_alone():
-    translated = build(_settings(tenant_id="t", api_key="k"))
+def test_the_native_api_takes_no_bearer_key():
+    config = {**NATIVE, "auth_method": "bearer_api_key", "api_secret": None}
+    with pytest.raises(SettingsError, match=r"Kibo's native API takes only OAuth 2\.0"):
+        build(_settings(**config))
+
+
+def test_the_translated_style_takes_the_key_alone_only_when_asked():
+    with pytest.raises(SettingsError, match="Setting 'api_secret' is required"):
+        build(_settings(tenant_id="t", api_key="k"))
+    translated = build(_settings(tenant_id="t", api_key="k", auth_method="bearer_api_key"))
     assert isinstance(translated, KiboTranslated)
+    assert isinstance(translated.auth(), BearerAuth)
+    with pytest.raises(SettingsError, match="auth_method 'bearer_api_key' sends api_key itself"):
+        build(_settings(tenant_id="t", api_key="k", api_secret="s", auth_method="bearer_api_key"))
 
 
 def test_body_names_the_location_code():

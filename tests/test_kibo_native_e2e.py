@@ -3,13 +3,14 @@ Unified Commerce endpoints (issued tokens only; `x-vol-site` when the emulator h
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
 import requests
 
 from target_kibo_inventory.destinations.kibo_native import KiboUnifiedCommerce
-from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH, Emulator
+from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH, Emulator, Options
 from target_kibo_inventory.settings import CONFIG_SCHEMA, Settings
 from tests.harness import EmulatorClient, record, run_target, schema, state
 
@@ -22,7 +23,7 @@ ANY: dict = {}
 @pytest.fixture
 def kibo() -> Iterator[EmulatorClient]:
     """An emulator whose tenant has site 5: the native API needs x-vol-site and a token."""
-    server = Emulator(TENANT, API_KEY, API_SECRET, token_ttl=3600, site=SITE)
+    server = Emulator(TENANT, API_KEY, API_SECRET, token_ttl=3600, options=Options(site=SITE))
     url = server.start("127.0.0.1", 0)
     yield EmulatorClient(url, TENANT, API_KEY, API_SECRET)
     server.stop()
@@ -244,10 +245,52 @@ def test_a_missing_api_secret_is_a_clear_start_up_error(kibo, tmp_path):
         config, [schema("stock"), record("stock", sku="A", location_name="L", quantity=1)], tmp_path
     )
     assert run.returncode != 0
-    assert "Setting 'api_secret' is required for destination 'kibo'." in run.stderr
-    assert "With api_style 'unified_commerce', Kibo's native API takes only OAuth2" in run.stderr
+    assert (
+        "Setting 'api_secret' is required for destination 'kibo' with auth_method 'oauth' (the "
+        "default)" in run.stderr
+    )
+    assert "the Client Secret (api_secret) that Kibo assigns to your application in its Dev " in (
+        run.stderr
+    )
     assert "Traceback" not in run.stderr
     assert kibo.requests() == []
+
+
+@pytest.mark.parametrize("pod", ["sandbox", "tp3", "stg2"])
+def test_the_environment_is_the_tenant_s_pod(tmp_path, pod):
+    """The host is built from the pod (a dry run shows the URLs and sends nothing)."""
+    config = {
+        "tenant_id": TENANT,
+        "api_key": API_KEY,
+        "api_secret": API_SECRET,
+        "api_style": "unified_commerce",
+        "environment": pod,
+        "dry_run": True,
+    }
+    messages = [schema("stock"), record("stock", sku="A", location_name="L", quantity=1)]
+    run = run_target(config, messages, tmp_path)
+    assert run.returncode == 0, run.stderr
+    [request] = [p for p in (tmp_path / "kibo-dry-run").iterdir() if p.name.startswith("request")]
+    assert json.loads(request.read_text())["url"] == (
+        f"https://t{TENANT}.{pod}.mozu.com/api/commerce/inventory/v5/inventory/refresh"
+    )
+
+
+def test_production_alone_is_refused_naming_the_pods(tmp_path):
+    config = {
+        "tenant_id": TENANT,
+        "api_key": API_KEY,
+        "api_secret": API_SECRET,
+        "api_style": "unified_commerce",
+        "environment": "production",
+    }
+    run = run_target(config, "", tmp_path)
+    assert run.returncode == 1
+    [error] = [line for line in run.stderr.splitlines() if "| ERROR" in line]
+    assert "environment 'production' names no host of Kibo's native API" in error
+    assert f"https://t{TENANT}.tpN.mozu.com/api" in error
+    assert "tp1, tp2, tp3, tp4, tp5, stg1, stg2" in error
+    assert "Traceback" not in run.stderr
 
 
 def test_a_refused_site_fails_fast_naming_tenant_site_and_credentials(kibo, tmp_path):

@@ -26,6 +26,7 @@ def _loader(url: str, tmp_path: Path, *, resend_ambiguous_adjusts: bool) -> Inve
         **{k: v["default"] for k, v in CONFIG_SCHEMA["properties"].items() if "default" in v},
         "tenant_id": "t",
         "api_key": "key-0123456789",
+        "auth_method": "bearer_api_key",  # the key itself: these tests are about the loader
         "base_url": url,
     }
     destination = KiboTranslated(Settings.from_config(config))

@@ -4,8 +4,8 @@
 The project is a temp folder holding `meltano.yml` (the loader's `pip_url` pointed at this
 checkout) and the sample CSV. `meltano install` builds both plugins' virtual environments from
 PyPI and this checkout; the extractor is `tap-spreadsheets` as defined in `meltano.yml`, the
-loader reaches the emulator through the `dev` environment's settings, with only `base_url`
-overridden by an environment variable (the emulator listens on a free port).
+loader reaches the emulator through the `dev` environment's settings, with only `base_url` and
+`auth_url` overridden by environment variables (the emulator listens on a free port).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH
 from tests.harness import EmulatorClient
 from tests.outside import ROOT, report
 from tests.sync_docs import HUB_ONLY
@@ -155,7 +156,10 @@ def _change_counts(path: Path) -> int:
 @pytest.mark.meltano
 def test_meltano_run_three_times(tmp_path, dev_emulator, capsys, meltano_executable):
     meltano = Meltano(
-        meltano_executable, _project(tmp_path), TARGET_KIBO_INVENTORY_BASE_URL=dev_emulator.url
+        meltano_executable,
+        _project(tmp_path),
+        TARGET_KIBO_INVENTORY_BASE_URL=dev_emulator.url,
+        TARGET_KIBO_INVENTORY_AUTH_URL=dev_emulator.url + KIBO_TOKEN_PATH,
     )
     csv_path = meltano.project / "examples" / "inventory.csv"
     _, install_seconds = meltano("install")

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from target_kibo_inventory.emulator.server import Emulator
+from target_kibo_inventory.emulator.server import (
+    DEMO_API_KEY,
+    DEMO_API_SECRET,
+    DEMO_TENANT,
+    KIBO_TOKEN_PATH,
+    Emulator,
+)
 from tests.harness import EmulatorClient
 from tests.outside import report
 from tests.test_meltano_e2e import Meltano, _project
@@ -37,9 +43,9 @@ def project(tmp_path_factory, meltano_executable) -> Iterator[tuple[Path, Emulat
             {**rows[i % len(rows)], "sku": f"{rows[i % len(rows)]['sku']}-{i}"} for i in range(ROWS)
         )
     Meltano(meltano_executable, project)("install")
-    server = Emulator("demo", "demo-key")
+    server = Emulator(DEMO_TENANT, DEMO_API_KEY, DEMO_API_SECRET)
     url = server.start("127.0.0.1", 0)
-    yield project, EmulatorClient(url, "demo", "demo-key", "")
+    yield project, EmulatorClient(url, DEMO_TENANT, DEMO_API_KEY, DEMO_API_SECRET)
     server.stop()
 
 
@@ -49,7 +55,11 @@ def _failed_run(meltano_executable: str, project: tuple[Path, EmulatorClient], *
     lines; returns that ERROR line."""
     folder, emulator = project
     meltano = Meltano(
-        meltano_executable, folder, TARGET_KIBO_INVENTORY_BASE_URL=emulator.url, **env
+        meltano_executable,
+        folder,
+        TARGET_KIBO_INVENTORY_BASE_URL=emulator.url,
+        TARGET_KIBO_INVENTORY_AUTH_URL=emulator.url + KIBO_TOKEN_PATH,
+        **env,
     )
     done, _ = meltano("run", "tap-spreadsheets", "target-kibo-inventory", check=False)
     assert done.returncode == 1

@@ -29,7 +29,7 @@ tap-spreadsheets declares it."""
 def _error_of(tmp_path, monkeypatch, **row) -> str:
     """The error that stops a run (in process) at this one record of the issue's CSV."""
     monkeypatch.chdir(tmp_path)
-    config = {"tenant_id": "t", "api_key": "k", "field_map": FIELD_MAP}
+    config = {"tenant_id": "t", "api_key": "k", "api_secret": "secret-0", "field_map": FIELD_MAP}
     target = TargetKiboInventory(config=config, client=Recorder(lambda r: b'{"jobID": 1}'))
     values = {"store": "S1", "product_code": "0001", "item_description": "Tee", **row}
     with pytest.raises(InvalidRecordError) as error:

@@ -160,7 +160,7 @@ def test_a_third_destination_gets_mapped_batched_requests(tmp_path, capsys, monk
 
 def test_kibo_in_process_sends_full_requests_per_location(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    config = {"tenant_id": "t", "api_key": "k", "refresh_batch_items": 3000}
+    config = {"tenant_id": "t", "api_key": "k", "api_secret": "s", "refresh_batch_items": 3000}
     messages = [schema("s"), *_stock(7000, "L1"), *_stock(100, "L2")]
     recorder = _run(config, messages)
     assert isinstance(TargetKiboInventory(config=config).destination, KiboTranslated)
@@ -193,6 +193,7 @@ def test_a_movement_applied_before_applies_again_after_its_count_is_sent_again(
     config = {
         "tenant_id": "t",
         "api_key": "k",
+        "api_secret": "secret-0123456789",
         "refresh_batch_items": 1,  # the count goes out alone, before the movement comes
         "stream_operations": {"counts": "refresh", "moves": "adjust"},
     }

@@ -97,6 +97,7 @@ def test_settings_groups_are_settings_that_are_enough_to_run(definition, about, 
     values = {
         "tenant_id": "t1",
         "api_key": "k1",
+        "api_secret": "secret-s1",
         "destination": "increff",
         "base_url": "http://127.0.0.1:9",
         "increff_auth_username": "u",

@@ -149,7 +149,7 @@ def test_an_api_echoing_the_key_or_the_access_token_shows_neither(echo, tmp_path
     url, handler = echo
     handler.token, handler.api = None, mode
     with_key = {"tenant_id": TENANT, "api_key": KEY, "base_url": url}
-    output = _run(with_key, tmp_path)
+    output = _run({**with_key, "auth_method": "bearer_api_key"}, tmp_path)
     assert "Kibo refused the tenant or API key (HTTP 401)" in output
     assert KEY not in output
     assert KEY[:-4] not in output
@@ -161,11 +161,12 @@ def test_an_api_echoing_the_key_or_the_access_token_shows_neither(echo, tmp_path
         assert secret not in output
 
 
-def test_the_emulator_echoing_the_key_in_a_scripted_answer(emulator, tmp_path):
-    emulator.script({"status": 401, "raw": f"Bearer {emulator.api_key} is refused"})
-    output = _run(emulator.config(), tmp_path)
+def test_the_emulator_echoing_the_key_in_a_scripted_answer(key_emulator, tmp_path):
+    """The key itself as the bearer (auth_method: bearer_api_key): no token to renew."""
+    key_emulator.script({"status": 401, "raw": f"Bearer {key_emulator.api_key} is refused"})
+    output = _run(key_emulator.bearer_key_config(), tmp_path)
     assert "Server said: Bearer *** is refused" in output
-    assert emulator.api_key not in output
+    assert key_emulator.api_key not in output
 
 
 @pytest.fixture
@@ -202,9 +203,11 @@ def test_a_password_echoed_next_to_letters_digits_or_underscore_is_masked(
     assert INCREFF_PASSWORD not in output
 
 
-def test_a_secret_in_a_failed_jobs_messages_is_masked_in_the_files(emulator, tmp_path):
+def test_a_secret_in_a_failed_jobs_messages_is_masked_in_the_files(queue_emulator, tmp_path):
     """The dead-letter file and the job log mask secrets too: Kibo's messages of a FAILED job
-    quote the items, here a SKU that holds the API key."""
+    quote the items, here a SKU that holds the API key (wait_for_jobs on the translated
+    endpoints: the emulator serves the assumed job queue there)."""
+    emulator = queue_emulator
     emulator.faults(fail_sku_prefix="BAD")
     sku = f"BAD_{emulator.api_key}_1"
     config = emulator.config(

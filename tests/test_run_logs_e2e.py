@@ -11,6 +11,7 @@ import re
 import subprocess
 import time
 
+from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH
 from tests.harness import TARGET, lines, output_of, record, run_target, schema, start_target, state
 
 
@@ -29,7 +30,8 @@ def _errors(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if "| ERROR" in line]
 
 
-def test_the_summary_counts_what_the_emulator_received(emulator, tmp_path):
+def test_the_summary_counts_what_the_emulator_received(queue_emulator, tmp_path):
+    emulator = queue_emulator  # wait_for_jobs on the translated endpoints: the assumed queue
     emulator.script({"status": 503}, {"status": 429, "retry_after": 0})
     messages = [
         schema("stock"),
@@ -153,11 +155,13 @@ def test_a_wrong_key_fails_at_start_up_while_the_tap_has_written_nothing(emulato
     stderr = output_of(target)[1]
     [error] = _errors(stderr)
     assert "The credentials check at start-up (before reading any input) failed" in error
-    assert "Kibo refused the tenant or API key (HTTP 401)" in error
-    assert "check_credentials_at_start: false" in error
+    assert "Kibo refused the tenant or API key (HTTP 401) for the access token request" in error
+    assert "Check api_key (the Application ID), api_secret (the Client Secret) and auth_url" in (
+        error
+    )
     assert "Traceback" not in stderr
     assert "wrong-key-000" not in stderr
-    assert [(r["path"], r["status"]) for r in emulator.requests()] == [("/inv/api/v1/queue", 401)]
+    assert [(r["path"], r["status"]) for r in emulator.requests()] == [(KIBO_TOKEN_PATH, 401)]
 
 
 def test_the_check_can_be_turned_off(emulator, tmp_path):
@@ -170,9 +174,9 @@ def test_the_check_can_be_turned_off(emulator, tmp_path):
     target.stdin.write(lines([schema("s"), record("s", sku="A", location_name="L", quantity=1)]))
     target.stdin.close()
     assert target.wait(timeout=60) == 1
-    assert "Kibo refused the tenant or API key (HTTP 401) for refresh" in output_of(target)[1]
-    assert emulator.queue_requests() == []
-    assert [r["status"] for r in emulator.api_requests()] == [401]
+    stderr = output_of(target)[1]
+    assert "Kibo refused the tenant or API key (HTTP 401) for the access token request" in stderr
+    assert [(r["path"], r["status"]) for r in emulator.requests()] == [(KIBO_TOKEN_PATH, 401)]
 
 
 def test_a_table_is_printed_when_stderr_is_a_terminal(emulator, tmp_path):

@@ -113,7 +113,7 @@ def target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TargetKi
     """
     monkeypatch.chdir(tmp_path)
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    yield TargetKiboInventory(config={"tenant_id": "t", "api_key": "k"})
+    yield TargetKiboInventory(config={"tenant_id": "t", "api_key": "k", "api_secret": "s-0123"})
     for signum, handler in handlers.items():
         signal.signal(signum, handler)
 

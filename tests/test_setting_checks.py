@@ -13,7 +13,7 @@ from target_kibo_inventory.settings import (
 )
 from target_kibo_inventory.target import TargetKiboInventory
 
-BASE = {"tenant_id": "t1", "api_key": "key-0123456789"}
+BASE = {"tenant_id": "t1", "api_key": "key-0123456789", "api_secret": "secret-0123456789"}
 KNOWN = ["operation", "request_timeout", "stream_maps"]
 
 

@@ -86,12 +86,7 @@ def test_sdk_defaults_of_dropped_settings_give_no_warning(emulator, tmp_path):
 
 def test_config_from_the_environment_alone_is_accepted(emulator, tmp_path):
     """`--config ENV` passes only settings: nothing the SDK adds is refused."""
-    env = {
-        **os.environ,
-        "TARGET_KIBO_INVENTORY_TENANT_ID": emulator.tenant,
-        "TARGET_KIBO_INVENTORY_API_KEY": emulator.api_key,
-        "TARGET_KIBO_INVENTORY_BASE_URL": emulator.url,
-    }
+    env = {**os.environ, **emulator.environment()}
     done = subprocess.run(
         [TARGET, "--config", "ENV"],
         input=lines(_moves()),

@@ -13,7 +13,7 @@ from target_kibo_inventory.settings import Settings, StreamOperationError
 from target_kibo_inventory.target import TargetKiboInventory
 from tests.harness import TARGET, run_target
 
-BASE = {"tenant_id": "t1", "api_key": "k"}
+BASE = {"tenant_id": "t1", "api_key": "k", "api_secret": "secret-0123456789"}
 
 
 @pytest.mark.parametrize(
@@ -27,7 +27,7 @@ BASE = {"tenant_id": "t1", "api_key": "k"}
             {"stream_operations": {"moves": "delete"}},
             "'delete' is not one of ['refresh', 'adjust'] in config['stream_operations']['moves']",
         ),
-        ({"environment": "staging"}, "'staging' is not one of ['sandbox', 'production']"),
+        ({"environment": "staging"}, "'staging' is not one of ['sandbox', 'production', 'tp1'"),
         ({"api_package": "v4"}, "'v4' is not one of ['inventory_specific', 'inventory_v5']"),
         ({"field_map": {"qty": "on_hand"}}, "field_map has unknown API field(s) qty"),
         ({"base_url": "ftp://host"}, "base_url 'ftp://host' must be an https:// URL with a host"),
@@ -41,6 +41,26 @@ BASE = {"tenant_id": "t1", "api_key": "k"}
         ),
         ({"ca_bundle": "/nonexistent/ca.pem"}, "ca_bundle '/nonexistent/ca.pem' is not a file"),
         ({"tenant_id": " "}, "Setting 'tenant_id' is required for destination 'kibo'"),
+        (
+            {"api_secret": None},
+            "Setting 'api_secret' is required for destination 'kibo' with auth_method 'oauth' "
+            "(the default): Kibo's APIs take an OAuth 2.0 access token, which the target gets "
+            "with the Application (Client) ID (api_key) and the Client Secret (api_secret) that "
+            "Kibo assigns to your application in its Dev Center. A key that Kibo accepts as a "
+            "bearer token itself needs auth_method: bearer_api_key.",
+        ),
+        (
+            {"auth_method": "bearer_api_key"},
+            "Setting 'api_secret' is set, but auth_method 'bearer_api_key' sends api_key itself",
+        ),
+        (
+            {"base_url": "http://127.0.0.1:8700"},
+            "base_url 'http://127.0.0.1:8700' is on this machine, but without auth_url the OAuth "
+            "token would be asked for at https://home.mozu.com/api/platform/applications/"
+            "authtickets/oauth with the credentials meant for it: set auth_url too, e.g. "
+            "'http://127.0.0.1:8700/api/platform/applications/authtickets/oauth'",
+        ),
+        ({"environment": "tp2"}, "environment 'tp2' is a pod of Kibo's native API"),
         ({"request_timeout": 0}, "0 is less than or equal to the minimum of 0"),
     ],
 )
@@ -106,7 +126,10 @@ def test_default_host_is_the_sandbox_and_the_preferred_package():
     token = _token_request()
     assert token.url == "https://home.mozu.com/api/platform/applications/authtickets/oauth"
     assert token.form == "json"
-    assert isinstance(_kibo().auth(), BearerAuth)  # no api_secret: the key is the bearer
+    assert token.renew_on == {401}
+    assert isinstance(_kibo().auth(), TokenAuth)  # auth_method oauth, the default
+    bearer = _kibo(auth_method="bearer_api_key", api_secret=None).auth()
+    assert isinstance(bearer, BearerAuth)  # the key itself, only when asked for
 
 
 def test_production_host():
@@ -120,6 +143,7 @@ def test_legacy_host_uses_the_legacy_token_url_with_basic_auth():
     token = _token_request(base_url="https://integration.shopatron.com/")
     assert token.url == "https://auth.shopatron.com/oauthserver/oauth2/token"
     assert token.form == "basic"
+    assert token.renew_on == {401, 403}  # the legacy OMS's auth page: a new token on 401 or 403
 
 
 def test_explicit_token_settings_win():
@@ -145,7 +169,7 @@ def test_stream_operations_override_operation_and_name_every_stream():
     ["http://127.0.0.1:8700", "http://127.8.9.10", "http://[::1]:8700", "http://localhost"],
 )
 def test_plain_http_is_allowed_only_to_this_machine(base_url):
-    assert _kibo(base_url=base_url).host == base_url
+    assert _kibo(base_url=base_url, auth_url=base_url + "/token").host == base_url
 
 
 def test_tls_is_verified_with_the_default_or_the_given_ca_bundle(tmp_path):

@@ -100,13 +100,7 @@ def test_config_from_environment_and_input_from_a_file(emulator, tmp_path):
     """`--config ENV` and `--input FILE`, as every SDK target allows."""
     messages = tmp_path / "messages.jsonl"
     messages.write_text(lines([schema("stock"), *_records(2), state(BOOKMARKS)]))
-    env = {
-        **os.environ,
-        "TARGET_KIBO_INVENTORY_TENANT_ID": emulator.tenant,
-        "TARGET_KIBO_INVENTORY_API_KEY": emulator.api_key,
-        "TARGET_KIBO_INVENTORY_BASE_URL": emulator.url,
-        "TARGET_KIBO_INVENTORY_API_PACKAGE": "inventory_v5",
-    }
+    env = {**os.environ, **emulator.environment(api_package="inventory_v5")}
     done = subprocess.run(
         [TARGET, "--config", "ENV", "--input", str(messages)],
         capture_output=True,

@@ -48,15 +48,15 @@ ALLOWANCE = 1.0
 
 
 def test_an_idle_taps_records_are_sent_within_the_drain_interval(emulator, tmp_path):
-    """The tap writes 10 records once the target has started (its credentials check read the
-    job queue; the interval counts from the start, before it), then sits idle. The records are
+    """The tap writes 10 records once the target has started (its credentials check got the
+    token; the interval counts from the start, before it), then sits idle. The records are
     sent within the interval, plus the second in which the target looks, of the tap's last
     write: timed on the emulator's clock from that write, so a slow start-up does not count."""
     config = emulator.config(drain_interval_seconds=DRAIN_INTERVAL, check_credentials_at_start=True)
     (tmp_path / "config.json").write_text(json.dumps(config))
     target = start_target(tmp_path)
     try:
-        _wait_for(emulator.queue_requests, 60)  # started: the credentials check read the queue
+        _wait_for(emulator.requests, 60)  # started: the credentials check got the token
         target.stdin.write(lines(_stock(10)))
         target.stdin.flush()
         idle_since = time.monotonic()
@@ -108,8 +108,12 @@ def test_sigterm_cuts_a_retry_wait_short(emulator, tmp_path):
     assert [r["status"] for r in emulator.api_requests()] == [429]
 
 
-def test_sigterm_while_waiting_for_jobs_says_all_were_accepted_and_names_them(emulator, tmp_path):
-    """Issue 17, item 8: every record was accepted, the jobs were not final yet."""
+def test_sigterm_while_waiting_for_jobs_says_all_were_accepted_and_names_them(
+    queue_emulator, tmp_path
+):
+    """Issue 17, item 8: every record was accepted, the jobs were not final yet (wait_for_jobs
+    on the translated endpoints: the emulator serves the assumed job queue there)."""
+    emulator = queue_emulator
     emulator.faults(step_seconds=60)  # the job stays WORKING
     config = emulator.config(wait_for_jobs=True, drain_interval_seconds=1)
     messages = [*_stock(5), {"type": "STATE", "value": {"bookmarks": {"stock": 5}}}]

@@ -24,6 +24,7 @@ MOVEMENTS |= {"movement_qty": {"type": "string"}}
 CONFIG = {
     "tenant_id": "t",
     "api_key": "k",
+    "api_secret": "secret-0123456789",
     "stream_operations": {"counts": "refresh", "movements": "adjust"},
     "field_map": {"locationName": "store", "upc": "product_code", "quantity": "qty_on_hand"},
     "stream_field_maps": {"movements": {"quantity": "movement_qty"}},

@@ -258,3 +258,20 @@ def has_job_queue(destination: Destination) -> bool:
         and callable(getattr(destination, "read_jobs", None))
         and jobs_url(None, limit=1) is not None
     )
+
+
+def jobs_read_documented(destination: Destination) -> bool:
+    """Whether a document places the destination's Get Jobs where `jobs_url` reads it.
+
+    A destination says so with a true `jobs_read_documented`; one that says nothing: no.
+    """
+    return bool(getattr(destination, "jobs_read_documented", False)) and has_job_queue(destination)
+
+
+def run_warnings(destination: Destination) -> list[str]:
+    """What the destination's answers left to say at the end of a run (its `run_warnings()`).
+
+    A destination written without that method has nothing to say.
+    """
+    warnings = getattr(destination, "run_warnings", None)
+    return list(warnings()) if callable(warnings) else []

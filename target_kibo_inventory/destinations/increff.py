@@ -1,12 +1,18 @@
 """Increff OMS: absolute inventory, `PUT /usp/inventories/absolute`, answered SKU by SKU.
 
-Sources: increff-inventory-absolute.txt (the endpoint, both payloads, 300 SKUs a request) and
-increff-api-notes.md (auth headers, the error body, retrying 500s, 255-character strings).
+Sources: increff-inventory-absolute.txt (the endpoint, both payloads, 300 SKUs a request, the
+answer's lists) and increff-api-notes.md (auth headers, the error body, retrying 500s,
+255-character strings). The guide's parameter table says the answer lists each
+channelSkuCode that failed or succeeded, while its own example answers "302" for "ITEM302": so
+`failureProducts` alone decides what failed, and SKUs that neither list names as sent are
+counted as applied and told in one warning at the end of the run.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -25,6 +31,7 @@ from target_kibo_inventory.destinations.base import (
     merge_json,
 )
 from target_kibo_inventory.limits import INCREFF_MAX_TEXT_LENGTH, INT32_MAX
+from target_kibo_inventory.rules import clip
 from target_kibo_inventory.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -107,6 +114,7 @@ class Increff:
         self.size = settings.increff_batch_items
         self.username = str(settings.increff_auth_username)
         self.domain = str(settings.increff_auth_domain)
+        self.unconfirmed = Unconfirmed()
         self._auth = HeaderAuth(
             {
                 "authUsername": self.username,
@@ -159,28 +167,48 @@ class Increff:
         return self._auth
 
     def read_answer(self, operation: str, content: bytes, items: Sequence[bytes]) -> Answer:
-        """Every SKU listed as a failure, and every SKU sent but named in neither list, failed."""
-        try:
-            answer = json.loads(content)
-        except ValueError:
-            raise AnswerError("the answer is not JSON") from None
-        failures_key, successes_key = (
-            ("failureSkus", "successSkus") if self.v0 else ("failureProducts", "successProducts")
-        )
-        if not isinstance(answer, dict) or (
-            failures_key not in answer and successes_key not in answer
-        ):
-            raise AnswerError(f"the answer has neither {failures_key} nor {successes_key}")
-        failures = {_sku(entry) for entry in answer.get(failures_key) or ()}
-        successes = {_sku(entry) for entry in answer.get(successes_key) or ()}
+        """`failureProducts` (V0: `failureSkus`) decides which SKUs failed.
+
+        A SKU sent that neither list names as sent counts as applied, and is tallied for the
+        run's warning, as is a name in the successes that matches no SKU sent. A name in the
+        failures that matches no SKU sent is a failed item under that name: something failed.
+        """
+        failures_key, successes_key = self.answer_keys
+        failures, successes = _lists(content, failures_key, successes_key)
         key = self.items(operation).identifiers[0]
         sent = _decode(b"".join((b"[", *items, b"]")))
+        codes = [str(item[key]) for item in sent]
+        failed_codes = set(failures)
         failed = [
-            FailedItem(str(item[key]), item, _reason(str(item[key]), failures, failures_key), i)
-            for i, item in enumerate(sent)
-            if str(item[key]) in failures or str(item[key]) not in successes
+            FailedItem(code, item, f"Increff listed it in {failures_key}", index)
+            for index, (code, item) in enumerate(zip(codes, sent, strict=True))
+            if code in failed_codes
         ]
-        return Answer(failed=failed, succeeded=len(sent) - len(failed))
+        sent_codes = set(codes)
+        failed += [
+            FailedItem(
+                name,
+                {key: name},
+                f"Increff listed it in {failures_key}, but no SKU of this request is named so: "
+                "which one failed cannot be told",
+            )
+            for name in failures
+            if name not in sent_codes
+        ]
+        unconfirmed = [c for c in codes if c not in failed_codes and c not in successes]
+        self.unconfirmed.add(len(codes), unconfirmed, sorted(successes - sent_codes))
+        return Answer(failed=failed, succeeded=max(0, len(sent) - len(failed)))
+
+    @property
+    def answer_keys(self) -> tuple[str, str]:
+        """The answer's lists of failures and successes (V0: failureSkus, successSkus)."""
+        if self.v0:
+            return "failureSkus", "successSkus"
+        return "failureProducts", "successProducts"
+
+    def run_warnings(self) -> list[str]:
+        """One warning when the answers left SKUs unconfirmed, with the counts."""
+        return self.unconfirmed.warnings(*self.answer_keys)
 
     def error_message(self, response: requests.Response) -> str:
         """Increff's error body: `code: message description`."""
@@ -214,14 +242,61 @@ class Increff:
         raise AnswerError("Increff has no job queue")
 
 
+@dataclass
+class Unconfirmed:
+    """SKUs that Increff's answers of a run did not name as sent; thread-safe."""
+
+    sent: int = 0
+    unconfirmed: int = 0
+    unmatched: int = 0
+    """Names in the successes that matched no SKU sent."""
+    example: tuple[str, str] | None = None
+    """A SKU sent and a success name that matched none, from one answer."""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, sent: int, unconfirmed: list[str], unmatched: list[str]) -> None:
+        """Count one answer."""
+        with self._lock:
+            self.sent += sent
+            self.unconfirmed += len(unconfirmed)
+            self.unmatched += len(unmatched)
+            if self.example is None and unconfirmed and unmatched:
+                self.example = (unconfirmed[0], unmatched[0])
+
+    def warnings(self, failures_key: str, successes_key: str) -> list[str]:
+        """The run's one warning, or none."""
+        with self._lock:
+            if not self.unconfirmed and not self.unmatched:
+                return []
+            example = (
+                f" (e.g. '{clip(self.example[0])}' sent, '{clip(self.example[1])}' answered; "
+                "Increff's own example answers '302' for 'ITEM302')"
+                if self.example
+                else ""
+            )
+            return [
+                f"Increff's answers did not name {self.unconfirmed} of the {self.sent} SKUs sent "
+                f"in {successes_key} or {failures_key} as they were sent, and named "
+                f"{self.unmatched} SKU(s) in {successes_key} that were not sent{example}. Only "
+                f"{failures_key} marks a failure, so those SKUs were counted as applied; check "
+                "some of them in Increff if in doubt."
+            ]
+
+
+def _lists(content: bytes, failures_key: str, successes_key: str) -> tuple[list[str], set[str]]:
+    """The SKU names of an answer's failures (in order, once each) and successes."""
+    try:
+        answer = json.loads(content)
+    except ValueError:
+        raise AnswerError("the answer is not JSON") from None
+    if not isinstance(answer, dict) or (failures_key not in answer and successes_key not in answer):
+        raise AnswerError(f"the answer has neither {failures_key} nor {successes_key}")
+    failures = list(dict.fromkeys(_sku(entry) for entry in answer.get(failures_key) or ()))
+    return failures, {_sku(entry) for entry in answer.get(successes_key) or ()}
+
+
 def _sku(entry: Any) -> str:
     """A SKU of an answer's list: a string, or an object naming one."""
     if isinstance(entry, dict):
         return str(entry.get("channelSkuCode") or entry.get("clientSkuId") or entry)
     return str(entry)
-
-
-def _reason(sku: str, failures: set[str], failures_key: str) -> str:
-    if sku in failures:
-        return f"Increff listed it in {failures_key}"
-    return "Increff named it in neither its successes nor its failures"

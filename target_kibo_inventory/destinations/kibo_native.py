@@ -4,9 +4,11 @@ Source: Kibo's OpenAPI spec, kibo-openapi-inventory.json: the tenant-level serve
 (`https://t{tenantId}.{env}.mozu.com/api`; the GCP-US and EU hosts through `base_url`), the
 paths `/commerce/inventory/v5/inventory/refresh` and `/adjust` (RefreshRequest, AdjustRequest:
 `locationCode` and `items`; RefreshItem, AdjustItem), the answer JobIDResponse, the job queue
-`/commerce/inventory/v1/queue/{jobID}`, and bearer tokens (OAuth2 client credentials). The
-limits (12000 refresh items costed in steps of 3000, 1000 adjust items) and the guides' field
-limits are those of the translated endpoints (kibo.py, limits.py).
+`/commerce/inventory/v1/queue/{jobID}` and Get Jobs, and bearer tokens (OAuth2 client
+credentials). The host is the tenant's pod (`environment`: the spec's `env` on mozu.com, as
+api-docs.kibocommerce.com's Base URLs name them; `production` alone names none). The limits
+(12000 refresh items costed in steps of 3000, 1000 adjust items) and the guides' field limits
+are those of the translated endpoints (kibo.py, limits.py).
 """
 
 from __future__ import annotations
@@ -14,28 +16,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from target_kibo_inventory import rules
-from target_kibo_inventory.auth import TokenAuth, TokenRequest
 from target_kibo_inventory.destinations.base import FieldRule, ItemRules, identity_by
 from target_kibo_inventory.destinations.kibo import (
-    AUTH_URL,
     IDENTIFIER_RULES,
     IDENTIFIERS,
+    PODS,
     ROW_FIELDS,
     KiboApi,
     attributes,
     batch_sizes,
     locator_name,
+    token_auth,
 )
-from target_kibo_inventory.settings import SettingsError
+from target_kibo_inventory.errors import SettingsError
 
 if TYPE_CHECKING:
+    from target_kibo_inventory.auth import TokenAuth
     from target_kibo_inventory.settings import Settings
 
-HOSTS = {
-    "sandbox": "https://t{tenant_id}.sandbox.mozu.com",
-    "production": "https://t{tenant_id}.mozu.com",
-}
-"""The spec's tenant-level servers, without their `/api` base (part of PATHS here)."""
+HOST = "https://t{tenant_id}.{pod}.mozu.com"
+"""The spec's tenant-level server on mozu.com, without its `/api` base (part of PATHS here)."""
 API_BASE = "/api"
 PATHS = {
     "refresh": "/api/commerce/inventory/v5/inventory/refresh",
@@ -105,12 +105,23 @@ attributes."""
 
 
 def native_host(settings: Settings) -> str:
-    """`base_url`, else the environment's tenant-level host.
+    """`base_url`, else the tenant's host on the pod that `environment` names.
 
     A trailing `/api` is dropped: the spec's server URLs end so, and PATHS start with it.
     """
-    url = settings.base_url or HOSTS[settings.environment].format(tenant_id=settings.tenant_id)
-    return url.rstrip("/").removesuffix(API_BASE)
+    if settings.base_url:
+        return settings.base_url.rstrip("/").removesuffix(API_BASE)
+    if settings.environment not in PODS:
+        pods = ", ".join(PODS[1:])
+        raise SettingsError(
+            f"environment '{settings.environment}' names no host of Kibo's native API "
+            "(api_style: unified_commerce): production lives on the tenant's pod, "
+            f"{HOST.format(tenant_id=settings.tenant_id, pod='tpN')}/api. Set environment to "
+            f"that pod, one of {pods} (the tpN in your tenant's URLs), or to sandbox; EU and "
+            "GCP-US tenants set base_url (e.g. "
+            f"https://t{settings.tenant_id}.tp1.euw1.kibocommerce.com)."
+        )
+    return HOST.format(tenant_id=settings.tenant_id, pod=settings.environment)
 
 
 class KiboUnifiedCommerce(KiboApi):
@@ -126,35 +137,23 @@ class KiboUnifiedCommerce(KiboApi):
     adjust_items = ADJUST_ITEMS
     identity = staticmethod(identity_by(NATIVE_ROW_FIELDS))
 
+    jobs_read_documented = True
+    """The spec documents Get Jobs (`/commerce/inventory/v1/queue`) on the tenant's host."""
+
     def __init__(self, settings: Settings) -> None:
-        try:
-            settings.require(self.name, "tenant_id", "api_key", "api_secret")
-        except SettingsError as error:
+        settings.require(self.name, "tenant_id", "api_key")
+        if settings.auth_method == "bearer_api_key":
             raise SettingsError(
-                f"{error} With api_style 'unified_commerce', Kibo's native API takes only "
-                "OAuth2 access tokens, obtained from auth_url with api_key (the application's "
-                "client ID) and api_secret (its shared secret)."
-            ) from None
+                "auth_method 'bearer_api_key' cannot be used with api_style 'unified_commerce': "
+                "Kibo's native API takes only OAuth 2.0 access tokens (its OpenAPI spec: a JWT "
+                "bearer). Use auth_method: oauth (the default) with api_key and api_secret."
+            )
         self.host = native_host(settings)
         self.urls = {op: self.host + path for op, path in PATHS.items()}
         self.tenant = str(settings.tenant_id)
         self.site = settings.site_id
         self.sizes = batch_sizes(settings)
-        self._auth = TokenAuth(
-            TokenRequest(
-                settings.auth_url or AUTH_URL,
-                str(settings.api_key),
-                str(settings.api_secret),
-                settings.token_request or "json",
-            )
-        )
-
-    def headers(self) -> dict[str, str]:
-        """Sent with every request: the tenant, and the site when `site_id` is set."""
-        headers = {"x-vol-tenant": self.tenant}
-        if self.site:
-            headers["x-vol-site"] = self.site
-        return headers
+        self._auth = token_auth(settings, self.host)
 
     def auth(self) -> TokenAuth:
         """An OAuth2 access token (client credentials), cached and renewed."""

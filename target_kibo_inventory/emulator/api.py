@@ -3,6 +3,13 @@
 Kibo's refresh/adjust come translated and native. Each request is authenticated as its
 family is, may meet an injected fault or a scripted answer (not the queue's), and is logged
 with what a test needs to check it.
+
+As the documents say: every Kibo API takes an OAuth 2.0 access token ("API Authentication";
+the raw API key only when the emulator is told to accept it), the tenant in `x-vol-tenant`
+and, when the emulator has a site, the site in `x-vol-site`. The job queue is served where a
+document places it: the native API's `/api/commerce/inventory/v1/queue` (OpenAPI spec); the
+legacy OMS host's `/inv/api/v1/queue` and `/api/v1/queue` only when told to (no document places
+them on the translation host).
 """
 
 from __future__ import annotations
@@ -24,6 +31,10 @@ if TYPE_CHECKING:
     from target_kibo_inventory.emulator.server import Emulator
 
 NATIVE, INCREFF = "unified_commerce", "increff"
+API_KEY_REFUSED = (
+    "the API key is no bearer token: get an OAuth 2.0 access token from the token endpoint "
+    "with the Application (Client) ID and the Client Secret"
+)
 
 
 class Route(NamedTuple):
@@ -106,8 +117,10 @@ def handle(emulator: Emulator, route: Route, request: Request, job_id: str | Non
     entry = _entry(route, request)
     if route.operation == "queue":
         entry["jobID"] = int(job_id) if job_id and _JOB_ID.fullmatch(job_id) else None
-        reply = _authenticate(emulator, route.destination, request.headers, entry)
-        reply = reply or _queue(emulator, request, job_id, entry)
+        refusal = _queue_missing(emulator, route, request) or _authenticate(
+            emulator, route.destination, request.headers, entry
+        )
+        reply = refusal or _queue(emulator, request, job_id, entry)
         entry.update(status=reply.status, end=time.monotonic())
         emulator.log(entry)
         return reply
@@ -122,6 +135,17 @@ def handle(emulator: Emulator, route: Route, request: Request, job_id: str | Non
     finally:
         emulator.count_in_flight(-1)
     return reply
+
+
+def _queue_missing(emulator: Emulator, route: Route, request: Request) -> Reply | None:
+    """None where the job queue is served, else a 404.
+
+    The translated families' paths are the legacy host's, served only with
+    `Options.translated_queue`.
+    """
+    if route.destination == NATIVE or emulator.options.translated_queue:
+        return None
+    return _refuse(route.destination, HTTPStatus.NOT_FOUND, f"no such path: {request.path}")
 
 
 def _entry(route: Route, request: Request) -> dict[str, Any]:
@@ -173,8 +197,12 @@ def _authenticate(
         return _refuse(destination, HTTPStatus.UNAUTHORIZED, "unknown or missing x-vol-tenant")
     if kind is None:
         return _refuse(destination, HTTPStatus.UNAUTHORIZED, "invalid or expired bearer token")
-    if destination == NATIVE:
-        return _authenticate_native(emulator, headers, kind)
+    if kind == "api_key" and (destination == NATIVE or not emulator.options.accept_api_key):
+        return _refuse(destination, HTTPStatus.UNAUTHORIZED, API_KEY_REFUSED)
+    site = headers.get("x-vol-site")
+    if emulator.options.site is not None and site != emulator.options.site:
+        message = f"x-vol-site must be this tenant's site {emulator.options.site}; got {site!r}"
+        return _refuse(destination, HTTPStatus.FORBIDDEN, message)
     return None
 
 
@@ -188,18 +216,6 @@ def _authenticate_increff(
         return None
     message = "invalid or missing authUsername, authPassword or authDomainName"
     return _refuse(INCREFF, HTTPStatus.UNAUTHORIZED, message)
-
-
-def _authenticate_native(emulator: Emulator, headers: Message, kind: str) -> Reply | None:
-    """None when the native API's access token (and site, if one is set) are given."""
-    if kind != "token":
-        message = "the API key is no bearer token here: get an access token from the token endpoint"
-        return _refuse(NATIVE, HTTPStatus.UNAUTHORIZED, message)
-    site = headers.get("x-vol-site")
-    if emulator.site is not None and site != emulator.site:
-        message = f"x-vol-site must be this tenant's site {emulator.site}; got {site!r}"
-        return _refuse(NATIVE, HTTPStatus.FORBIDDEN, message)
-    return None
 
 
 def _write(
@@ -287,7 +303,10 @@ def _increff(emulator: Emulator, body: Any, entry: dict[str, Any], faults: Fault
         payload=batch.payload,
         rejected=failed,
     )
-    return Reply(HTTPStatus.OK, increff.answer(batch, failed, succeeded))
+    answer = increff.answer(
+        batch, failed, succeeded, as_example=emulator.options.increff_example_answers
+    )
+    return Reply(HTTPStatus.OK, answer)
 
 
 def _queue(

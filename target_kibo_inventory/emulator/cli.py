@@ -10,7 +10,13 @@ import sys
 from target_kibo_inventory.emulator import show
 from target_kibo_inventory.emulator.faults import Faults
 from target_kibo_inventory.emulator.increff import IncreffAccount
-from target_kibo_inventory.emulator.server import Emulator
+from target_kibo_inventory.emulator.server import (
+    DEMO_API_KEY,
+    DEMO_API_SECRET,
+    DEMO_TENANT,
+    Emulator,
+    Options,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,13 +32,34 @@ def _parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
     )
     parser.add_argument("--port", type=int, default=8700, help="port (default: %(default)s)")
-    parser.add_argument("--tenant", default="demo", help="accepted x-vol-tenant")
-    parser.add_argument("--api-key", default="demo-key", help="accepted API key / client ID")
     parser.add_argument(
-        "--api-secret", default=None, help="client secret accepted by the token endpoints"
+        "--tenant", default=DEMO_TENANT, help="accepted x-vol-tenant (default: %(default)s)"
     )
     parser.add_argument(
-        "--site", default=None, help="x-vol-site the native API requires (default: none)"
+        "--api-key",
+        default=DEMO_API_KEY,
+        help="Application (Client) ID accepted by the token endpoints (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--api-secret",
+        default=DEMO_API_SECRET,
+        help="Client Secret accepted by the token endpoints (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--site", default=None, help="x-vol-site every Kibo API requires (default: none)"
+    )
+    parser.add_argument(
+        "--accept-api-key-as-bearer",
+        action="store_true",
+        help="also accept the API key itself as the bearer token on the translated endpoints "
+        "(no Kibo document describes it; by default only OAuth 2.0 access tokens)",
+    )
+    parser.add_argument(
+        "--translated-job-queue",
+        action="store_true",
+        help="also serve the job queue at /inv/api/v1/queue and /api/v1/queue, the legacy OMS "
+        "host's paths (no Kibo document places them on the translation host; by default only "
+        "the native API's /api/commerce/inventory/v1/queue)",
     )
     parser.add_argument(
         "--db",
@@ -60,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     increff.add_argument(
         "--increff-domain", default=defaults.domain, help="authDomainName (default: %(default)s)"
+    )
+    increff.add_argument(
+        "--increff-example-answers",
+        action="store_true",
+        help='name SKUs in answers as the guide\'s example does (ITEM302 sent, "302" answered) '
+        "instead of as sent",
     )
     faults = parser.add_argument_group("fault injection (seeded, reproducible; rates 0..1)")
     faults.add_argument("--fault-seed", type=int, default=0, help="seed of the fault sequence")
@@ -120,8 +153,13 @@ def main(argv: list[str] | None = None) -> None:
         args.db,
         args.token_ttl,
         fault_settings,
-        site=args.site,
         increff=account,
+        options=Options(
+            site=args.site,
+            accept_api_key=args.accept_api_key_as_bearer,
+            translated_queue=args.translated_job_queue,
+            increff_example_answers=args.increff_example_answers,
+        ),
     )
     logging.getLogger("kibo-emulator").info(
         "serving on http://%s:%d (tenant %s)", args.host, args.port, args.tenant

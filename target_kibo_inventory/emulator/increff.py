@@ -10,6 +10,7 @@ and errors as `{"code", "message", "description"}`. Two payloads: the current ob
 from __future__ import annotations
 
 import hmac
+import re
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ V0_FIELDS = {
     "fulfillmentLocationId": (_INTEGER, True),
 }
 """Field: (type, required)."""
+_TRAILING_DIGITS = re.compile(r"[0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -108,11 +110,28 @@ def check_body(body: Any) -> Batch:
     return Batch("current", updates, location)
 
 
-def answer(batch: Batch, failed: list[str], succeeded: list[str]) -> dict[str, list[str]]:
-    """The 200 answer of this payload style."""
+def answer(
+    batch: Batch, failed: list[str], succeeded: list[str], *, as_example: bool = False
+) -> dict[str, list[str]]:
+    """The 200 answer of this payload style.
+
+    Each SKU is named as sent (the parameter table: "List of channelSkuCode"), or, `as_example`,
+    as the guide's example names it: request `ITEM302`, answer `"302"` (`example_name`).
+    """
+    if as_example:
+        failed, succeeded = [example_name(s) for s in failed], [example_name(s) for s in succeeded]
     if batch.payload == "v0":
         return {"failureSkus": failed, "successSkus": succeeded}
     return {"failureProducts": failed, "successProducts": succeeded}
+
+
+def example_name(sku: str) -> str:
+    """A SKU as the guide's example answers it: its trailing digits (`ITEM302` → `302`).
+
+    A SKU that ends in none is named as sent.
+    """
+    digits = _TRAILING_DIGITS.search(sku)
+    return digits.group() if digits else sku
 
 
 def _extras(entry: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from typing import Any
@@ -24,13 +25,44 @@ from target_kibo_inventory.emulator.handler import KIBO_TOKEN_PATH, LEGACY_TOKEN
 from target_kibo_inventory.emulator.increff import IncreffAccount
 from target_kibo_inventory.emulator.store import Store
 
-__all__ = ["KIBO_TOKEN_PATH", "LEGACY_TOKEN_PATH", "Emulator", "Faults", "IncreffAccount"]
+__all__ = [
+    "DEMO_API_KEY",
+    "DEMO_API_SECRET",
+    "DEMO_TENANT",
+    "KIBO_TOKEN_PATH",
+    "LEGACY_TOKEN_PATH",
+    "Emulator",
+    "Faults",
+    "IncreffAccount",
+    "Options",
+]
 
 logger = logging.getLogger("kibo-emulator")
 
+DEMO_TENANT, DEMO_API_KEY = "demo", "demo-key"
+DEMO_API_SECRET = "demo-secret"  # noqa: S105  the emulator's documented demo credentials
+"""The command line's default credentials: tenant, Application (Client) ID, Client Secret."""
 SCRIPT_KEYS = {"status", "raw", "message", "retry_after", "latency"}
 HTTP_STATUSES = range(100, 600)
 """The statuses a scripted answer may have: any three-digit one, named or not (e.g. 599)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """The tenant's site, and what the emulator does beyond the documents' plain reading.
+
+    Each is off by default.
+    """
+
+    site: str | None = None
+    """When set, every Kibo API requires x-vol-site equal to it."""
+    accept_api_key: bool = False
+    """The translated endpoints take the API key itself as a bearer (no document says so)."""
+    translated_queue: bool = False
+    """Serve the job queue at the legacy host's paths, /inv/api/v1/queue and /api/v1/queue
+    (no document places them on the translation host)."""
+    increff_example_answers: bool = False
+    """Name SKUs in Increff's answers as the guide's example does (ITEM302 → "302")."""
 
 
 class Emulator:
@@ -45,15 +77,15 @@ class Emulator:
         token_ttl: float = 3600.0,
         faults: Faults | None = None,
         *,
-        site: str | None = None,
         increff: IncreffAccount | None = None,
+        options: Options | None = None,
     ) -> None:
         self.tenant = tenant
         self.api_key = api_key
         self.api_secret = api_secret
+        """The Client Secret of the token endpoints (None: no token is issued)."""
         self.token_ttl = token_ttl
-        self.site = site
-        """When set, the native API requires x-vol-site equal to it."""
+        self.options = options or Options()
         self.increff = increff or IncreffAccount()
         self.store = Store(db, int(tenant) if tenant.isdecimal() else None)
         self._tokens: dict[str, float] = {}
