@@ -802,7 +802,7 @@ def check_env_names(
     With `--config ENV`, settings come from `<prefix><SETTING>` variables, so a misspelled
     one would be ignored; it is refused, naming the closest setting's variable, as an unknown
     key of a config file is. `others` are the prefixed variables that are no settings but mean
-    something (the SDK's `<prefix>LOGLEVEL`, the crash tests' fault injection).
+    something (the SDK's `<prefix>LOGLEVEL`).
     """
     variables = {prefix + name.upper().replace("-", "_"): name for name in known}
     unknown = sorted(set(environ) - set(variables) - set(others))

@@ -10,7 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Any, NamedTuple, NoReturn
+from typing import IO, TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn
 
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
@@ -65,9 +65,7 @@ if TYPE_CHECKING:
     from target_kibo_inventory.destinations.base import Destination
 
 STATE_KEY = "kibo_inventory"
-CRASH_POINT_ENV = "TARGET_KIBO_INVENTORY_CRASH_POINT"
-"""Fault injection for crash tests: `after_state:N` kills the process with SIGKILL right
-after the N-th STATE message is written, before the journal records that it was."""
+
 UNUSED_BUILTIN_SETTINGS = ("add_record_metadata", "load_method", "batch_size_rows")
 
 Preprocess = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
@@ -125,20 +123,6 @@ class _HoldStop:
             target._stop()
 
 
-def _crash_hook() -> Callable[[int], None] | None:
-    """The crash tests' fault injection (CRASH_POINT_ENV), or None."""
-    point, _, count = os.environ.get(CRASH_POINT_ENV, "").partition(":")
-    if point != "after_state":
-        return None
-    at = int(count or 1)
-
-    def crash(written: int) -> None:
-        if written == at:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return crash
-
-
 class CredentialsError(AuthError):
     """The credentials check at start-up failed."""
 
@@ -166,6 +150,8 @@ class TargetKiboInventory(Target):
     """Loads stock counts into Kibo OMS, Kibo Unified Commerce and Increff OMS."""
 
     name = "target-kibo-inventory"
+    after_state_written: ClassVar[Callable[[int], None] | None] = None
+    """Called with the count of STATE messages written, after each (the crash tests' hook)."""
     config_jsonschema = CONFIG_SCHEMA
     default_sink_class = InventorySink
     message_reader_class = RecordReader
@@ -264,7 +250,7 @@ class TargetKiboInventory(Target):
             self.logger,
             bookmark_limit=settings.max_movements_at_bookmark,
             job_status=self._job_status,
-            after_state_written=_crash_hook(),
+            after_state_written=type(self).after_state_written,
         )
         journal.open()
         return journal
@@ -273,11 +259,11 @@ class TargetKiboInventory(Target):
         """The settings that `TARGET_KIBO_INVENTORY_<SETTING>` variables give (`--config ENV`).
 
         A variable with that prefix that names no setting is refused (SettingsError), except
-        the SDK's `TARGET_KIBO_INVENTORY_LOGLEVEL` and the crash tests' fault injection.
+        the SDK's `TARGET_KIBO_INVENTORY_LOGLEVEL`.
         """
         prefix = self._env_var_prefix
         settings = env_config({"properties": known}, prefix)
-        check_env_names(os.environ, prefix, known, [f"{prefix}LOGLEVEL", CRASH_POINT_ENV])
+        check_env_names(os.environ, prefix, known, [f"{prefix}LOGLEVEL"])
         return settings
 
     def _stats(self) -> RunStats:

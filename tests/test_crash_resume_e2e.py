@@ -51,6 +51,7 @@ class Pipeline:
         name: str = "",
         records: int = RECORDS,
         env: dict | None = None,
+        target: tuple[str, ...] = (TARGET,),
     ) -> None:
         self.files = {
             f: workdir / f"{name}{f}" for f in ("config.json", "state.json", "target.out")
@@ -70,7 +71,7 @@ class Pipeline:
                 stderr=tap_err,
             )
         self.target = subprocess.Popen(
-            [TARGET, "--config", self.files["config.json"].name],
+            [*target, "--config", self.files["config.json"].name],
             stdin=self.tap.stdout,
             stdout=self.out,
             stderr=self.err,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+from pathlib import Path
 
 from tests.test_crash_resume_e2e import (
     RECORDS,
@@ -121,7 +123,7 @@ def test_a_kill_right_after_a_state_resumes_exactly_from_either_state(emulator, 
             "adjust",
             "--pause-at",
             PAUSES,
-            env={"TARGET_KIBO_INVENTORY_CRASH_POINT": "after_state:2"},
+            target=(sys.executable, str(Path(__file__).with_name("crashing_target.py")), "2"),
         )
         assert killed.wait() == -9
         states, _ = killed.finish(resume_from)
