@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import os
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +18,7 @@ from typing import Any, NamedTuple
 import requests
 
 from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH
+from target_kibo_inventory.target import TargetKiboInventory
 
 BIN = Path(sys.executable).parent
 TARGET = str(BIN / "target-kibo-inventory")
@@ -133,6 +138,61 @@ def run_target(
         cwd=tmp_path,
     )
     return Run(done.returncode, done.stdout, done.stderr)
+
+
+PYTHON_WARNINGS = (
+    ("default", DeprecationWarning, "__main__"),
+    ("ignore", DeprecationWarning, ""),
+    ("ignore", PendingDeprecationWarning, ""),
+    ("ignore", ImportWarning, ""),
+    ("ignore", ResourceWarning, ""),
+)
+"""A new interpreter's warning filters (pytest's turn warnings into errors)."""
+
+
+def run_in_process(config: dict, messages: Iterable[dict] | str, tmp_path: Path, *args: str) -> Run:
+    """run_target's run without a new process: the same command line (the console script's
+    `TargetKiboInventory.cli`), in tmp_path, the messages as its standard input; what it writes
+    to stdout and stderr, and its exit status (an uncaught error: the interpreter's hook, 1).
+    For the cases of a behaviour that one CLI test already shows (a rule, a setting, an input):
+    about 30 ms instead of a process start's 0.6 s.
+    """
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    text = messages if isinstance(messages, str) else lines(messages)
+    stdin = io.TextIOWrapper(io.BytesIO(text.encode()), encoding="utf-8")
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+    stderr = io.StringIO()
+    root = logging.getLogger()
+    saved = (sys.stdin, sys.stdout, sys.stderr, sys.excepthook, root.handlers[:], root.level)
+    cwd = Path.cwd()
+    sys.stdin, sys.stdout, sys.stderr = stdin, stdout, stderr
+    os.chdir(tmp_path)
+    try:
+        with warnings.catch_warnings():
+            warnings.resetwarnings()
+            for action, category, module in PYTHON_WARNINGS:
+                warnings.filterwarnings(action, category=category, module=module)
+            code = _exit_status(TargetKiboInventory, ["--config", "config.json", *args])
+    finally:
+        os.chdir(cwd)
+        logging.captureWarnings(False)
+        sys.stdin, sys.stdout, sys.stderr, sys.excepthook, handlers, level = saved
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    return Run(code, stdout.buffer.getvalue().decode(), stderr.getvalue())  # type: ignore[attr-defined]
+
+
+def _exit_status(target: Any, args: list[str]) -> int:
+    """Run the target's command line as its console script does; the process's exit status."""
+    try:
+        target.cli.main(args, prog_name="target-kibo-inventory")
+    except SystemExit as done:
+        code = done.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except Exception:  # uncaught: what the interpreter does
+        sys.excepthook(*sys.exc_info())
+        return 1
+    return 0
 
 
 class EmulatorClient:
