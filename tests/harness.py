@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import os
+import random
+import socket
 import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -193,6 +196,55 @@ def _exit_status(target: Any, args: list[str]) -> int:
         sys.excepthook(*sys.exc_info())
         return 1
     return 0
+
+
+def free_port() -> int:
+    """A free TCP port of 127.0.0.1 below the ephemeral range, for a server started by another
+    process: no port-0 server nor outgoing connection of a test running in parallel takes it
+    between this choice and that process's bind (a choice of port 0 here could be taken so)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    while True:
+        port = random.randrange(10_000, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+
+
+@contextlib.contextmanager
+def emulator_cli(*args: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """The kibo-emulator command serving on a free port until the block ends; its URL and
+    process. It is asked whether it serves until it answers; if it ended (its port was taken
+    after all), it is started again on another."""
+    for _ in range(5):
+        port = free_port()
+        process = subprocess.Popen(
+            [str(BIN / "kibo-emulator"), "--port", str(port), *args], stderr=subprocess.DEVNULL
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            if _serves(url, process):
+                yield url, process
+                return
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+    raise AssertionError(f"kibo-emulator {' '.join(args)} did not serve on 5 ports")
+
+
+def _serves(url: str, process: subprocess.Popen) -> bool:
+    """Wait until the emulator answers at url (True) or its process ended (False)."""
+    deadline = time.monotonic() + 60
+    while process.poll() is None:
+        with contextlib.suppress(requests.ConnectionError):
+            requests.get(url + "/emulator/health", timeout=5).raise_for_status()
+            return process.poll() is None
+        assert time.monotonic() < deadline, f"kibo-emulator did not answer at {url} in 60 s"
+        time.sleep(0.05)
+    return False
 
 
 class EmulatorClient:
