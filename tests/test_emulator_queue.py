@@ -120,7 +120,8 @@ def test_statuses_go_pending_working_success_one_job_at_a_time(slow_oms):
         ("SUCCESS", "WORKING"),
         ("SUCCESS", "SUCCESS"),
     ]
-    assert seen in (order, order[1:])
+    between = ("SUCCESS", "PENDING")  # for an instant: the first ended, the second not begun
+    assert [statuses for statuses in seen if statuses != between] in (order, order[1:])
     one, two = slow_oms.job(first), slow_oms.job(second)
     assert set(one) == SPEC_FIELDS
     assert (one["success"], one["messages"], one["itemCount"], one["tenantID"]) == (
