@@ -1,10 +1,13 @@
 """Shared fixtures: a real emulator on 127.0.0.1; Meltano and tap-postgres, installed into `.e2e/`
 on first use. A test that skips fails the run, except in tests/test_spec.py and
-tests/test_vendor_documents.py (which need ../shared/api/, absent from a clone).
+tests/test_vendor_documents.py (which need ../shared/api/, absent from a clone); so does a run
+that leaves a new file or folder in the repository's folder. Each test runs in a folder of its
+own; tests marked `slow` are handed to the workers first (pytest-xdist, pyproject's addopts).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 
@@ -18,7 +21,7 @@ from target_kibo_inventory.emulator.server import (
     Options,
 )
 from tests.harness import EmulatorClient
-from tests.outside import MELTANO, TAP_POSTGRES, e2e_venv
+from tests.outside import E2E, MELTANO, ROOT, TAP_POSTGRES, e2e_venv
 
 TENANT = "test-tenant"
 API_KEY = "test-key-0123456789"
@@ -33,6 +36,16 @@ def _signal_handlers_restored() -> Iterator[None]:
     yield
     for signum, handler in handlers.items():
         signal.signal(signum, handler)
+
+
+@pytest.fixture(autouse=True)
+def _own_working_directory(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test runs in an empty folder of its own (not tmp_path, whose contents some tests
+    check): what a target run in process writes to its working directory (a journal, dead
+    letters) lands there, never in the repository's folder nor in another test's."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
 def _serving(options: Options) -> Iterator[EmulatorClient]:
@@ -85,6 +98,35 @@ def tap_postgres_executable() -> str:
     return e2e_venv("tap-postgres", TAP_POSTGRES, "tap-postgres")
 
 
+SLOW_MARKERS = ("slow", "meltano", "postgres")
+"""Markers of slow tests (a Meltano project or a PostgreSQL server is slow by itself)."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests of SLOW_MARKERS slow; put slow tests first, so that the workers start
+    them early and none ends the run alone."""
+    for item in items:
+        if any(item.get_closest_marker(name) for name in SLOW_MARKERS[1:]):
+            item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+LEFT_IN_ROOT_ALLOWED = {E2E.name, ".pytest_cache"}
+"""What a run may add to the repository's folder: the outside components' cache, pytest's."""
+_in_root: set[str] = set()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Note what the repository's folder holds before the run (in the controller)."""
+    if not hasattr(config, "workerinput"):
+        _in_root.update(os.listdir(ROOT))
+
+
+def _left_in_root() -> list[str]:
+    return sorted(set(os.listdir(ROOT)) - _in_root - LEFT_IN_ROOT_ALLOWED) if _in_root else []
+
+
 SKIPS_ALLOWED_IN = ("tests/test_spec.py::", "tests/test_vendor_documents.py::")
 _skipped: list[str] = []
 
@@ -97,14 +139,19 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Fail a run in which a test skipped outside SKIPS_ALLOWED_IN."""
-    if _skipped and session.exitstatus == pytest.ExitCode.OK:
+    """Fail a run in which a test skipped outside SKIPS_ALLOWED_IN, or that left something in
+    the repository's folder."""
+    if (_skipped or _left_in_root()) and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Name the tests that skipped where no test may skip."""
+    """Name the tests that skipped where no test may skip, and what a run left in the folder."""
     if _skipped:
         terminalreporter.section("skipped where no test may skip: the run fails", red=True)
         for nodeid in _skipped:
             terminalreporter.line(nodeid)
+    if left := _left_in_root():
+        terminalreporter.section("left in the repository's folder: the run fails", red=True)
+        for name in left:
+            terminalreporter.line(str(ROOT / name))

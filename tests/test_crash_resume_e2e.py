@@ -17,6 +17,8 @@ import pytest
 from tests.harness import TARGET
 from tests.resumable_tap import record, stream_of
 
+pytestmark = pytest.mark.slow  # sleeps no fixed time, but waits on the emulator and the tap
+
 TAP = [sys.executable, str(Path(__file__).with_name("resumable_tap.py"))]
 RECORDS = 12000
 PAUSES = "2000,4000,6000,8000,10000"  # the tap waits there for the target's drain and STATE

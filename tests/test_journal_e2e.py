@@ -8,6 +8,8 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.test_crash_resume_e2e import (
     RECORDS,
     Pipeline,
@@ -16,6 +18,8 @@ from tests.test_crash_resume_e2e import (
     _kill_while_an_adjust_is_in_flight,
     _wait_until_landed,
 )
+
+pytestmark = pytest.mark.slow  # sleeps no fixed time, but waits on the emulator and the tap
 
 PAUSES = "2000,4000,6000,8000,10000"
 
