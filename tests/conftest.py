@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -20,7 +20,7 @@ from target_kibo_inventory.emulator.server import (
     Emulator,
     Options,
 )
-from tests.harness import EmulatorClient
+from tests.harness import EmulatorClient, Run, run_in_process, run_target
 from tests.outside import E2E, MELTANO, ROOT, TAP_POSTGRES, e2e_venv
 
 TENANT = "test-tenant"
@@ -46,6 +46,16 @@ def _own_working_directory(
     check): what a target run in process writes to its working directory (a journal, dead
     letters) lands there, never in the repository's folder nor in another test's."""
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture
+def run_case(request: pytest.FixtureRequest) -> Callable[..., Run]:
+    """How a parametrized test runs the target: its first case through the command line
+    (run_target, a new process), every other case in process (run_in_process: the same command,
+    about 20 times faster). One CLI run shows the behaviour; the cases show its rules."""
+    callspec = getattr(request.node, "callspec", None)
+    first = callspec is None or not any(callspec.indices.values())
+    return run_target if first else run_in_process
 
 
 def _serving(options: Options) -> Iterator[EmulatorClient]:
