@@ -22,8 +22,6 @@ from tests.harness import EmulatorClient
 from tests.outside import report
 from tests.test_meltano_e2e import Meltano, _project
 
-pytestmark = pytest.mark.xdist_group("meltano-errors")  # one worker installs the project once
-
 ROWS = 3000
 MELTANO_CLOSING_LINES = 3
 """What Meltano prints after a failed loader: "Loader failed", "Block run completed", "Run
