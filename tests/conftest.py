@@ -12,6 +12,7 @@ import signal
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from target_kibo_inventory.emulator.server import (
     DEMO_API_KEY,
@@ -22,6 +23,8 @@ from target_kibo_inventory.emulator.server import (
 )
 from tests.harness import EmulatorClient, Run, run_in_process, run_target
 from tests.outside import E2E, MELTANO, ROOT, TAP_POSTGRES, e2e_venv
+
+set_hypothesis_home_dir(E2E / "hypothesis")  # its cache and examples: not in the folder itself
 
 TENANT = "test-tenant"
 API_KEY = "test-key-0123456789"
