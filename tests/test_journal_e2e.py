@@ -74,7 +74,7 @@ def test_partitions_with_disjoint_locations_share_the_working_directory(emulator
     b.finish()
     a_before_the_hang = {k: v for k, v in _expected("adjust", 7100).items() if k[0] != "Warehouse"}
     b_whole = {k: v for k, v in _expected("adjust").items() if k[0] == "Warehouse"}
-    a.wait_until_idle(emulator, {**a_before_the_hang, **b_whole}, 7000)
+    a.wait_until_idle(emulator, 7000, {**a_before_the_hang, **b_whole})
     a.kill()  # partition A dies with items applied after its last state
     a.finish()
     assert list(_journal(tmp_path, emulator).glob("North-Store-*.jsonl"))
