@@ -44,9 +44,6 @@ class Meltano:
         self.env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
         self.env["MELTANO_SNOWPLOW_COLLECTOR_ENDPOINTS"] = "[]"
         self.env["MELTANO_HUB_URL"] = self.env["MELTANO_HUB_API_ROOT"] = "http://127.0.0.1:9"
-        # Plugins' venvs (uv) get their bytecode at install, not on each start of the plugin
-        # (as none is written where PYTHONDONTWRITEBYTECODE is set): a faster suite.
-        self.env["UV_COMPILE_BYTECODE"] = "1"
         self.env.update(env)
 
     def __call__(
