@@ -54,6 +54,7 @@ def _control_bytes(text: str) -> list[str]:
 # Messages: what they quote from the input is short, said once, without control characters
 
 
+@pytest.mark.slow  # 10 MB through the CLI's pipe
 def test_a_10_mb_invalid_record_writes_little_to_stderr(emulator, tmp_path):
     huge = "b" * 10_000_000
     messages = [schema("s", ANY), record("s", sku=huge, location_name="L", quantity=[huge])]
@@ -66,6 +67,7 @@ def test_a_10_mb_invalid_record_writes_little_to_stderr(emulator, tmp_path):
     assert "… (10000004 characters)" in error  # the list
 
 
+@pytest.mark.slow  # 10 MB through the CLI's pipe
 def test_a_10_mb_record_breaking_the_schema_writes_little_to_stderr(emulator, tmp_path):
     properties = {**ANY, "quantity": {"type": "integer"}}
     messages = [
@@ -315,6 +317,7 @@ def test_a_record_before_its_schema_is_one_error_naming_the_line(emulator, tmp_p
     assert "Input line 1: stream 's' has a RECORD before its SCHEMA message" in error
 
 
+@pytest.mark.slow  # 10 MB through the CLI's pipe
 def test_a_10_mb_line_that_is_no_json_writes_little_to_stderr(emulator, tmp_path):
     line = '{"type": "RECORD", "x": "' + "a" * 10_000_000
     run = run_target(emulator.config(), lines([schema("s", ANY)]) + line + "\n", tmp_path)

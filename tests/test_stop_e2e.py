@@ -9,7 +9,11 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.harness import lines, output_of, record, schema, start_target
+
+pytestmark = pytest.mark.slow  # each waits for a drain interval or a job step by design
 
 HOLD_OPEN = "import sys, time; sys.stdout.write(sys.argv[1]); sys.stdout.flush(); time.sleep(60)"
 """A tap that writes its messages, then stays silent with its output open."""
