@@ -2,13 +2,17 @@
 on first use. A test that skips fails the run, except in tests/test_spec.py and
 tests/test_vendor_documents.py (which need ../shared/api/, absent from a clone); so does a run
 that leaves a new file or folder in the repository's folder. Each test runs in a folder of its
-own; tests marked `slow` are handed to the workers first (pytest-xdist, pyproject's addopts).
+own; each worker (pytest-xdist, pyproject's addopts) starts with its share of the tests marked
+`slow`, and the venvs of the outside components are installed meanwhile.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -23,6 +27,8 @@ from target_kibo_inventory.emulator.server import (
 )
 from tests.harness import EmulatorClient, Run, run_in_process, run_target
 from tests.outside import E2E, MELTANO, ROOT, TAP_POSTGRES, e2e_venv
+
+TAP_POSTGRES_VENV = ("tap-postgres", TAP_POSTGRES, "tap-postgres")
 
 set_hypothesis_home_dir(E2E / "hypothesis")  # its cache and examples: not in the folder itself
 
@@ -102,27 +108,72 @@ def dev_emulator() -> Iterator[EmulatorClient]:
 @pytest.fixture(scope="session")
 def meltano_executable() -> str:
     """The meltano CLI, installed into `.e2e/meltano` on first use."""
-    return e2e_venv("meltano", MELTANO, "meltano")
+    return e2e_venv(*OUTSIDE["meltano"])
 
 
 @pytest.fixture(scope="session")
 def tap_postgres_executable() -> str:
     """MeltanoLabs' tap-postgres CLI, installed into `.e2e/tap-postgres` on first use."""
-    return e2e_venv("tap-postgres", TAP_POSTGRES, "tap-postgres")
+    return e2e_venv(*TAP_POSTGRES_VENV)
 
 
-SLOW_MARKERS = ("slow", "meltano", "postgres")
-"""Markers of slow tests (a Meltano project or a PostgreSQL server is slow by itself)."""
+OUTSIDE = {"meltano": ("meltano", MELTANO, "meltano"), "postgres": TAP_POSTGRES_VENV}
+"""The markers of tests that use an outside component (slow by itself), and the venv each needs
+(name, requirement, executable): Meltano; PostgreSQL, read by tap-postgres."""
+_installs: list[threading.Thread] = []
 
 
-@pytest.hookimpl(tryfirst=True)  # before `-m` selects
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests of SLOW_MARKERS slow; put slow tests first, so that the workers start
-    them early and none ends the run alone."""
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """A test of an outside component is slow."""
+    if _outside(item):
+        item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(trylast=True)  # after `-m` selected
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Order the tests for the workers (pytest-xdist's worksteal gives each an equal slice, in
+    order): each slice starts with its share of the slow tests: two, then one of an outside
+    component (so that its venv is installed meanwhile, started here by one worker), the Meltano
+    projects first, the README's quick start the very first (the longest)."""
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    units: dict[str, list[pytest.Item]] = {}  # the tests of an outside component's module: one
     for item in items:
-        if any(item.get_closest_marker(name) for name in SLOW_MARKERS[1:]):
-            item.add_marker(pytest.mark.slow)
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+        if item.get_closest_marker("slow"):
+            units.setdefault(str(item.path) if _outside(item) else item.nodeid, []).append(item)
+    inside = [unit for unit in units.values() if not _outside(unit[0])]
+    outside = [unit for unit in units.values() if _outside(unit[0])]
+    outside.sort(key=lambda unit: unit[0].path.name, reverse=True)  # test_quick_start_e2e first
+    outside.sort(key=lambda unit: bool(unit[0].get_closest_marker("postgres")))
+    dealt = inside[: 2 * workers] + outside + inside[2 * workers :]
+    slices = [[item for unit in dealt[w::workers] for item in unit] for w in range(workers)]
+    fast = iter(item for item in items if not item.get_closest_marker("slow"))
+    left = len(items)
+    for w, part in enumerate(slices):
+        size = left // (workers - w)  # as worksteal cuts the list
+        left -= size
+        part.extend(itertools.islice(fast, max(size - len(part), 0)))
+    items[:] = [item for part in slices for item in part] + list(fast)
+    first_worker = getattr(config, "workerinput", {}).get("workerid", "gw0") == "gw0"
+    if first_worker and not config.option.collectonly:
+        _install_in_the_background(items)
+
+
+def _outside(item: pytest.Item) -> bool:
+    return any(item.get_closest_marker(name) for name in OUTSIDE)
+
+
+def _install_in_the_background(items: list[pytest.Item]) -> None:
+    """Start installing the venvs the selected tests need (the fixtures then wait for them)."""
+    for marker, venv in OUTSIDE.items():
+        if any(item.get_closest_marker(marker) for item in items):
+            thread = threading.Thread(target=_install, args=venv, daemon=True)
+            thread.start()
+            _installs.append(thread)
+
+
+def _install(name: str, requirement: str, executable: str) -> None:
+    with contextlib.suppress(BaseException):  # a failed install fails the test that needs it
+        e2e_venv(name, requirement, executable)
 
 
 LEFT_IN_ROOT_ALLOWED = {E2E.name, ".pytest_cache"}
@@ -153,7 +204,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Fail a run in which a test skipped outside SKIPS_ALLOWED_IN, or that left something in
-    the repository's folder."""
+    the repository's folder. An install still under way is waited for (no pip left behind)."""
+    for thread in _installs:
+        thread.join()
     if (_skipped or _left_in_root()) and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
