@@ -235,9 +235,8 @@ class HttpClient:
             }
         )
         self.session.verify = ca_bundle or True
-        self.auth = destination.auth()
-        if isinstance(self.auth, TokenAuth):
-            self.auth.fetch = self._fetch_token
+        auth = destination.auth()
+        self.auth = auth.fetching_with(self._fetch_token) if isinstance(auth, TokenAuth) else auth
         self.timeout = timeout
         self.max_tries = max_retries + 1
         self.max_retry_seconds = max_retry_seconds

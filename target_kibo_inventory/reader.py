@@ -83,9 +83,17 @@ class RecordReader(MsgSpecReader):
     `default_input` (text).
     """
 
-    before_input: Callable[[], None] | None = None
-    on_failure: Callable[[BaseException], None] | None = None
-    on_idle: Callable[[], None] | None = None
+    def __init__(
+        self,
+        *,
+        before_input: Callable[[], None] | None = None,
+        on_failure: Callable[[BaseException], None] | None = None,
+        on_idle: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.before_input = before_input
+        self.on_failure = on_failure
+        self.on_idle = on_idle
 
     @override
     def process_lines(self, file_input: t.IO[str] | None, callbacks: Callbacks) -> t.Counter[str]:

@@ -97,8 +97,7 @@ class Journal:
         self.resolve = dict(resolve or {})
         self.logger = logger or logging.getLogger(__name__)
         self.bookmarks = BookmarkMovements(bookmark_limit)
-        self.tail = False
-        """Set at the end of input: what the last STATE leaves in the files is a tap's tail."""
+        self._input_ended = False
         self._job_status = job_status
         self._after_state_written = after_state_written
         self._locations: dict[str, LocationJournal] = {}
@@ -166,7 +165,11 @@ class Journal:
             loc.replay is not None and loc.replay.position > 0 for loc in self._locations.values()
         )
 
-    def count(self, location: str, key: bytes) -> None:
+    def input_ended(self) -> None:
+        """The input ended: what the last STATE leaves in the files is a tap's tail."""
+        self._input_ended = True
+
+    def note_count(self, location: str, key: bytes) -> None:
         """Note a count of an item: movements of it after this one are never skipped."""
         loc = self._locations.get(location) or self._start_location(location)
         if loc.counted is not None:
@@ -211,15 +214,14 @@ class Journal:
         first = loc.moves - len(verdicts)
         return [(first + i, applied) for i, applied in enumerate(verdicts)]
 
-    def holding(self, location: str) -> bool:
-        """Whether the location's records are held until its replay is told apart."""
-        loc = self._locations.get(location)
-        return loc is not None and loc.replay is not None and loc.replay.holding
+    def queued(self, request: Request) -> None:
+        """A request is queued: one that carries movements takes the check of the input so far.
 
-    def check(self, location: str) -> tuple[int, str, str | None]:
-        """(movements so far, their digest, the first one's) at a location: a check of the input."""
-        loc = self._locations[location]
-        return loc.moves, loc.window.copy().hexdigest(), loc.window_first
+        The check is (movements so far, their digest, the first one's) at its location.
+        """
+        if request.moves and self.enabled:
+            loc = self._locations[request.location]
+            request.check = loc.moves, loc.window.copy().hexdigest(), loc.window_first
 
     def state_received(self, state: Any) -> None:
         """The tap sent a new STATE: what it says was applied at bookmarks; a new resume point."""
@@ -328,7 +330,7 @@ class Journal:
                 loc.name,
             )
 
-    def check_replayed(self) -> list[str]:
+    def _unfinished_replays(self) -> list[str]:
         """At the end of input: the locations whose replay did not finish (kept for later)."""
         left = []
         for loc in self._locations.values():
@@ -441,7 +443,7 @@ class Journal:
         header: dict[str, Any] = {
             "location": loc.name,
             "state": state_digest,
-            "tail": self.tail and not final,
+            "tail": self._input_ended and not final,
             "after": after.entry() if after else None,
             "bookmarks": bookmarks,
         }
@@ -453,7 +455,7 @@ class Journal:
 
     def finish(self, tap_sent_state: bool) -> None:
         """The input ended and everything was accepted; the last STATE was written."""
-        left = self.check_replayed()
+        left = self._unfinished_replays()
         if left:
             self.logger.warning(
                 "The input ended before it repeated everything an interrupted run had applied "
