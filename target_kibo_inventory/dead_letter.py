@@ -63,13 +63,8 @@ def is_explained(error: BaseException | None) -> bool:
 def without_traceback(record: logging.LogRecord) -> bool:
     """A logging filter: an explained error is logged as its message alone, once.
 
-    Its traceback goes to DEBUG, just before it.
-
-    The SDK's CLI logs an uncaught error with its traceback, which ends with the message
-    again; for a known error (an invalid record or input line, an API's refusal, a failed
-    job, ...) the traceback tells a user nothing more. Unknown errors keep theirs. The SDK's
-    closing "Config validation failed" line after the settings errors it lists is dropped:
-    each of those lines names the setting already.
+    Its traceback goes to DEBUG, just before it; unknown errors keep theirs. The SDK's closing
+    "Config validation failed" line is dropped: each settings error it lists names the setting.
     """
     if getattr(record, "traceback_of_error", False):
         return True
@@ -342,9 +337,8 @@ class DeadLetters:
     def summary(self) -> dict[str, Any] | None:
         """What this run set aside so far, for each of its STATE messages (None under `fail`).
 
-        Every count is given, zeros too, so that the entry describes the run that wrote it
-        even where states are merged key by key (Meltano's merge strategy): a clean run never
-        carries on an earlier run's counts.
+        Zeros too: where states are merged key by key (Meltano), a clean run never carries on
+        an earlier run's counts.
         """
         if self.policy != "dead_letter":
             return None

@@ -268,11 +268,9 @@ class TargetKiboInventory(Target):
         self.run.start()
 
     def _fail(self, error: BaseException) -> None:
-        """The reading or the end of the input failed: end the run, as a stop if one cut it short.
+        """The reading or the end of input failed: end the run (after a signal, as the stop).
 
-        Called by the reader with the error that ends the reading, and by `process_endofpipe`,
-        before the error propagates. After a stop (SIGTERM) the error is a request cut short:
-        `_stop` says what was loaded and exits with 128 + the signal's number.
+        Called before the error propagates, by the reader and by `process_endofpipe`.
         """
         if self.stop_signal.signum is not None and isinstance(error, Exception):
             self._stop(cut_short=error)
@@ -525,11 +523,7 @@ class TargetKiboInventory(Target):
 
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """On SIGTERM/SIGINT: send what is buffered, write the state, exit non-zero.
-
-        Waits before retries end at once (no request is tried again); while a message is
-        being handled the stop waits until it is done.
-        """
+        """On SIGTERM/SIGINT: send what is buffered, write the state, exit (see StopSignal)."""
         self.stop_signal.received(signum)
 
     def _stop(self, cut_short: Exception | None = None) -> NoReturn:

@@ -238,9 +238,7 @@ class Journal:
     def stood_still(self) -> bool:
         """Whether every movement after the tap's latest STATE is at its stream's bookmark then.
 
-        Then the tap's bookmark did not move: its re-read (and rows that share the bookmark
-        value) is what came after that STATE, and a STATE with the movements at the bookmark
-        covers it.
+        Then a STATE with the movements at the bookmark covers what came after the tap's.
         """
         after = any(loc.moves > loc.latest_start for loc in self._locations.values())
         return after and not self._untracked_since_state and not self.bookmarks.moved_since_state
