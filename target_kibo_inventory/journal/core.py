@@ -76,7 +76,7 @@ class Journal:
 
     `job_status(job_id)` reads a job's (status, itemCount) from its job queue (None: cannot),
     to settle the jobs an interrupted run was waiting for. `after_state_written(n)` is called
-    after the n-th STATE is written and before the journal records it (crash tests).
+    after the n-th STATE is written and before the journal records it (the crash tests).
     Thread-safe: the main thread receives items, the request and job threads record sending.
     """
 
@@ -92,7 +92,7 @@ class Journal:
         after_state_written: Callable[[int], None] | None = None,
     ) -> None:
         self.folder = folder
-        self.enabled = folder is not None
+        self._enabled = folder is not None
         self.retry_ambiguous = retry_ambiguous
         self.resolve = dict(resolve or {})
         self.logger = logger or logging.getLogger(__name__)
@@ -194,7 +194,7 @@ class Journal:
         loc = self._locations.get(location) or self._start_location(location)
         if loc.replay is None and loc.counted is not None and not self.bookmarks.known:
             loc.counted = None  # the replay is over: no movement is skipped here any more
-        if not self.enabled:
+        if not self._enabled:
             return [(None, False)]
         if loc.moves == loc.latest_start:
             loc.latest_first = digest(item)
@@ -219,7 +219,7 @@ class Journal:
 
         The check is (movements so far, their digest, the first one's) at its location.
         """
-        if request.moves and self.enabled:
+        if request.moves and self._enabled:
             loc = self._locations[request.location]
             request.check = loc.moves, loc.window.copy().hexdigest(), loc.window_first
 
@@ -345,7 +345,7 @@ class Journal:
 
     def sending(self, request: Request) -> None:
         """Note that a request that carries movements is about to be sent."""
-        if not self.enabled or not request.moves or request.check is None:
+        if not self._enabled or not request.moves or request.check is None:
             return
         loc = self._locations[request.location]
         request.incident = secrets.token_hex(5)  # unique: a resolution never fits a later one
@@ -463,7 +463,7 @@ class Journal:
             )
             return
         after = [loc for loc in self._locations.values() if loc.moves]
-        if not after or not self.enabled:
+        if not after or not self._enabled:
             return
         count = sum(loc.moves for loc in after)
         if tap_sent_state:
