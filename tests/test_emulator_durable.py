@@ -59,7 +59,10 @@ def _refresh(url: str, sku: str, quantity: int) -> int:
 def _send_until_killed(url: str, worker: int, answered: dict[int, tuple[str, int]]) -> None:
     """Refresh a new SKU per request until the emulator is gone; remember every answer."""
     session = requests.Session()
-    session.headers.update(_headers(url))
+    try:
+        session.headers.update(_headers(url))
+    except requests.RequestException:  # killed before this worker got its token
+        return
     for n in range(100_000):
         sku, quantity = f"W{worker}-{n}", n + 1
         body = {"locationName": "L", "items": [{"sku": sku, "quantity": quantity}]}

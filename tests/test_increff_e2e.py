@@ -246,10 +246,10 @@ def test_increff_s_own_example_answer_loads_with_one_warning(tmp_path):
         server.stop()
 
 
-def test_the_readme_increff_config_for_the_emulator_loads_it(emulator, tmp_path):
-    """README, Destinations: the emulator's Increff demo account, as the README gives it."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    block = readme[readme.index("**Try it on the emulator.**") :].split("```json\n")[1]
+def test_the_documented_increff_config_for_the_emulator_loads_it(emulator, tmp_path):
+    """docs/destinations.md: the emulator's Increff demo account, as it is given there."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "destinations.md").read_text()
+    block = page[page.index("**Try it on the emulator.**") :].split("```json\n")[1]
     config = json.loads(block.split("```")[0].replace("http://127.0.0.1:8700", emulator.url))
     assert config["increff_auth_username"] == "demo-user"
     columns = {name: {"type": "string"} for name in ("store", "product_code", "qty_on_hand")}

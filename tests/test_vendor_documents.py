@@ -232,9 +232,9 @@ def test_the_refresh_limit_is_the_prose_and_the_spec_not_the_tables(spec):
     assert "this Refresh API can accept up to 12000 items" in refresh
     assert "this Adjust API only accepts up to 1000 items" in adjust
     assert (REFRESH_MAX_ITEMS, ADJUST_MAX_ITEMS) == (12000, 1000)
-    readme = (ROOT / "README.md").read_text()
-    assert '"maximum length is 1000"' in readme
-    assert "The target keeps\n12000" in readme
+    batching = (ROOT / "docs" / "batching.md").read_text()
+    assert '"maximum length is 1000"' in batching
+    assert "The target keeps\n12000" in batching
 
 
 # Item 6: the emulator reads the documents
