@@ -123,42 +123,12 @@ class JobTracker:
         """Note an accepted request in the journal, the ledger and the logs; track its job."""
         waited = self.waiter is not None and answer.job_id is not None
         self.journal.accepted(request, answer.job_id, final=not waited)
-        location_key = self.destination.location_key
         self.stats.request_done(request.operation, request.location, request.count, answer.job_id)
         level = logging.INFO if self.stats.accepted_line_at_info() else logging.DEBUG
         if answer.job_id is not None:
-            entry = {
-                "jobID": answer.job_id,
-                "operation": request.operation,
-                location_key: request.location,
-                "items": request.count,
-                "stream": request.stream_label,
-            }
-            self.ledger.record("jobs", entry)
-            self.logger.log(level, "Job %s accepted: %s.", answer.job_id, description)
-            if self.waiter is not None:
-                self.waiter.track(self._job(request, entry))
-            elif self.job_log is not None:
-                self.job_log.write(self._job_log_line(entry))
+            self._job_accepted(request, answer.job_id, description, level)
         else:
-            entry = {
-                "destination": self.destination.name,
-                location_key: request.location,
-                "items": request.count,
-                "succeeded": answer.succeeded,
-                "failed": len(answer.failed),
-                "stream": request.stream_label,
-            }
-            self.ledger.record("requests", entry)
-            self.logger.log(
-                level,
-                "Accepted: %s; %d succeeded, %d failed.",
-                description,
-                answer.succeeded,
-                len(answer.failed),
-            )
-            if self.job_log is not None:
-                self.job_log.write({**self._job_log_line(entry), "jobID": None})
+            self._items_answered(request, answer, description, level)
         if answer.failed:
             self.dead_letters.failed_items(
                 self.destination.name,
@@ -167,6 +137,45 @@ class JobTracker:
                 answer.failed,
                 request.sources,
             )
+
+    def _job_accepted(
+        self, request: Request, job_id: int | str, description: str, level: int
+    ) -> None:
+        entry = {
+            "jobID": job_id,
+            "operation": request.operation,
+            self.destination.location_key: request.location,
+            "items": request.count,
+            "stream": request.stream_label,
+        }
+        self.ledger.record("jobs", entry)
+        self.logger.log(level, "Job %s accepted: %s.", job_id, description)
+        if self.waiter is not None:
+            self.waiter.track(self._job(request, entry))
+        elif self.job_log is not None:
+            self.job_log.write(self._job_log_line(entry))
+
+    def _items_answered(
+        self, request: Request, answer: Answer, description: str, level: int
+    ) -> None:
+        entry = {
+            "destination": self.destination.name,
+            self.destination.location_key: request.location,
+            "items": request.count,
+            "succeeded": answer.succeeded,
+            "failed": len(answer.failed),
+            "stream": request.stream_label,
+        }
+        self.ledger.record("requests", entry)
+        self.logger.log(
+            level,
+            "Accepted: %s; %d succeeded, %d failed.",
+            description,
+            answer.succeeded,
+            len(answer.failed),
+        )
+        if self.job_log is not None:
+            self.job_log.write({**self._job_log_line(entry), "jobID": None})
 
     def wait_until_final(self) -> None:
         """Wait until every accepted job is final (at most job_wait_timeout_seconds)."""
