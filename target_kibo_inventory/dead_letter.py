@@ -63,13 +63,8 @@ def is_explained(error: BaseException | None) -> bool:
 def without_traceback(record: logging.LogRecord) -> bool:
     """A logging filter: an explained error is logged as its message alone, once.
 
-    Its traceback goes to DEBUG, just before it.
-
-    The SDK's CLI logs an uncaught error with its traceback, which ends with the message
-    again; for a known error (an invalid record or input line, an API's refusal, a failed
-    job, ...) the traceback tells a user nothing more. Unknown errors keep theirs. The SDK's
-    closing "Config validation failed" line after the settings errors it lists is dropped:
-    each of those lines names the setting already.
+    Its traceback goes to DEBUG, just before it; unknown errors keep theirs. The SDK's closing
+    "Config validation failed" line is dropped: each settings error it lists names the setting.
     """
     if getattr(record, "traceback_of_error", False):
         return True
@@ -152,10 +147,9 @@ class InvalidLimit:
 class DeadLetters:
     """Where invalid records go: `fail` raises the error, `dead_letter` appends a JSON line.
 
-    Under `dead_letter`, `max_invalid_records` (see InvalidLimit; given here or by
-    `set_limit`, which the sinks call with the run's setting) bounds how many are set aside:
-    past it the run stops like `fail` would. `records_read` tells how many records the run
-    has read so far (the sinks' positions).
+    Under `dead_letter`, `max_invalid_records` (see InvalidLimit; None: no limit) bounds how
+    many are set aside: past it the run stops like `fail` would. `records_read` tells how many
+    records the run has read so far (the sinks' positions).
     """
 
     def __init__(
@@ -183,7 +177,6 @@ class DeadLetters:
         self.refused: dict[str, int] = {}
         """Of them, items each destination refused."""
         self.limit = None if max_invalid_records is None else InvalidLimit(max_invalid_records)
-        """None: no limit (until set_limit sets the run's `max_invalid_records`)."""
         self.records_read = records_read
         self._lock = threading.Lock()
 
@@ -191,11 +184,6 @@ class DeadLetters:
     def keeps_failed_jobs(self) -> bool:
         """Whether a failed job is set aside with its items (so they must be kept until then)."""
         return self.policy == "dead_letter"
-
-    def set_limit(self, max_invalid_records: float, records_read: Callable[[], int]) -> None:
-        """Set `max_invalid_records` and where the count of records read comes from."""
-        self.limit = InvalidLimit(max_invalid_records)
-        self.records_read = records_read
 
     def reject(self, error: InvalidRecordError, record: Any) -> None:
         """Raise the error (`fail`), or write the record and the reason to the file."""
@@ -210,7 +198,7 @@ class DeadLetters:
             "record": record,
         }
         where = f"record #{error.position} of stream '{clip(error.stream)}'"
-        self._write([line], what=f"the dead-letter line of {where}")
+        self._write([line], description=f"the dead-letter line of {where}")
         self.invalid += 1
         if self.count == 1:
             self.logger.warning("Invalid records are set aside in %s: %s", self.path, error)
@@ -258,8 +246,8 @@ class DeadLetters:
             }
             for f, record in zip(failed, records, strict=True)
         ]
-        what = f"the dead-letter lines of {len(lines)} item(s) refused at '{clip(location)}'"
-        self._write(lines, what=what, refused_by=destination)
+        description = f"the dead-letter lines of {len(lines)} item(s) refused at '{clip(location)}'"
+        self._write(lines, description=description, refused_by=destination)
         self.logger.warning(
             "%s refused %d item(s) at location '%s': set aside in %s.",
             destination,
@@ -294,7 +282,7 @@ class DeadLetters:
             "reason": f"the job ended {status.status}",
             "items": items,
         }
-        self._write([line], what=f"the dead-letter line of {job.describe()}", count=False)
+        self._write([line], description=f"the dead-letter line of {job.describe()}", count=False)
         self.failed_jobs += 1
         self.logger.warning(
             "%s %s ended FAILED: set aside in %s with its items (on_invalid_record: "
@@ -332,7 +320,7 @@ class DeadLetters:
         self,
         lines: list[dict[str, Any]],
         *,
-        what: str,
+        description: str,
         count: bool = True,
         refused_by: str | None = None,
     ) -> None:
@@ -340,7 +328,7 @@ class DeadLetters:
         text = "".join(_to_json({**line, "set_aside_at": now}) + "\n" for line in lines)
         text = redact(text)  # a server's reason or a job's messages may echo a secret
         with self._lock:
-            self._file.write(text, what)
+            self._file.write(text, description)
             if count:
                 self.count += len(lines)
             if refused_by is not None:
@@ -349,9 +337,8 @@ class DeadLetters:
     def summary(self) -> dict[str, Any] | None:
         """What this run set aside so far, for each of its STATE messages (None under `fail`).
 
-        Every count is given, zeros too, so that the entry describes the run that wrote it
-        even where states are merged key by key (Meltano's merge strategy): a clean run never
-        carries on an earlier run's counts.
+        Zeros too: where states are merged key by key (Meltano), a clean run never carries on
+        an earlier run's counts.
         """
         if self.policy != "dead_letter":
             return None

@@ -220,7 +220,7 @@ def non_negative_integer(value: Any) -> int:
     return _integer_in(value, 0, "")
 
 
-def count(value: Any) -> int:
+def stock_count(value: Any) -> int:
     """An absolute count (refresh): an integer from 0."""
     if type(value) is int and 0 <= value <= INT32_MAX:
         return value

@@ -58,8 +58,6 @@ class InventorySink(Sink):
         self.loader = target.loader
         self.positions = target.record_positions
         self.dead_letters = target.dead_letters
-        positions = self.positions
-        self.dead_letters.set_limit(settings.max_invalid_records, lambda: sum(positions.values()))
         self._uncounted = 0
         destination = target.destination
         rules = destination.items(self.operation)

@@ -83,7 +83,7 @@ def test_the_loader_decides_whether_a_maybe_applied_request_is_sent_again(
             loader.close()
     assert len(server.seen) == (2 if sent_again else 1)
     assert {seen.path for seen in server.seen} == {f"/inv/api/v5/inventory/{operation}/"}
-    assert len(loader.ledger) == (1 if sent_again else 0)
+    assert len(loader.jobs.ledger) == (1 if sent_again else 0)
 
 
 def test_an_adjust_surely_not_applied_is_sent_again(tmp_path: Path):
@@ -94,4 +94,4 @@ def test_an_adjust_surely_not_applied_is_sent_again(tmp_path: Path):
         loader.flush()
         loader.close()
     assert len(server.seen) == 2
-    assert loader.ledger.take()["jobs"][0]["jobID"] == 1
+    assert loader.jobs.ledger.pop_unreported()["jobs"][0]["jobID"] == 1

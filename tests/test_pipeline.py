@@ -34,7 +34,7 @@ from tests.harness import lines, record, schema, state
 STOCKROOM_ITEMS = ItemRules(
     fields=(
         FieldRule("article", rules.to_text, fallbacks=("sku",)),
-        FieldRule("quantity", rules.count),
+        FieldRule("quantity", rules.stock_count),
     ),
     identifiers=("article",),
     location=FieldRule("store", rules.location, fallbacks=("locationName",)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from target_kibo_inventory.summary import MAX_JOBS_LISTED, RunStats
+from target_kibo_inventory.summary import MAX_JOBS_LISTED, Counts, RunStats
 
 
 def _stats() -> RunStats:
@@ -23,10 +23,8 @@ def test_a_location_of_two_thousand_jobs_lists_a_few_with_their_count():
 
 def test_the_optimum_is_counted_on_the_distinct_items_sent():
     stats = _stats()
-    stats.records_read = lambda: 24000
-    stats.items_collapsed = lambda: 23000
     stats.request_done("refresh", "L", 1000, job_id=1)
-    summary = stats.summary("succeeded")
+    summary = stats.summary("succeeded", Counts(records_read=24000, items_collapsed=23000))
     counts = (summary["records"], summary["items"], summary["items_collapsed"])
     assert counts == (24000, 1000, 23000)
     assert (summary["requests"], summary["optimum_requests"]) == (1, 1)

@@ -65,7 +65,7 @@ def _integer_location(value: Any) -> str:
 PRODUCTS = ItemRules(
     fields=(
         FieldRule("channelSkuCode", _text, fallbacks=SKU_SOURCES),
-        FieldRule("quantity", rules.count),
+        FieldRule("quantity", rules.stock_count),
     ),
     identifiers=("channelSkuCode",),
     location=FieldRule("locationCode", _location, fallbacks=("locationName",)),
@@ -73,7 +73,7 @@ PRODUCTS = ItemRules(
 V0 = ItemRules(
     fields=(
         FieldRule("clientSkuId", _text, fallbacks=("channelSkuCode", *SKU_SOURCES)),
-        FieldRule("quantity", rules.count),
+        FieldRule("quantity", rules.stock_count),
         FieldRule("inventoryPoolId", rules.non_negative_integer),
     ),
     identifiers=("clientSkuId",),

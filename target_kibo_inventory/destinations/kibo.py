@@ -117,7 +117,7 @@ IDENTIFIER_RULES = tuple(FieldRule(name, rules.to_text) for name in IDENTIFIERS)
 REFRESH_ITEMS = ItemRules(
     fields=(
         *IDENTIFIER_RULES,
-        FieldRule("quantity", rules.count),
+        FieldRule("quantity", rules.stock_count),
         FieldRule("binID", rules.bin_id),
         FieldRule("ltd", rules.to_number),
         FieldRule("floor", rules.to_integer),

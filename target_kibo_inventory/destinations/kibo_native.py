@@ -75,7 +75,7 @@ property), else as for the translated endpoints (`locationName`, `location_name`
 REFRESH_ITEMS = ItemRules(
     fields=(
         *IDENTIFIER_RULES,
-        FieldRule("quantity", rules.count),
+        FieldRule("quantity", rules.stock_count),
         FieldRule("binID", rules.bin_id),
         FieldRule("LTD", rules.to_number),
         FieldRule("floor", rules.to_integer),
