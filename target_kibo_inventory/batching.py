@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Hashable, Iterator, Mapping, Sequence
 
 Merge = Callable[[bytes, bytes, int], bytes]
 """`merge(earlier, later, quantity)`: one encoded item with the later item's fields over the
@@ -91,15 +91,17 @@ class _Buffer:
     __slots__ = ("entries", "streams")
 
     def __init__(self) -> None:
-        self.entries: dict[bytes, _Entry] = {}
+        self.entries: dict[Hashable, _Entry] = {}
         self.streams: dict[str, None] = {}
 
 
 class _Location:
-    __slots__ = ("buffers",)
+    __slots__ = ("adjust", "buffers", "refresh")
 
     def __init__(self) -> None:
-        self.buffers: dict[str, _Buffer] = {"refresh": _Buffer(), "adjust": _Buffer()}
+        self.refresh = _Buffer()
+        self.adjust = _Buffer()
+        self.buffers: dict[str, _Buffer] = {"refresh": self.refresh, "adjust": self.adjust}
 
 
 class Batcher:
@@ -137,19 +139,22 @@ class Batcher:
         self,
         operation: str,
         location: str,
-        key: bytes,
+        key: Hashable,
         item: bytes,
         quantity: int,
         stream: str,
         *,
         source: Any = None,
         move: int | None = None,
-    ) -> list[Request]:
+    ) -> Sequence[Request]:
         """Fold one encoded item in; return the requests now due, in the order to send.
 
         `source` names its record; `move` is its movement position (adjust), for the journal.
         """
         place = self._locations.get(location)
+        if operation == "refresh" and place is not None and self._new_count(place, key, stream):
+            place.refresh.entries[key] = _Entry(item, quantity, source, move)
+            return ()
         if place is None:
             place = self._locations[location] = _Location()
         due: list[Request] = []
@@ -182,8 +187,26 @@ class Batcher:
             due += self._relieve()
         return [request for request in due if request.count]
 
+    def _new_count(self, place: _Location, key: Hashable, stream: str) -> bool:
+        """Whether a count is the common case (a new item, no movement pending, nothing due).
+
+        If so, it is counted as buffered (the caller stores it).
+        """
+        entries = place.refresh.entries
+        if (
+            place.adjust.entries
+            or key in entries
+            or len(entries) + 1 >= self.full_sizes["refresh"]
+            or self.buffered_items + 1 >= self.max_buffered
+        ):
+            return False
+        self.buffered_items += 1
+        if stream not in place.refresh.streams:
+            place.refresh.streams[stream] = None
+        return True
+
     def _movement_target(
-        self, location: str, place: _Location, key: bytes, delta: int, due: list[Request]
+        self, location: str, place: _Location, key: Hashable, delta: int, due: list[Request]
     ) -> str:
         """Where a movement goes: into the item's pending count, or among the deltas.
 

@@ -118,9 +118,9 @@ def test_alternating_counts_and_movements_make_one_request_of_each():
 
 def test_a_full_request_holds_distinct_items_exactly():
     batcher = _batcher({"refresh": 3, "adjust": 2}, {"refresh": 3, "adjust": 2})
-    assert _add(batcher, "refresh", "L", "A", 1) == []
-    assert _add(batcher, "refresh", "L", "A", 2) == []  # a repeat is no new item
-    assert _add(batcher, "refresh", "L", "B", 3) == []
+    assert not _add(batcher, "refresh", "L", "A", 1)
+    assert not _add(batcher, "refresh", "L", "A", 2)  # a repeat is no new item
+    assert not _add(batcher, "refresh", "L", "B", 3)
     [request] = _add(batcher, "refresh", "L", "C", 4, stream="t")
     assert (request.count, request.stream_label) == (3, "s, t")
     assert [i["quantity"] for i in _items(request)] == [2, 3, 4]

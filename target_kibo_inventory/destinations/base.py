@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgspec
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Hashable, Mapping, Sequence
 
     import requests
 
@@ -138,13 +138,13 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
 
 
-def identity_by(fields: Sequence[str]) -> Callable[[Mapping[str, Any]], bytes]:
+def identity_by(fields: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
     """An item's identity: its values of `fields` (those that name one inventory row)."""
     names = tuple(fields)
 
-    def identity(item: Mapping[str, Any]) -> bytes:
+    def identity(item: Mapping[str, Any]) -> tuple[Any, ...]:
         get = item.get
-        return _encode([get(name) for name in names])
+        return tuple([get(name) for name in names])
 
     return identity
 
@@ -184,7 +184,7 @@ class Destination(Protocol):
         """An item as the JSON value it is sent as."""
         ...
 
-    def identity(self, item: Mapping[str, Any]) -> bytes:
+    def identity(self, item: Mapping[str, Any]) -> Hashable:
         """Which inventory row an item is: a location's items of one identity go out once.
 
         Its identifiers, and its bin, lot, serial number... where the API has them.

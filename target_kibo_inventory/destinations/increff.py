@@ -135,7 +135,7 @@ class Increff:
         """Increff costs requests, not items."""
         return self.size
 
-    def identity(self, item: Mapping[str, Any]) -> bytes:
+    def identity(self, item: Mapping[str, Any]) -> tuple[Any, ...]:
         """One SKU of the location: channelSkuCode (V0: clientSkuId in its inventory pool)."""
         return self._identity(item)
 

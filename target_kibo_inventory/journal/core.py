@@ -42,7 +42,7 @@ from target_kibo_inventory.journal.fileformat import (
 from target_kibo_inventory.journal.replay import Candidate, Replay, merge_ranges, to_ranges
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Hashable, Iterator, Mapping
 
     from target_kibo_inventory.batching import Request
 
@@ -65,7 +65,7 @@ class LocationJournal:
     latest: Any = field(default_factory=hashlib.sha256)
     latest_first: str | None = None
     replay: Replay | None = None
-    counted: set[bytes] | None = None
+    counted: set[Hashable] | None = None
     """Items counted in this run, while movements may be skipped here."""
     has_file: bool = False
     file_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -169,13 +169,13 @@ class Journal:
         """The input ended: what the last STATE leaves in the files is a tap's tail."""
         self._input_ended = True
 
-    def note_count(self, location: str, key: bytes) -> None:
+    def note_count(self, location: str, key: Hashable) -> None:
         """Note a count of an item: movements of it after this one are never skipped."""
         loc = self._locations.get(location) or self._start_location(location)
         if loc.counted is not None:
             loc.counted.add(key)
 
-    def was_counted(self, location: str, key: bytes) -> bool:
+    def was_counted(self, location: str, key: Hashable) -> bool:
         """Whether this run already had a count of the item at the location."""
         loc = self._locations.get(location)
         return loc is not None and loc.counted is not None and key in loc.counted
