@@ -153,7 +153,8 @@ class InventoryLoader:
         encoded = self.destination.encode_item(location, item)
         held = self._held.get(location) if self._held else None
         if operation != "adjust" and held is None:  # the common case, without a record object
-            journal.note_count(location, key)
+            if journal.notes_counts:
+                journal.note_count(location, key)
             with self._lock:
                 due = self.batcher.add(
                     operation, location, key, encoded, item["quantity"], stream, source=source

@@ -128,7 +128,11 @@ class InventorySink(Sink):
     def load(self, location: str, item: dict[str, Any], bookmark: tuple[Any, str] | None) -> None:
         """Buffer the item of a record the compiled record path checked and mapped."""
         self.tally_record_read()
-        position = self._next_position()
+        self._uncounted += 1
+        if self._uncounted >= METRIC_EVERY:
+            self._count_records()
+        positions = self.positions
+        position = positions[self.stream_name] = positions[self.stream_name] + 1
         self.loader.add(
             self.operation,
             location,

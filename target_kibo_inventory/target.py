@@ -379,14 +379,20 @@ class TargetKiboInventory(Target):
             handle = self._compiled[stream] = self._compile(stream)
         if handle is None:
             return False
-        with self.stop_signal:
-            if not handle(head.record):
-                return False
-            self._received_since_drain = True
-            if time.monotonic() >= self._next_age_check:
-                self._next_age_check = time.monotonic() + 1
-                self._drain_if_due()
-        return True
+        stop = self.stop_signal  # `with stop:` written out: this runs for every record
+        stop.deferring = True
+        try:
+            taken = handle(head.record)
+            if taken:
+                self._received_since_drain = True
+                if time.monotonic() >= self._next_age_check:
+                    self._next_age_check = time.monotonic() + 1
+                    self._drain_if_due()
+        finally:
+            stop.deferring = False
+        if stop.signum is not None:
+            self._stop()
+        return taken
 
     def _compile(self, stream: str) -> Callable[[bytes], bool] | None:
         """A stream's compiled record path where its records go straight to one sink."""

@@ -143,8 +143,7 @@ def identity_by(fields: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[An
     names = tuple(fields)
 
     def identity(item: Mapping[str, Any]) -> tuple[Any, ...]:
-        get = item.get
-        return tuple([get(name) for name in names])
+        return tuple(map(item.get, names))
 
     return identity
 

@@ -97,6 +97,9 @@ class Journal:
         self.resolve = dict(resolve or {})
         self.logger = logger or logging.getLogger(__name__)
         self.bookmarks = BookmarkMovements(bookmark_limit)
+        self.notes_counts = self._enabled
+        """Whether counts must be noted (`note_count`): with files, or movements known at a
+        bookmark; otherwise nothing is kept of them, and the record path skips the call."""
         self._input_ended = False
         self._job_status = job_status
         self._after_state_written = after_state_written
@@ -227,6 +230,7 @@ class Journal:
         """The tap sent a new STATE: what it says was applied at bookmarks; a new resume point."""
         for stream, entry in read_from(state).items():
             self.bookmarks.learn(stream, entry)
+            self.notes_counts = True
         self.bookmarks.state_received()
         self._untracked_since_state = False
         for loc in self._locations.values():
