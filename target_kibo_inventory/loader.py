@@ -15,20 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from target_kibo_inventory.batching import Batcher, Request
 from target_kibo_inventory.client import AmbiguousRequestError, ApiError, Sender
-from target_kibo_inventory.destinations.base import (
-    Answer,
-    AnswerError,
-    Destination,
-    JobStatus,
-    has_job_queue,
-)
 from target_kibo_inventory.dispatch import Dispatcher
+from target_kibo_inventory.errors import AnswerError
 from target_kibo_inventory.jobs import Job, JobError, JobLog, JobWaiter, poll_delays
 from target_kibo_inventory.rules import clip
 from target_kibo_inventory.summary import RunStats
 
 if TYPE_CHECKING:
     from target_kibo_inventory.dead_letter import DeadLetters
+    from target_kibo_inventory.destinations.base import Answer, Destination, JobStatus
     from target_kibo_inventory.dry_run import DryRun
     from target_kibo_inventory.journal import Journal
     from target_kibo_inventory.settings import Settings
@@ -180,6 +175,7 @@ class InventoryLoader:
             destination.name,
             {op: destination.full_size(op) for op in destination.operations},
             {op: destination.cost_step(op) for op in destination.operations},
+            words=destination.words,
         )
         self.stats.items_buffered = lambda: self.batcher.buffered_items
         self.stats.items_collapsed = lambda: self.batcher.collapsed
@@ -196,7 +192,7 @@ class InventoryLoader:
         """The job waiter of `wait_for_jobs`; None in a dry run or without a job queue."""
         if options.dry_run is not None:
             return None
-        if not has_job_queue(self.destination):
+        if self.destination.job_queue is None:
             self.logger.info(
                 "wait_for_jobs: destination %s answers each request item by item and has "
                 "no job queue, so there is nothing to wait for.",
@@ -345,7 +341,7 @@ class InventoryLoader:
 
     def _send(self, request: Request) -> None:
         what = (
-            f"{request.operation} of {request.count} items at location "
+            f"{self.destination.words.request(request.operation, request.count)} at location "
             f"'{request.location}' (stream {request.stream_label})"
         )
         http = self.destination.request(request.operation, request.location, request.item_chunks)
@@ -368,7 +364,8 @@ class InventoryLoader:
         except AmbiguousRequestError as error:
             raise AmbiguousRequestError(
                 f"{error}. It was not sent again, so that it cannot be applied twice. Check "
-                "this location's stock (or Kibo's job queue) before running again, or set "
+                f"this location's stock (or {self.destination.words.title}'s job queue) before "
+                "running again, or set "
                 "adjust_retry_ambiguous: true to retry such requests (at-least-once)."
             ) from None
         except ApiError:
@@ -486,12 +483,13 @@ class InventoryLoader:
     def _read_job(self, job: Job) -> JobStatus:
         """One poll of a job on the destination's job queue."""
         what = f"the status of {job.describe()}"
-        url = self.destination.job_url(job.job_id)
-        if url is None:
+        queue = self.destination.job_queue
+        if queue is None:
             raise JobError(f"Could not read {what}: {self.destination.name} has no job queue.")
+        url = queue.job_url(job.job_id)
         try:
             content = self.client.get(url, what)
-            [status] = self.destination.read_jobs(content)
+            [status] = queue.read_jobs(content)
         except (ApiError, AnswerError, ValueError) as error:
             raise JobError(
                 f"Could not read {what} from {url}: {error}. The job was accepted; check it "
@@ -521,10 +519,11 @@ class InventoryLoader:
             if status.item_count is not None and status.item_count != job.items:
                 self.logger.warning(
                     "%s ended SUCCESS with itemCount %d, but %d items were sent: check the "
-                    "job in Kibo.",
+                    "job in %s.",
                     job.describe().capitalize(),
                     status.item_count,
                     job.items,
+                    self.destination.words.title,
                 )
             return
         self.dead_letters.failed_job(self.destination.name, job, status)
@@ -582,9 +581,10 @@ class InventoryLoader:
         after the first such try began, that is none of this run's jobs), or until the wait
         is over (False).
         """
-        url = self.destination.jobs_url(location, types=[late.operation.upper()], limit=20)
-        if url is None:  # no job queue to read: wait the full time
+        queue = self.destination.job_queue
+        if queue is None:  # no job queue to read: wait the full time
             return False
+        url = queue.jobs_url(location, types=[late.operation.upper()], limit=20)
         delays = poll_delays(*LATE_COPY_POLL_SECONDS, jitter=0.0)
         started = time.monotonic()
         while True:
@@ -594,7 +594,7 @@ class InventoryLoader:
             if self.stopping.wait(min(next(delays), remaining)):
                 raise InterruptedError(f"stopped while waiting to send to location '{location}'")
             try:
-                jobs = self.destination.read_jobs(
+                jobs = queue.read_jobs(
                     self.client.get(url, f"the jobs of location '{clip(location)}'")
                 )
             except (ApiError, AnswerError) as error:

@@ -22,12 +22,8 @@ from target_kibo_inventory import redaction
 from target_kibo_inventory.client import ApiError, AuthError, HttpClient, Sender
 from target_kibo_inventory.dead_letter import DeadLetters, without_traceback
 from target_kibo_inventory.destinations import registry as destinations
-from target_kibo_inventory.destinations.base import (
-    has_job_queue,
-    jobs_read_documented,
-    run_warnings,
-)
 from target_kibo_inventory.dry_run import DryRun
+from target_kibo_inventory.errors import SettingsError
 from target_kibo_inventory.feeds import resend_warning
 from target_kibo_inventory.files import FileWriteError
 from target_kibo_inventory.jobs import JobsNotFinalError
@@ -42,10 +38,7 @@ from target_kibo_inventory.reader import (
     discard_input,
 )
 from target_kibo_inventory.rules import clip
-from target_kibo_inventory.settings import (
-    CONFIG_SCHEMA,
-    Settings,
-    SettingsError,
+from target_kibo_inventory.settings.sources import (
     check_env_names,
     check_setting_names,
     env_config,
@@ -63,6 +56,7 @@ if TYPE_CHECKING:
     import click
 
     from target_kibo_inventory.destinations.base import Destination
+    from target_kibo_inventory.settings import Settings
 
 STATE_KEY = "kibo_inventory"
 
@@ -152,7 +146,7 @@ class TargetKiboInventory(Target):
     name = "target-kibo-inventory"
     after_state_written: ClassVar[Callable[[int], None] | None] = None
     """Called with the count of STATE messages written, after each (the crash tests' hook)."""
-    config_jsonschema = CONFIG_SCHEMA
+    config_jsonschema = destinations.config_schema()
     default_sink_class = InventorySink
     message_reader_class = RecordReader
     message_reader: RecordReader
@@ -232,7 +226,7 @@ class TargetKiboInventory(Target):
     def _checked_settings(self, dropped: Mapping[str, Any]) -> Settings:
         """The typed settings of the validated config; warnings for those that do nothing."""
         try:
-            settings = Settings.from_config(dict(self.config))
+            settings = destinations.read_settings(dict(self.config))
         except SettingsError as error:
             raise ConfigValidationError(str(error), errors=[str(error)]) from None
         for warning in ignored_setting_warnings(self.config, dropped):
@@ -273,6 +267,7 @@ class TargetKiboInventory(Target):
             destination.name,
             {op: destination.full_size(op) for op in destination.operations},
             {op: destination.cost_step(op) for op in destination.operations},
+            words=destination.words,
             dry_run=self.dry_run is not None,
         )
         stats.records_read = lambda: sum(self.record_positions.values())
@@ -305,10 +300,10 @@ class TargetKiboInventory(Target):
 
     def _job_status(self, job_id: int | str) -> tuple[str, int | None] | None:
         """A job's status and itemCount, read from the job queue (None: it has none)."""
-        url = self.destination.job_url(job_id) if has_job_queue(self.destination) else None
-        if url is None:
+        queue = self.destination.job_queue
+        if queue is None:
             return None
-        [status] = self.destination.read_jobs(self.loader.client.get(url, f"job {job_id}"))
+        [status] = queue.read_jobs(self.loader.client.get(queue.job_url(job_id), f"job {job_id}"))
         return status.status, status.item_count
 
     def _before_input(self) -> None:
@@ -343,7 +338,7 @@ class TargetKiboInventory(Target):
                 "Secret) and auth_url."
             ) from None
         read = False
-        if self.settings.wait_for_jobs or jobs_read_documented(self.destination):
+        if self.settings.wait_for_jobs or self._queue_documented:
             try:
                 read = client.check_read()
             except ApiError as error:
@@ -364,11 +359,17 @@ class TargetKiboInventory(Target):
                 self.destination.name,
             )
 
+    @property
+    def _queue_documented(self) -> bool:
+        """Whether a document places the destination's Get Jobs where it is read."""
+        queue = self.destination.job_queue
+        return queue is not None and queue.documented
+
     def _queue_read_hint(self) -> str:
         """What to check after the job queue read at start-up failed, and why it was read."""
         why = (
             ""
-            if jobs_read_documented(self.destination)
+            if self._queue_documented
             else "The job queue was read because wait_for_jobs reads it. "
         )
         return (
@@ -405,10 +406,10 @@ class TargetKiboInventory(Target):
         else:
             status = "failed"
             self.loader.stop_waiting()
-        for warning in run_warnings(self.destination):
+        for warning in self.destination.run_warnings():
             self.logger.warning(warning)
         summary = self.stats.summary(status, self.dead_letters.failed_jobs)
-        log_summary(self.logger, summary)
+        log_summary(self.logger, summary, self.destination.words)
         if self.dry_run is not None:
             try:
                 self.dry_run.write_summary(summary)
@@ -418,7 +419,7 @@ class TargetKiboInventory(Target):
                 # the run already fails with its own error (often the same full disk)
                 self.logger.debug("The dry run's summary.json was not written.", exc_info=True)
         if sys.stderr.isatty():
-            print_table(summary)
+            print_table(summary, self.destination.words)
 
     @classmethod
     @override
@@ -702,7 +703,8 @@ class TargetKiboInventory(Target):
             outcome = (
                 "every record received was accepted, but not every job was final yet "
                 f"({cut_short}). They may still fail, so no STATE was written past them: check "
-                "them in Kibo's job queue, then run again from the last state written"
+                f"them in {self.destination.words.title}'s job queue, then run again from the "
+                "last state written"
             )
         elif cut_short is not None:
             outcome = (

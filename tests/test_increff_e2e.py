@@ -122,7 +122,7 @@ def test_a_500_is_retried_as_increff_asks(emulator, tmp_path):
     config = _config(emulator, max_retries=2)
     run = run_target(config, [schema("stock"), *_interleaved(5, "wd001")], tmp_path)
     assert run.returncode == 0, run.stderr
-    assert "HTTP 500 for refresh of 5 items at location 'wd001'" in run.stderr
+    assert "HTTP 500 for inventory update of 5 SKUs at location 'wd001'" in run.stderr
     assert "SERVER_ERROR" in run.stderr  # Increff's error body, shown
     assert [r["status"] for r in _increff_requests(emulator)] == [500, 200]
     assert len(emulator.stock()) == 5

@@ -11,7 +11,9 @@ from collections import defaultdict
 
 import pytest
 
-from target_kibo_inventory.destinations.base import AnswerError, JobStatus, read_job_statuses
+from target_kibo_inventory.destinations.base import JobStatus
+from target_kibo_inventory.destinations.kibo.api import WORDS, read_job_statuses
+from target_kibo_inventory.errors import AnswerError
 from target_kibo_inventory.jobs import (
     Job,
     JobError,
@@ -168,7 +170,9 @@ def test_job_queue_answers_are_read_as_job_statuses():
 
 
 def test_summary_counts_requests_steps_and_their_optimum():
-    stats = RunStats("kibo", {"refresh": 12000, "adjust": 1000}, {"refresh": 3000, "adjust": 1000})
+    stats = RunStats(
+        "kibo", {"refresh": 12000, "adjust": 1000}, {"refresh": 3000, "adjust": 1000}, words=WORDS
+    )
     for count, job_id in ((12000, 1), (9000, 2)):  # Location 1: 21000 items, the optimum
         stats.request_done("refresh", "Location 1", count, job_id)
     for count, job_id in ((3000, 3), (2000, 4)):  # Location 2: 5000 items in two requests
