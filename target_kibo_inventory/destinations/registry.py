@@ -45,9 +45,13 @@ def config_schema() -> dict[str, Any]:
 
 
 def read_settings(config: Mapping[str, Any]) -> Settings:
-    """The run's settings from the validated config (SettingsError when they do not fit)."""
+    """The run's settings from the validated config (SettingsError when they do not fit).
+
+    A setting the config lacks has its default (the SDK has applied them already).
+    """
     kinds = destination_types()
-    return Settings.from_config(config, {name: kind.settings for name, kind in kinds.items()})
+    own = {name: kind.settings for name, kind in kinds.items()}
+    return Settings.from_config({"destination": DEFAULT, **config}, own)
 
 
 def build(settings: Settings) -> Destination:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from singer_sdk import typing as th
@@ -81,8 +81,9 @@ def setting(
 
 
 def declarations(cls: type) -> dict[str, Declaration]:
-    """The settings a class declares, by name, in the order declared."""
-    return {f.name: f.metadata[SETTING] for f in fields(cls) if SETTING in f.metadata}
+    """The settings a class declares, by name, in the order declared (none if no dataclass)."""
+    found = fields(cls) if is_dataclass(cls) else ()
+    return {f.name: f.metadata[SETTING] for f in found if SETTING in f.metadata}
 
 
 def properties(cls: type) -> list[th.Property[Any]]:
