@@ -94,7 +94,9 @@ def _job_log(name: str, path: str) -> None:
 class DestinationSettings:
     """A destination's own settings: a frozen dataclass of `setting` fields, in its module.
 
-    Its checks of combinations (`check`) and warnings live beside them.
+    Its checks of combinations (`check`, run when the settings are read) and its warnings live
+    beside them. What the destination needs to be built (its required settings) it checks when
+    it is built, so that a run given another destination in process is not refused for them.
     """
 
     @classmethod
