@@ -15,7 +15,7 @@ import requests
 from urllib3.exceptions import NewConnectionError
 
 from target_kibo_inventory.auth import TokenAuth, TokenRequest
-from target_kibo_inventory.destinations.base import Destination, HttpRequest, has_job_queue
+from target_kibo_inventory.destinations.base import Destination, HttpRequest
 from target_kibo_inventory.redaction import add_secret, redact
 
 if TYPE_CHECKING:
@@ -290,10 +290,10 @@ class HttpClient:
         The cheapest request that proves the credentials and the tenant; False when the
         destination has no job queue. Raises AuthError or ApiError.
         """
-        url = self.destination.jobs_url(None, limit=1) if has_job_queue(self.destination) else None
-        if url is None:
+        queue = self.destination.job_queue
+        if queue is None:
             return False
-        self.get(url, "a read of the job queue (Get Jobs, limit 1)")
+        self.get(queue.jobs_url(None, limit=1), "a read of the job queue (Get Jobs, limit 1)")
         return True
 
     def close(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -18,6 +17,7 @@ from target_kibo_inventory.mapping import InvalidRecordError, SchemaMappingError
 from target_kibo_inventory.reader import InputLineError
 from target_kibo_inventory.redaction import redact
 from target_kibo_inventory.rules import clip
+from target_kibo_inventory.settings.shared import FRACTION_FLOOR
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -26,13 +26,6 @@ if TYPE_CHECKING:
 
 SHOWN_FAILURES = 20
 """Most failed items an error names (with the count of all)."""
-
-DEFAULT_MAX_INVALID_RECORDS = 0.1
-"""The default of `max_invalid_records`: a tenth of the records read."""
-
-FRACTION_FLOOR = 100
-"""A fraction `max_invalid_records` counts at least this many records read, so that the
-first invalid records of a run (up to 10 at the default 0.1) never stop it on their own."""
 
 
 class ItemsFailedError(RuntimeError):
@@ -81,32 +74,6 @@ def without_traceback(record: logging.LogRecord) -> bool:
         record.exc_info = None
         record.exc_text = None
     return not (record.msg == "Config validation failed" and hasattr(record, "schema"))
-
-
-def append_problem(name: str) -> str | None:
-    """Why this file could not be opened for appending, or None; creates nothing."""
-    if not name:
-        return "is empty"
-    path = Path(name)
-    try:
-        if path.is_dir():
-            return "is a directory"
-        if path.exists():
-            return None if os.access(path, os.W_OK) else "is not writable"
-        return _folder_problem(path.parent)
-    except OSError as error:
-        return f"cannot be checked ({error.strerror})"
-
-
-def _folder_problem(folder: Path) -> str | None:
-    """Why a new file cannot be created in this folder, or None."""
-    if not folder.exists():
-        return f"is in a directory that does not exist ({str(folder)!r})"
-    if not folder.is_dir():
-        return f"is in {str(folder)!r}, which is not a directory"
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"is in {str(folder)!r}, which is not writable"
-    return None
 
 
 class InvalidLimit:

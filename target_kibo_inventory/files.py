@@ -15,11 +15,11 @@ import contextlib
 import errno
 import os
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
 OWNER_ONLY = 0o600
 """The mode of a file the target creates (before the umask, which can only narrow it)."""
@@ -170,3 +170,29 @@ class AppendFile:
             if self._fd is not None:
                 fd, self._fd = self._fd, None
                 os.close(fd)
+
+
+def append_problem(name: str) -> str | None:
+    """Why this file could not be opened for appending, or None; creates nothing."""
+    if not name:
+        return "is empty"
+    path = Path(name)
+    try:
+        if path.is_dir():
+            return "is a directory"
+        if path.exists():
+            return None if os.access(path, os.W_OK) else "is not writable"
+        return _folder_problem(path.parent)
+    except OSError as error:
+        return f"cannot be checked ({error.strerror})"
+
+
+def _folder_problem(folder: Path) -> str | None:
+    """Why a new file cannot be created in this folder, or None."""
+    if not folder.exists():
+        return f"is in a directory that does not exist ({str(folder)!r})"
+    if not folder.is_dir():
+        return f"is in {str(folder)!r}, which is not a directory"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"is in {str(folder)!r}, which is not writable"
+    return None

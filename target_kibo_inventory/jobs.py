@@ -109,7 +109,7 @@ def shown_messages(status: JobStatus) -> str:
     return shown + more
 
 
-def failed_job_message(job: Job, status: JobStatus, *, destination: str = "kibo") -> str:
+def failed_job_message(job: Job, status: JobStatus, *, destination: str) -> str:
     """What a FAILED job means, with its messages, and what to do."""
     counted = "" if status.item_count is None else f", itemCount {status.item_count}"
     return (
@@ -307,8 +307,8 @@ class JobWaiter:
         return (
             f"After {timeout:g} s (job_wait_timeout_seconds), {self._pending_jobs()}. They "
             "were accepted and may still "
-            "finish: check them in Kibo's job queue. No STATE was written past them, so the "
-            "next run sends their items again; raise job_wait_timeout_seconds if Kibo's queue "
+            "finish: check them in the job queue. No STATE was written past them, so the "
+            "next run sends their items again; raise job_wait_timeout_seconds if the queue "
             "is this slow."
         )
 

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from target_kibo_inventory.client import ApiError
-from target_kibo_inventory.destinations.base import AnswerError
+from target_kibo_inventory.errors import AnswerError
 from target_kibo_inventory.jobs import poll_delays
 from target_kibo_inventory.rules import clip
 
@@ -118,9 +118,10 @@ class LateCopyGuard:
         Such a copy is a job of the same type and item count, added after the first such try
         began, that is none of this run's jobs.
         """
-        url = self.destination.jobs_url(location, types=[late.operation.upper()], limit=20)
-        if url is None:  # no job queue to read: wait the full time
+        queue = self.destination.job_queue
+        if queue is None:  # no job queue to read: wait the full time
             return False
+        url = queue.jobs_url(location, types=[late.operation.upper()], limit=20)
         delays = poll_delays(*POLL_SECONDS, jitter=0.0)
         started = time.monotonic()
         while True:
@@ -130,7 +131,7 @@ class LateCopyGuard:
             if self.stopping.wait(min(next(delays), remaining)):
                 raise InterruptedError(f"stopped while waiting to send to location '{location}'")
             try:
-                jobs = self.destination.read_jobs(
+                jobs = queue.read_jobs(
                     self.client.get(url, f"the jobs of location '{clip(location)}'")
                 )
             except (ApiError, AnswerError) as error:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from target_kibo_inventory.batching import Batcher, Request
 from target_kibo_inventory.client import AmbiguousRequestError, ApiError, Sender
-from target_kibo_inventory.destinations.base import Answer, AnswerError, Destination
 from target_kibo_inventory.dispatch import Dispatcher
+from target_kibo_inventory.errors import AnswerError
 from target_kibo_inventory.late_copies import LateCopyGuard
 from target_kibo_inventory.summary import RunStats
 from target_kibo_inventory.tracking import JobTracker
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Hashable
 
     from target_kibo_inventory.dead_letter import DeadLetters
+    from target_kibo_inventory.destinations.base import Answer, Destination
     from target_kibo_inventory.dry_run import DryRun
     from target_kibo_inventory.journal import Journal
     from target_kibo_inventory.settings import Settings
@@ -110,6 +111,7 @@ class InventoryLoader:
             destination.name,
             {op: destination.full_size(op) for op in operations},
             {op: destination.cost_step(op) for op in operations},
+            words=destination.words,
             dry_run=options.dry_run is not None,
         )
         self.jobs = JobTracker(
@@ -246,7 +248,7 @@ class InventoryLoader:
 
     def _send(self, request: Request) -> None:
         description = (
-            f"{request.operation} of {request.count} items at location "
+            f"{self.destination.words.request(request.operation, request.count)} at location "
             f"'{request.location}' (stream {request.stream_label})"
         )
         http = self.destination.request(request.operation, request.location, request.item_chunks)
@@ -264,7 +266,8 @@ class InventoryLoader:
         except AmbiguousRequestError as error:
             raise AmbiguousRequestError(
                 f"{error}. It was not sent again, so that it cannot be applied twice. Check "
-                "this location's stock (or Kibo's job queue) before running again, or set "
+                f"this location's stock (or {self.destination.words.title}'s job queue) before "
+                "running again, or set "
                 "adjust_retry_ambiguous: true to retry such requests (at-least-once)."
             ) from None
         except ApiError:

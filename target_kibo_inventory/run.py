@@ -15,7 +15,6 @@ import time
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from target_kibo_inventory.client import ApiError, AuthError, HttpClient
-from target_kibo_inventory.destinations.base import jobs_read_documented, run_warnings
 from target_kibo_inventory.files import FileWriteError
 from target_kibo_inventory.jobs import JobsNotFinalError
 from target_kibo_inventory.summary import Counts, log_summary, print_table
@@ -212,7 +211,7 @@ class Run:
                 "Secret) and auth_url."
             ) from None
         read = False
-        if self.settings.wait_for_jobs or jobs_read_documented(self.destination):
+        if self.settings.wait_for_jobs or self._queue_documented:
             try:
                 read = client.check_read()
             except ApiError as error:
@@ -233,11 +232,17 @@ class Run:
                 self.destination.name,
             )
 
+    @property
+    def _queue_documented(self) -> bool:
+        """Whether a document places the destination's Get Jobs where it is read."""
+        queue = self.destination.job_queue
+        return queue is not None and queue.documented
+
     def _queue_read_hint(self) -> str:
         """What to check after the job queue read at start-up failed, and why it was read."""
         why = (
             ""
-            if jobs_read_documented(self.destination)
+            if self._queue_documented
             else "The job queue was read because wait_for_jobs reads it. "
         )
         return (
@@ -265,10 +270,10 @@ class Run:
         else:
             status = "failed"
             self.loader.jobs.stop()
-        for warning in run_warnings(self.destination):
+        for warning in self.destination.run_warnings():
             self.logger.warning(warning)
         summary = self.loader.stats.summary(status, self.counts(), self.dead_letters.failed_jobs)
-        log_summary(self.logger, summary)
+        log_summary(self.logger, summary, self.destination.words)
         if self.dry_run is not None:
             try:
                 self.dry_run.write_summary(summary)
@@ -278,7 +283,7 @@ class Run:
                 # the run already fails with its own error (often the same full disk)
                 self.logger.debug("The dry run's summary.json was not written.", exc_info=True)
         if sys.stderr.isatty():
-            print_table(summary)
+            print_table(summary, self.destination.words)
 
     def stop_received(self) -> None:
         """Say that the stop sends what is buffered and writes the state."""
@@ -308,7 +313,11 @@ class Run:
         `unreported`: what was accepted and is in no STATE written.
         """
         outcome = stop_outcome(
-            cut_short, unreported, tap_sent_state=tap_sent_state, state_held=state_held
+            cut_short,
+            unreported,
+            tap_sent_state=tap_sent_state,
+            state_held=state_held,
+            title=self.destination.words.title,
         )
         stop = self.stop_signal
         self.logger.error("Stopped by %s before the end of the input: %s.", stop.name, outcome)
@@ -321,13 +330,17 @@ def stop_outcome(
     *,
     tap_sent_state: bool,
     state_held: bool,
+    title: str,
 ) -> str:
-    """What a stop did: what was accepted, which STATE was written, and how to go on."""
+    """What a stop did: what was accepted, which STATE was written, and how to go on.
+
+    `title` names the destination whose job queue to check (its `words.title`).
+    """
     if isinstance(cut_short, JobsNotFinalError):
         outcome = (
             "every record received was accepted, but not every job was final yet "
             f"({cut_short}). They may still fail, so no STATE was written past them: check "
-            "them in Kibo's job queue, then run again from the last state written"
+            f"them in {title}'s job queue, then run again from the last state written"
         )
     elif cut_short is not None:
         outcome = (

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from singer_sdk.sinks import Sink
 from typing_extensions import override
 
-from target_kibo_inventory.destinations.base import has_job_queue
 from target_kibo_inventory.journal.bookmarks import canonical
 from target_kibo_inventory.mapping import (
     InvalidRecordError,
@@ -79,7 +78,7 @@ class InventorySink(Sink):
             field_map,
             settings.location_name,
         )
-        self.keep_sources = not has_job_queue(destination)
+        self.keep_sources = destination.job_queue is None
         """Items are answered one by one: each keeps its record, for the dead letters."""
         self.bookmark_properties = tuple(target.bookmark_properties.get(stream_name, ()))
         """The stream's bookmark (SCHEMA's bookmark_properties), followed for movements."""

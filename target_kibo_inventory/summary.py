@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import logging
     from collections.abc import Callable, Mapping
 
+    from target_kibo_inventory.destinations.base import Words
+
 ACCEPTED_LINES_AT_INFO = 20
 """A drain's first "accepted" lines go to INFO, the rest to DEBUG (its drain line counts all)."""
 MAX_LOCATIONS_LOGGED = 1000
@@ -87,10 +89,13 @@ class RunStats:
         full_sizes: Mapping[str, int],
         cost_steps: Mapping[str, int],
         *,
+        words: Words,
         dry_run: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.destination = destination
+        self.words = words
+        """How the destination names what it does, and whether it has jobs."""
         self.full_sizes = dict(full_sizes)
         self.steps = dict(cost_steps)
         self.dry_run = dry_run
@@ -195,13 +200,13 @@ class RunStats:
         records = counts.records_read
         elapsed = max(self.elapsed(), 1e-9)
         sent = "planned" if self.dry_run else "sent"
-        jobs = f"{self.jobs_accepted:,} jobs accepted"
+        jobs = f", {self.jobs_accepted:,} jobs accepted" if self.words.jobs else ""
         if tracking_jobs:
             jobs += f", {sum(self.jobs_final.values()):,} finished"
         return (
             f"Progress: {records:,} records read, {counts.items_buffered:,} items buffered, "
             f"{self.requests:,} requests {sent} ({self.in_flight} in flight), "
-            f"{self.retries:,} retries, {jobs}; {records / elapsed:,.0f} records/s."
+            f"{self.retries:,} retries{jobs}; {records / elapsed:,.0f} records/s."
         )
 
     # At the end
@@ -257,21 +262,31 @@ class RunStats:
         }
 
 
-def log_summary(logger: logging.Logger, summary: dict[str, Any]) -> None:
+def log_summary(logger: logging.Logger, summary: dict[str, Any], words: Words) -> None:
     """The summary as one INFO line and as one METRIC entry.
 
-    The METRIC entry follows the SDK's metric convention: `METRIC: {json}` on the
-    `singer_sdk.metrics` logger, `metric_info` in structured logs.
+    The line counts cost steps and jobs where the destination has them (`words`). The METRIC
+    entry follows the SDK's metric convention: `METRIC: {json}` on the `singer_sdk.metrics`
+    logger, `metric_info` in structured logs.
     """
     jobs = summary["jobs"]
     finished = ", ".join(f"{n} {status}" for status, n in jobs.items() if status != "accepted")
     what = "planned" if summary["dry_run"] else "sent"
     mode = "dry run, " if summary["dry_run"] else ""
     skipped = summary["movements_skipped"]
+    steps = (
+        f", {summary['cost_steps']:,} cost steps (optimum {summary['optimum_cost_steps']:,})"
+        if words.cost_steps
+        else ""
+    )
+    counted_jobs = (
+        f"; {jobs.get('accepted', 0):,} jobs{f' ({finished})' if finished else ''}"
+        if words.jobs
+        else ""
+    )
     logger.info(
         "Summary (%s, %s%s): %s records, %s distinct items (%s collapsed%s) at %s location(s); "
-        "%s requests %s (optimum %s), %s cost steps (optimum %s); %s jobs%s; %s dead-lettered; "
-        "%s retries; %.1f s.",
+        "%s requests %s (optimum %s)%s%s; %s dead-lettered; %s retries; %.1f s.",
         summary["destination"],
         mode,
         summary["status"],
@@ -283,10 +298,8 @@ def log_summary(logger: logging.Logger, summary: dict[str, Any]) -> None:
         f"{summary['requests']:,}",
         what,
         f"{summary['optimum_requests']:,}",
-        f"{summary['cost_steps']:,}",
-        f"{summary['optimum_cost_steps']:,}",
-        f"{jobs.get('accepted', 0):,}",
-        f" ({finished})" if finished else "",
+        steps,
+        counted_jobs,
         f"{summary['dead_lettered']:,}",
         f"{summary['retries']:,}",
         summary["elapsed_seconds"],
@@ -298,15 +311,19 @@ def log_summary(logger: logging.Logger, summary: dict[str, Any]) -> None:
     metrics.log(metrics.get_metrics_logger(), point)
 
 
-def print_table(summary: dict[str, Any], stream: TextIO | None = None) -> None:
-    """A compact table of the summary, for a person at a terminal."""
+def print_table(summary: dict[str, Any], words: Words, stream: TextIO | None = None) -> None:
+    """A compact table of the summary, for a person at a terminal.
+
+    Its operations are named as the destination names them; cost steps and jobs are shown
+    where it has them.
+    """
     out = stream or sys.stderr
     locations = summary["locations"]
     rows = [("location", "operation", "items", "requests (optimum)", "cost steps", "jobs")]
     rows.extend(
         (
             _short(clip(place["location"]), 40),
-            place["operation"],
+            words.operations.get(place["operation"], place["operation"]),
             f"{place['items']:,}",
             f"{place['requests']:,} ({place['optimum_requests']:,})",
             f"{place['cost_steps']:,}",
@@ -327,11 +344,13 @@ def print_table(summary: dict[str, Any], stream: TextIO | None = None) -> None:
             ", ".join(f"{n} {s}" for s, n in summary["jobs"].items()),
         )
     )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    shown = (True, True, True, True, words.cost_steps, words.jobs)
+    table = [[cell for cell, show in zip(row, shown, strict=True) if show] for row in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     mode = "dry run: planned, nothing sent" if summary["dry_run"] else summary["status"]
     lines = [f"target-kibo-inventory summary ({summary['destination']}, {mode})"]
     lines.extend(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in table
     )
     lines.append(
         f"records {summary['records']:,}, dead-lettered {summary['dead_lettered']:,}, "

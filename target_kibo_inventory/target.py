@@ -23,6 +23,7 @@ from target_kibo_inventory.client import HttpClient, Sender
 from target_kibo_inventory.dead_letter import DeadLetters, without_traceback
 from target_kibo_inventory.destinations import registry as destinations
 from target_kibo_inventory.dry_run import DryRun
+from target_kibo_inventory.errors import SettingsError
 from target_kibo_inventory.feeds import resend_warning
 from target_kibo_inventory.journal import Journal
 from target_kibo_inventory.journal.bookmarks import write_into
@@ -37,10 +38,7 @@ from target_kibo_inventory.reader import (
 from target_kibo_inventory.record_path import compile_stream, decode_line
 from target_kibo_inventory.rules import clip
 from target_kibo_inventory.run import Run, StopSignal
-from target_kibo_inventory.settings import (
-    CONFIG_SCHEMA,
-    Settings,
-    SettingsError,
+from target_kibo_inventory.settings.sources import (
     check_env_names,
     check_setting_names,
     env_config,
@@ -59,6 +57,7 @@ if TYPE_CHECKING:
     import click
 
     from target_kibo_inventory.destinations.base import Destination
+    from target_kibo_inventory.settings import Settings
 
 STATE_KEY = "kibo_inventory"
 
@@ -114,7 +113,7 @@ class TargetKiboInventory(Target):
     name = "target-kibo-inventory"
     after_state_written: ClassVar[Callable[[int], None] | None] = None
     """Called with the count of STATE messages written, after each (the crash tests' hook)."""
-    config_jsonschema = CONFIG_SCHEMA
+    config_jsonschema = destinations.config_schema()
     default_sink_class = InventorySink
     message_reader_class = RecordReader
     message_reader: RecordReader
@@ -212,7 +211,7 @@ class TargetKiboInventory(Target):
     def _checked_settings(self, dropped: Mapping[str, Any]) -> Settings:
         """The typed settings of the validated config; warnings for those that do nothing."""
         try:
-            settings = Settings.from_config(dict(self.config))
+            settings = destinations.read_settings(dict(self.config))
         except SettingsError as error:
             raise ConfigValidationError(str(error), errors=[str(error)]) from None
         for warning in ignored_setting_warnings(self.config, dropped):
@@ -253,6 +252,7 @@ class TargetKiboInventory(Target):
             destination.name,
             {op: destination.full_size(op) for op in destination.operations},
             {op: destination.cost_step(op) for op in destination.operations},
+            words=destination.words,
             dry_run=self.dry_run is not None,
         )
 

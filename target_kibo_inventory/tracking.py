@@ -12,7 +12,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from target_kibo_inventory.client import ApiError
-from target_kibo_inventory.destinations.base import AnswerError, has_job_queue
+from target_kibo_inventory.errors import AnswerError
 from target_kibo_inventory.jobs import Job, JobError, JobLog, JobWaiter
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ class JobTracker:
         """The job waiter of `wait_for_jobs`; None in a dry run or without a job queue."""
         if not options.wait_for_jobs or options.dry_run is not None:
             return None
-        if not has_job_queue(self.destination):
+        if self.destination.job_queue is None:
             self.logger.info(
                 "wait_for_jobs: destination %s answers each request item by item and has "
                 "no job queue, so there is nothing to wait for.",
@@ -216,14 +216,15 @@ class JobTracker:
     def _read_job(self, job: Job) -> JobStatus:
         """One poll of a job on the destination's job queue."""
         description = f"the status of {job.describe()}"
-        url = self.destination.job_url(job.job_id)
-        if url is None:
+        queue = self.destination.job_queue
+        if queue is None:
             raise JobError(
                 f"Could not read {description}: {self.destination.name} has no job queue."
             )
+        url = queue.job_url(job.job_id)
         try:
             content = self.client.get(url, description)
-            [status] = self.destination.read_jobs(content)
+            [status] = queue.read_jobs(content)
         except (ApiError, AnswerError, ValueError) as error:
             raise JobError(
                 f"Could not read {description} from {url}: {error}. The job was accepted; check "
@@ -250,10 +251,11 @@ class JobTracker:
             if status.item_count is not None and status.item_count != job.items:
                 self.logger.warning(
                     "%s ended SUCCESS with itemCount %d, but %d items were sent: check the "
-                    "job in Kibo.",
+                    "job in %s.",
                     job.describe().capitalize(),
                     status.item_count,
                     job.items,
+                    self.destination.words.title,
                 )
             return
         self.dead_letters.failed_job(self.destination.name, job, status)
@@ -271,10 +273,10 @@ def read_job_status(
     destination: Destination, client: Sender, job_id: int | str
 ) -> tuple[str, int | None] | None:
     """A job's status and itemCount, read from the job queue (None: there is none)."""
-    url = destination.job_url(job_id) if has_job_queue(destination) else None
-    if url is None:
+    queue = destination.job_queue
+    if queue is None:
         return None
-    [status] = destination.read_jobs(client.get(url, f"job {job_id}"))
+    [status] = queue.read_jobs(client.get(queue.job_url(job_id), f"job {job_id}"))
     return status.status, status.item_count
 
 

@@ -56,13 +56,12 @@ def _refresh(url: str, sku: str, quantity: int) -> int:
     return answer.json()["jobID"]
 
 
-def _send_until_killed(url: str, worker: int, answered: dict[int, tuple[str, int]]) -> None:
+def _send_until_killed(
+    url: str, headers: dict[str, str], worker: int, answered: dict[int, tuple[str, int]]
+) -> None:
     """Refresh a new SKU per request until the emulator is gone; remember every answer."""
     session = requests.Session()
-    try:
-        session.headers.update(_headers(url))
-    except requests.RequestException:  # killed before this worker got its token
-        return
+    session.headers.update(headers)
     for n in range(100_000):
         sku, quantity = f"W{worker}-{n}", n + 1
         body = {"locationName": "L", "items": [{"sku": sku, "quantity": quantity}]}
@@ -77,8 +76,10 @@ def test_sigkill_under_concurrent_requests_loses_no_answered_job(tmp_path):
     db = str(tmp_path / "inventory.sqlite")
     answered: dict[int, tuple[str, int]] = {}
     with _emulator(db) as (url, process):
+        headers = _headers(url)  # one token for all: none is asked for after the kill
         threads = [
-            threading.Thread(target=_send_until_killed, args=(url, w, answered)) for w in range(16)
+            threading.Thread(target=_send_until_killed, args=(url, headers, w, answered))
+            for w in range(16)
         ]
         for thread in threads:
             thread.start()

@@ -66,6 +66,21 @@ def test_601_skus_at_two_locations_make_full_puts_with_the_headers_and_land(emul
     assert sorted(e["items"] for e in entries) == [1, 1, 300, 300, 300, 300]
     assert {(e["destination"], e["failed"]) for e in entries} == {("increff", 0)}
     assert final["kibo_inventory"]["jobs"] == []
+    _speaks_increff_s_words(run.stderr)
+
+
+def _speaks_increff_s_words(stderr: str) -> None:
+    """Increff's words in the log: its inventory updates of SKUs; no refresh, cost steps or
+    jobs (the METRIC entry, for machines, keeps the summary's keys)."""
+    said = [line for line in stderr.splitlines() if "METRIC: " not in line]
+    assert not [line for line in said if "refresh" in line or "cost step" in line]
+    assert (
+        "Accepted: inventory update of 300 SKUs at location 'wd001' (stream stock); 300 "
+        "succeeded, 0 failed." in stderr
+    )
+    [summary] = [line for line in said if "Summary (increff, succeeded)" in line]
+    assert "6 requests sent (optimum 6); 0 dead-lettered" in summary
+    assert "jobs" not in summary
 
 
 def test_a_partial_failure_stops_naming_the_skus_or_sets_them_aside(emulator, tmp_path):
@@ -122,7 +137,7 @@ def test_a_500_is_retried_as_increff_asks(emulator, tmp_path):
     config = _config(emulator, max_retries=2)
     run = run_target(config, [schema("stock"), *_interleaved(5, "wd001")], tmp_path)
     assert run.returncode == 0, run.stderr
-    assert "HTTP 500 for refresh of 5 items at location 'wd001'" in run.stderr
+    assert "HTTP 500 for inventory update of 5 SKUs at location 'wd001'" in run.stderr
     assert "SERVER_ERROR" in run.stderr  # Increff's error body, shown
     assert [r["status"] for r in _increff_requests(emulator)] == [500, 200]
     assert len(emulator.stock()) == 5

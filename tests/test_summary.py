@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+from target_kibo_inventory.destinations.kibo.api import WORDS
 from target_kibo_inventory.summary import MAX_JOBS_LISTED, Counts, RunStats
 
 
 def _stats() -> RunStats:
-    return RunStats("kibo", {"refresh": 12000, "adjust": 1000}, {"refresh": 3000, "adjust": 1000})
+    return RunStats(
+        "kibo", {"refresh": 12000, "adjust": 1000}, {"refresh": 3000, "adjust": 1000}, words=WORDS
+    )
 
 
 def test_a_location_of_two_thousand_jobs_lists_a_few_with_their_count():
