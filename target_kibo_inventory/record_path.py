@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from target_kibo_inventory import rules
+from target_kibo_inventory.errors import RuleError
 from target_kibo_inventory.journal.bookmarks import canonical
-from target_kibo_inventory.limits import INT32_MAX, INT32_MIN
-from target_kibo_inventory.rules import RuleError
 from target_kibo_inventory.typed_schema import decode_number, typed_records
 
 if TYPE_CHECKING:
@@ -46,11 +45,6 @@ INLINE: dict[Callable[[Any], Any], str] = {
     rules.location: (
         "{v} if type({v}) is str and {v}.isprintable() and {v} and not {v}.isspace() else {c}({v})"
     ),
-    rules.stock_count: (
-        "{v} if type({v}) is int and 0 <= {v} <= INT32_MAX else int({v}) if type({v}) is str "
-        "and len({v}) <= SHORT_DIGITS and {v}.isascii() and {v}.isdigit() else {c}({v})"
-    ),
-    rules.to_integer: ("{v} if type({v}) is int and INT32_MIN <= {v} <= INT32_MAX else {c}({v})"),
 }
 """Converters written inline for their common case; the others (and the rest) are called."""
 
@@ -98,8 +92,6 @@ class _Writer:
             "decode_number": decode_number,
             "canonical": canonical,
             "load": sink.load,
-            "INT32_MIN": INT32_MIN,
-            "INT32_MAX": INT32_MAX,
             "SHORT_DIGITS": rules.SHORT_DIGITS,
         }
 
@@ -149,7 +141,16 @@ class _Writer:
         return [f"{indent}v = {attribute}", f"{indent}if v == '': v = None"]
 
     def _convert(self, name: str, convert: Callable[[Any], Any]) -> str:
+        """The expression converting `v`: the common case written inline where known."""
         self.names[name] = convert
+        if isinstance(convert, rules.IntegerRule):
+            inline = f"v if type(v) is int and {convert.minimum} <= v <= {convert.high} else "
+            if convert.short_strings:
+                inline += (
+                    "int(v) if type(v) is str and len(v) <= SHORT_DIGITS and v.isascii() "
+                    "and v.isdigit() else "
+                )
+            return inline + f"{name}(v)"
         return INLINE.get(convert, "{c}({v})").format(v="v", c=name)
 
     def _item(self) -> None:
