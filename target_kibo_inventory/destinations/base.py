@@ -108,12 +108,12 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
 
 
-def identity_by(fields: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+def identity_by(fields: Sequence[str]) -> Callable[[Mapping[str, Any]], bytes]:
     """An item's identity: its values of `fields` (those that name one inventory row)."""
     names = tuple(fields)
 
-    def identity(item: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(map(item.get, names))
+    def identity(item: Mapping[str, Any]) -> bytes:
+        return _encode(list(map(item.get, names)))  # bytes: a third of a tuple's memory
 
     return identity
 

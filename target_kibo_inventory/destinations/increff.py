@@ -199,7 +199,7 @@ class Increff:
         """Increff costs requests, not items."""
         return self.size
 
-    def identity(self, item: Mapping[str, Any]) -> tuple[Any, ...]:
+    def identity(self, item: Mapping[str, Any]) -> bytes:
         """One SKU of the location: channelSkuCode (V0: clientSkuId in its inventory pool)."""
         return self._identity(item)
 
