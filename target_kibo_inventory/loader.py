@@ -21,6 +21,7 @@ from target_kibo_inventory.tracking import JobTracker
 
 if TYPE_CHECKING:
     import logging
+    from collections.abc import Hashable
 
     from target_kibo_inventory.dead_letter import DeadLetters
     from target_kibo_inventory.destinations.base import Answer, Destination
@@ -65,7 +66,7 @@ class _Record:
 
     operation: str
     location: str
-    key: bytes
+    key: Hashable
     item: bytes
     quantity: int
     stream: str
@@ -150,23 +151,22 @@ class InventoryLoader:
         and name when its stream has a bookmark: a re-read of one applied before is skipped.
         """
         journal = self.journal
-        destination = self.destination
-        record = _Record(
-            operation,
-            location,
-            destination.identity(item),
-            destination.encode_item(location, item),
-            item["quantity"],
-            stream,
-            source,
-        )
-        held = self._held.get(location)
+        key = self.destination.identity(item)
+        encoded = self.destination.encode_item(location, item)
+        held = self._held.get(location) if self._held else None
+        if operation != "adjust" and held is None:  # the common case, without a record object
+            if journal.notes_counts:
+                journal.note_count(location, key)
+            with self._lock:
+                due = self.batcher.add(
+                    operation, location, key, encoded, item["quantity"], stream, source=source
+                )
+                for request in due:
+                    self._submit(request)
+            return
+        record = _Record(operation, location, key, encoded, item["quantity"], stream, source)
         if operation != "adjust":
-            if held is not None:
-                held.append(record)
-                return
-            journal.note_count(location, record.key)
-            self._batch(record, None)
+            held.append(record)  # type: ignore[union-attr]  # held is set: see above
             return
         if bookmark is not None:
             record.reread = journal.bookmarks.received(stream, location, *bookmark)

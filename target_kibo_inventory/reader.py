@@ -85,11 +85,13 @@ class RecordReader(MsgSpecReader):
         before_input: Callable[[], None] | None = None,
         on_failure: Callable[[BaseException], None] | None = None,
         on_idle: Callable[[], None] | None = None,
+        compiled_record: Callable[[bytes | str], bool] | None = None,
     ) -> None:
         super().__init__()
         self.before_input = before_input
         self.on_failure = on_failure
         self.on_idle = on_idle
+        self.compiled_record = compiled_record
 
     @override
     def process_lines(self, file_input: t.IO[str] | None, callbacks: Callbacks) -> t.Counter[str]:
@@ -107,9 +109,13 @@ class RecordReader(MsgSpecReader):
         stats: Counter[str] = Counter()
         on_record = callbacks[SingerMessageType.RECORD]
         decode = decoder.decode
+        compiled = self.compiled_record
         records = 0
         try:
             for line in self._lines(file_input or sys.stdin.buffer):
+                if compiled is not None and compiled(line):
+                    records += 1
+                    continue
                 try:
                     message = decode(line)
                 except (msgspec.DecodeError, ArithmeticError, RecursionError) as error:

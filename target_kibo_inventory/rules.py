@@ -12,12 +12,9 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import Any, TypeGuard
 
 from target_kibo_inventory.errors import RuleError
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
 
 QUOTE_LIMIT = 500
 """Most characters of a value or a line that a message quotes."""
@@ -122,32 +119,45 @@ class Integers:
     note: str
     """E.g. ` (Kibo's integers are 32-bit)`."""
 
-    def integer(self) -> Callable[[Any], int]:
+    def integer(self) -> IntegerRule:
         """Any integer of the range."""
         return self.at_least(self.low, self.note)
 
-    def at_least(self, minimum: int, note: str = "") -> Callable[[Any], int]:
-        """An integer from `minimum` (a count: 0); `note` says why, after a broken minimum.
+    def at_least(self, minimum: int, note: str = "") -> IntegerRule:
+        """An integer from `minimum` (a count: 0); `note` says why, after a broken minimum."""
+        return IntegerRule(minimum, self.high, note, self.note)
 
-        From an int, an integral float or Decimal, or a numeric string like '101' or '101.0'.
-        """
-        high, high_note = self.high, self.note
-        short_strings = minimum <= 0 and high >= 10**SHORT_DIGITS - 1  # all such are in range
 
-        def integer(value: Any) -> int:
-            if type(value) is int and minimum <= value <= high:
-                return value
-            if (
-                short_strings
-                and type(value) is str
-                and len(value) <= SHORT_DIGITS
-                and value.isascii()
-                and value.isdigit()
-            ):
-                return int(value)
-            return _integer_in(value, (minimum, note), (high, high_note))
+@dataclass(frozen=True)
+class IntegerRule:
+    """An integer from `minimum` to `high`; the notes say why, after a broken bound.
 
-        return integer
+    From an int, an integral float or Decimal, or a numeric string like '101' or '101.0'.
+    """
+
+    minimum: int
+    high: int
+    low_note: str
+    high_note: str
+
+    @property
+    def short_strings(self) -> bool:
+        """Whether every string of at most SHORT_DIGITS digits is in range."""
+        return self.minimum <= 0 and self.high >= 10**SHORT_DIGITS - 1
+
+    def __call__(self, value: Any) -> int:
+        """The value as such an integer, or RuleError."""
+        if type(value) is int and self.minimum <= value <= self.high:
+            return value
+        if (
+            self.short_strings
+            and type(value) is str
+            and len(value) <= SHORT_DIGITS
+            and value.isascii()
+            and value.isdigit()
+        ):
+            return int(value)
+        return _integer_in(value, (self.minimum, self.low_note), (self.high, self.high_note))
 
 
 def _integer_in(value: Any, low: tuple[int, str], high: tuple[int, str]) -> int:

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn
 
+import msgspec
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.mapper import RemoveRecordTransform, SameRecordTransform, StreamMap
@@ -34,6 +35,7 @@ from target_kibo_inventory.reader import (
     RecordReader,
     discard_input,
 )
+from target_kibo_inventory.record_path import compile_stream, decode_line
 from target_kibo_inventory.rules import clip
 from target_kibo_inventory.run import Run, StopSignal
 from target_kibo_inventory.settings.sources import (
@@ -146,7 +148,10 @@ class TargetKiboInventory(Target):
             raise ConfigValidationError(str(error), errors=[str(error)]) from None
         self.stop_signal = StopSignal(self._stop)
         reader = RecordReader(
-            before_input=self._before_input, on_failure=self._fail, on_idle=self._on_idle
+            before_input=self._before_input,
+            on_failure=self._fail,
+            on_idle=self._on_idle,
+            compiled_record=self._compiled_record,
         )
         super().__init__(
             config=config, validate_config=validate_config, message_reader=reader, **kwargs
@@ -195,6 +200,8 @@ class TargetKiboInventory(Target):
         )
         self._drain_after_minutes = settings.drain_interval_seconds / 60
         self._routes: dict[str, list[Route]] = {}
+        self._compiled: dict[str, Callable[[bytes], bool] | None] = {}
+        """Each stream's compiled record path (None: the general path only)."""
         self._resend_warned: set[str] = set()
         self._next_age_check = 0.0
         self._received_since_drain = False
@@ -357,6 +364,46 @@ class TargetKiboInventory(Target):
                 self._next_age_check = time.monotonic() + 1
                 self._drain_if_due()
 
+    def _compiled_record(self, line: bytes | str) -> bool:
+        """Take a RECORD line on its stream's compiled record path; False: the general path."""
+        try:
+            head = decode_line(line)
+        except (msgspec.DecodeError, RecursionError):
+            return False
+        stream = head.stream
+        if head.type != "RECORD" or type(stream) is not str or not head.record:
+            return False
+        try:
+            handle = self._compiled[stream]
+        except KeyError:
+            handle = self._compiled[stream] = self._compile(stream)
+        if handle is None:
+            return False
+        stop = self.stop_signal  # `with stop:` written out: this runs for every record
+        stop.deferring = True
+        try:
+            taken = handle(head.record)
+            if taken:
+                self._received_since_drain = True
+                if time.monotonic() >= self._next_age_check:
+                    self._next_age_check = time.monotonic() + 1
+                    self._drain_if_due()
+        finally:
+            stop.deferring = False
+        if stop.signum is not None:
+            self._stop()
+        return taken
+
+    def _compile(self, stream: str) -> Callable[[bytes], bool] | None:
+        """A stream's compiled record path where its records go straight to one sink."""
+        if stream not in self.mapper.stream_maps:
+            return None  # a RECORD before its SCHEMA: the general path refuses it
+        routes = self._routes.get(stream) or self._route({"stream": stream, "record": {}})
+        if len(routes) != 1 or not routes[0].identity or routes[0].preprocess is not None:
+            return None
+        sink = routes[0].sink
+        return compile_stream(sink) if isinstance(sink, InventorySink) else None
+
     def _route(self, message_dict: dict[str, Any]) -> list[Route]:
         """A stream's routes: its maps, each with its sink."""
         self._assert_line_requires(message_dict, requires={"stream", "record"})
@@ -400,6 +447,7 @@ class TargetKiboInventory(Target):
             self.bookmark_properties[stream] = [str(name) for name in bookmark]
         super()._process_schema_message(message_dict)
         self._routes.clear()
+        self._compiled.clear()
         bookmarks = message_dict.get("bookmark_properties")
         if not isinstance(bookmarks, list):
             return

@@ -37,7 +37,7 @@ def _receive(journal: Journal, location: str, *names: str) -> list[int]:
 
 def _request(journal: Journal, location: str, moves: list[int], operation="adjust") -> Request:
     items = b",".join(_items(*(f"M{m}" for m in moves)))
-    request = Request(operation, location, [items], len(moves), ["s"], [], moves, len(moves))
+    request = Request(operation, location, [items], len(moves), ["s"], [], moves)
     journal.queued(request)
     return request
 

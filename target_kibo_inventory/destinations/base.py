@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgspec
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Hashable, Mapping, Sequence
 
     import requests
 
@@ -113,8 +113,7 @@ def identity_by(fields: Sequence[str]) -> Callable[[Mapping[str, Any]], bytes]:
     names = tuple(fields)
 
     def identity(item: Mapping[str, Any]) -> bytes:
-        get = item.get
-        return _encode([get(name) for name in names])
+        return _encode(list(map(item.get, names)))  # bytes: a third of a tuple's memory
 
     return identity
 
@@ -210,7 +209,7 @@ class Destination(Protocol):
         """An item as the JSON value it is sent as."""
         ...
 
-    def identity(self, item: Mapping[str, Any]) -> bytes:
+    def identity(self, item: Mapping[str, Any]) -> Hashable:
         """Which inventory row an item is: a location's items of one identity go out once.
 
         Its identifiers, and its bin, lot, serial number... where the API has them.

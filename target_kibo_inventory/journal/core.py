@@ -42,7 +42,7 @@ from target_kibo_inventory.journal.fileformat import (
 from target_kibo_inventory.journal.replay import Candidate, Replay, merge_ranges, to_ranges
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Hashable, Iterator, Mapping
 
     from target_kibo_inventory.batching import Request
 
@@ -65,7 +65,7 @@ class LocationJournal:
     latest: Any = field(default_factory=hashlib.sha256)
     latest_first: str | None = None
     replay: Replay | None = None
-    counted: set[bytes] | None = None
+    counted: set[Hashable] | None = None
     """Items counted in this run, while movements may be skipped here."""
     has_file: bool = False
     file_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -97,6 +97,9 @@ class Journal:
         self.resolve = dict(resolve or {})
         self.logger = logger or logging.getLogger(__name__)
         self.bookmarks = BookmarkMovements(bookmark_limit)
+        self.notes_counts = self._enabled
+        """Whether counts must be noted (`note_count`): with files, or movements known at a
+        bookmark; otherwise nothing is kept of them, and the record path skips the call."""
         self._input_ended = False
         self._job_status = job_status
         self._after_state_written = after_state_written
@@ -169,13 +172,13 @@ class Journal:
         """The input ended: what the last STATE leaves in the files is a tap's tail."""
         self._input_ended = True
 
-    def note_count(self, location: str, key: bytes) -> None:
+    def note_count(self, location: str, key: Hashable) -> None:
         """Note a count of an item: movements of it after this one are never skipped."""
         loc = self._locations.get(location) or self._start_location(location)
         if loc.counted is not None:
             loc.counted.add(key)
 
-    def was_counted(self, location: str, key: bytes) -> bool:
+    def was_counted(self, location: str, key: Hashable) -> bool:
         """Whether this run already had a count of the item at the location."""
         loc = self._locations.get(location)
         return loc is not None and loc.counted is not None and key in loc.counted
@@ -227,6 +230,7 @@ class Journal:
         """The tap sent a new STATE: what it says was applied at bookmarks; a new resume point."""
         for stream, entry in read_from(state).items():
             self.bookmarks.learn(stream, entry)
+            self.notes_counts = True
         self.bookmarks.state_received()
         self._untracked_since_state = False
         for loc in self._locations.values():

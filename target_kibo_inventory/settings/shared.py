@@ -282,7 +282,7 @@ class Settings:
         th.IntegerType(minimum=1),
         "Buffered items cap",
         "Most distinct items held across all locations (repeats of an item are collapsed "
-        "into one; about 300 bytes each). At the cap the largest buffers are sent in whole "
+        "into one; about 220 bytes each). At the cap the largest buffers are sent in whole "
         "multiples of 3000 items and the rest stays buffered.",
         default=DEFAULT_MAX_BUFFERED_ITEMS,
     )
