@@ -68,9 +68,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="kibo-shapes-"))
     emulator = Emulator()
     config = {
-        "tenant_id": "bench",
-        "api_key": "bench-key",
-        "base_url": emulator.url,
+        **emulator.config(),
         "stream_operations": {"counts": "refresh", "moves": "adjust"},
         "journal_path": str(work / "journal"),
     }
@@ -85,7 +83,11 @@ def main() -> None:
             result = measure(name, target, path, len(records), work)
             seen = emulator.get("/emulator/requests")["requests"]
             emulator.post("/emulator/reset")
-            sent = [r for r in seen if r.get("status") == 200 and r.get("operation") != "queue"]
+            sent = [
+                r
+                for r in seen
+                if r.get("status") == 200 and r.get("operation") in ("refresh", "adjust")
+            ]
             items = sum(r.get("items", 0) for r in sent)
             print(
                 f"| {name} | {len(records):,} | {len(sent):,} | {items:,} | {result.wall:.1f} | "

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from requests.auth import AuthBase
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
     import requests
 
@@ -74,20 +75,28 @@ class TokenRequest:
         return session.post(self.url, json=body, timeout=timeout)
 
 
+Fetch = Callable[[TokenRequest], tuple[str, float]]
+"""Gets a new token and its lifetime in seconds (the client, with its session and retries)."""
+
+
 class TokenAuth(AuthBase):
     """OAuth2 client credentials: one token, shared by all threads, kept until it nearly expires.
 
-    When the API refuses it, `refused` drops it so that the next request fetches anew. The
-    client that sends the requests fetches the token (`fetch`), through its own session
-    and with its retries; threads share one token.
+    A destination gives it without `fetch`; the client that sends the requests makes its own
+    copy with `fetching_with`. When the API refuses the token, `refused` drops it so that the
+    next request fetches anew.
     """
 
-    def __init__(self, token_request: TokenRequest) -> None:
+    def __init__(self, token_request: TokenRequest, fetch: Fetch | None = None) -> None:
         self.token_request = token_request
-        self.fetch: Callable[[TokenRequest], tuple[str, float]] | None = None
+        self._fetch = fetch
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
+
+    def fetching_with(self, fetch: Fetch) -> TokenAuth:
+        """The same token request, its tokens got by `fetch`."""
+        return TokenAuth(self.token_request, fetch)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Add the current token to a request (fetching one first when needed)."""
@@ -98,9 +107,9 @@ class TokenAuth(AuthBase):
         """The cached token, or a new one when there is none or it is about to expire."""
         with self._lock:
             if self._token is None or time.monotonic() >= self._expires_at:
-                if self.fetch is None:
+                if self._fetch is None:
                     raise RuntimeError("TokenAuth has no client to fetch its token")
-                self._token, lifetime = self.fetch(self.token_request)
+                self._token, lifetime = self._fetch(self.token_request)
                 margin = min(TOKEN_RENEW_MARGIN_SECONDS, lifetime / 10)
                 self._expires_at = time.monotonic() + lifetime - margin
             return self._token

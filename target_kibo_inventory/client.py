@@ -15,7 +15,7 @@ import requests
 from urllib3.exceptions import NewConnectionError
 
 from target_kibo_inventory.auth import TokenAuth, TokenRequest
-from target_kibo_inventory.destinations.base import Destination, HttpRequest, has_job_queue
+from target_kibo_inventory.destinations.base import Destination, HttpRequest
 from target_kibo_inventory.redaction import add_secret, redact
 
 if TYPE_CHECKING:
@@ -64,10 +64,9 @@ class AmbiguousRequestError(ApiError):
 class TransientError(Exception):
     """A failure worth another try: 429, 5xx from a gateway, or a lost connection.
 
-    `maybe_applied` is True when the request may have reached the server and been applied
-    (read timeout, connection lost after sending, 500, 502, 504); `late` when it may still be
-    applied after this failure (no answer from the API itself: a timeout, a lost connection,
-    502, 504).
+    `maybe_applied`: the request may have been applied (read timeout, connection lost after
+    sending, 500, 502, 504). `late`: it may still be applied after this failure (no answer
+    from the API itself: a timeout, a lost connection, 502, 504).
     """
 
     def __init__(
@@ -94,11 +93,7 @@ def retry_wait(
     base: float = BACKOFF_BASE_SECONDS,
     cap: float = BACKOFF_MAX_SECONDS,
 ) -> float:
-    """Seconds to wait after `tries` failed tries.
-
-    The server's Retry-After when it gives one (in full), else exponential backoff with full
-    jitter.
-    """
+    """Seconds to wait after `tries` failed tries: Retry-After, else backoff with full jitter."""
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
         return float(retry_after)
@@ -106,10 +101,9 @@ def retry_wait(
 
 
 def _no_sleep() -> Generator[float, Any, None]:
-    """A `backoff` wait generator that never sleeps.
+    """A `backoff` wait generator that never sleeps: the client waits in `on_backoff`.
 
-    The client waits in its `on_backoff` handler instead, on an event that SIGTERM sets, so
-    that a stop cuts a wait short.
+    There it waits on an event that a stop sets, so that a stop cuts the wait short.
     """
     while True:
         yield 0.0
@@ -137,24 +131,26 @@ def _user_agent() -> str:
         return "target-kibo-inventory"
 
 
-def _classify(error: requests.RequestException, what: str) -> Exception:
+def _classify(error: requests.RequestException, description: str) -> Exception:
     """A failed request as a final ApiError, or a retryable TransientError.
 
     The TransientError says whether the request may have been applied.
     """
     if isinstance(error, requests.exceptions.SSLError):
         return ApiError(
-            f"TLS failed for {what} ({_reason(error)}): the server's certificate could not be "
-            "verified; behind a TLS-inspecting proxy, set ca_bundle to its CA certificate."
+            f"TLS failed for {description} ({_reason(error)}): the server's certificate could "
+            "not be verified; behind a TLS-inspecting proxy, set ca_bundle to its CA certificate."
         )
     if isinstance(error, requests.exceptions.ProxyError):
-        return TransientError(f"proxy error for {what}: {_reason(error)}", maybe_applied=False)
+        return TransientError(
+            f"proxy error for {description}: {_reason(error)}", maybe_applied=False
+        )
     if isinstance(error, requests.ConnectionError | requests.Timeout):
         return TransientError(
-            f"{_describe(error)} for {what}", maybe_applied=not _never_connected(error)
+            f"{_describe(error)} for {description}", maybe_applied=not _never_connected(error)
         )
     return TransientError(
-        f"{type(error).__name__}: the answer to {what} broke off", maybe_applied=True
+        f"{type(error).__name__}: the answer to {description} broke off", maybe_applied=True
     )
 
 
@@ -189,7 +185,7 @@ class Sender(Protocol):
     def send(
         self,
         request: HttpRequest,
-        what: str,
+        description: str,
         *,
         resend_if_maybe_applied: bool = True,
         on_late_copy: Callable[[float], None] | None = None,
@@ -197,7 +193,7 @@ class Sender(Protocol):
         """Send a request; return the answer's body."""
         ...
 
-    def get(self, url: str, what: str) -> bytes:
+    def get(self, url: str, description: str) -> bytes:
         """GET (the job queue) with the same auth and retries; return the answer's body."""
         ...
 
@@ -235,9 +231,8 @@ class HttpClient:
             }
         )
         self.session.verify = ca_bundle or True
-        self.auth = destination.auth()
-        if isinstance(self.auth, TokenAuth):
-            self.auth.fetch = self._fetch_token
+        auth = destination.auth()
+        self.auth = auth.fetching_with(self._fetch_token) if isinstance(auth, TokenAuth) else auth
         self.timeout = timeout
         self.max_tries = max_retries + 1
         self.max_retry_seconds = max_retry_seconds
@@ -257,25 +252,27 @@ class HttpClient:
     def send(
         self,
         request: HttpRequest,
-        what: str,
+        description: str,
         *,
         resend_if_maybe_applied: bool = True,
         on_late_copy: Callable[[float], None] | None = None,
     ) -> bytes:
-        """Send a request with retries; return the answer's body. `what` names it in errors.
+        """Send a request with retries; return the answer's body; `description` names it in errors.
 
         After a failure that may hide an applied request, the request is sent again only
         when `resend_if_maybe_applied` (else AmbiguousRequestError). `on_late_copy` is told
         when a failed try that may still be applied, late, began.
         """
         try:
-            return self._send_with_retries(request, what, resend_if_maybe_applied, on_late_copy)
+            return self._send_with_retries(
+                request, description, resend_if_maybe_applied, on_late_copy
+            )
         except TransientError as error:
             raise ApiError(self._gave_up(error)) from None
 
-    def get(self, url: str, what: str) -> bytes:
+    def get(self, url: str, description: str) -> bytes:
         """GET with the same auth and retries as `send` (reading it twice changes nothing)."""
-        return self.send(HttpRequest("GET", url, b""), what)
+        return self.send(HttpRequest("GET", url, b""), description)
 
     def check_token(self) -> bool:
         """Get the OAuth2 access token now (with api_secret); False when there is none to get.
@@ -293,10 +290,10 @@ class HttpClient:
         The cheapest request that proves the credentials and the tenant; False when the
         destination has no job queue. Raises AuthError or ApiError.
         """
-        url = self.destination.jobs_url(None, limit=1) if has_job_queue(self.destination) else None
-        if url is None:
+        queue = self.destination.job_queue
+        if queue is None:
             return False
-        self.get(url, "a read of the job queue (Get Jobs, limit 1)")
+        self.get(queue.jobs_url(None, limit=1), "a read of the job queue (Get Jobs, limit 1)")
         return True
 
     def close(self) -> None:
@@ -312,39 +309,39 @@ class HttpClient:
     def _send_authorized(
         self,
         request: HttpRequest,
-        what: str,
+        description: str,
         resend_if_maybe_applied: bool,
         on_late_copy: Callable[[float], None] | None,
     ) -> bytes:
         started = time.monotonic()
         try:
-            return self._send_renewing_token(request, what)
+            return self._send_renewing_token(request, description)
         except TransientError as error:
             if error.late and on_late_copy is not None:
                 on_late_copy(started)
             if error.maybe_applied and not resend_if_maybe_applied:
                 raise AmbiguousRequestError(
-                    f"The {what} may or may not have been applied: {error}"
+                    f"The {description} may or may not have been applied: {error}"
                 ) from None
             raise
 
-    def _send_renewing_token(self, request: HttpRequest, what: str) -> bytes:
+    def _send_renewing_token(self, request: HttpRequest, description: str) -> bytes:
         """Send once; when a token is refused, get a new one and send once more.
 
         Refused: 401, and 403 where the token's documents say so (TokenAuth.renews_on).
         """
-        response = self._send_once(request, what)
+        response = self._send_once(request, description)
         if isinstance(self.auth, TokenAuth) and self.auth.renews_on(response.status_code):
             self.logger.info(
                 "Access token refused (HTTP %d) for %s; getting a new one.",
                 response.status_code,
-                what,
+                description,
             )
             self.auth.refused(response.request.headers.get("Authorization"))
-            response = self._send_once(request, what)
-        return self._read(response, what)
+            response = self._send_once(request, description)
+        return self._read(response, description)
 
-    def _send_once(self, request: HttpRequest, what: str) -> requests.Response:
+    def _send_once(self, request: HttpRequest, description: str) -> requests.Response:
         try:
             return self.session.request(
                 request.method,
@@ -354,23 +351,23 @@ class HttpClient:
                 timeout=self.timeout,
             )
         except requests.RequestException as error:
-            raise _classify(error, what) from None
+            raise _classify(error, description) from None
 
-    def _read(self, response: requests.Response, what: str) -> bytes:
+    def _read(self, response: requests.Response, description: str) -> bytes:
         status = response.status_code
         if HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES:
             return response.content
         message = redact(self.destination.error_message(response))[:SHOWN_BODY_CHARS]
         if status in RETRY_STATUSES:
             raise TransientError(
-                f"HTTP {status} for {what}: {message}",
+                f"HTTP {status} for {description}: {message}",
                 parse_retry_after(response.headers.get("Retry-After")),
                 maybe_applied=status not in NOT_APPLIED_STATUSES,
                 late=status in GATEWAY_STATUSES,
             )
         if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
-            raise AuthError(self.destination.refused_message(status, what, message))
-        raise ApiError(f"HTTP {status} for {what}: {message}")
+            raise AuthError(self.destination.refused_message(status, description, message))
+        raise ApiError(f"HTTP {status} for {description}: {message}")
 
     def _fetch_token(self, token_request: TokenRequest) -> tuple[str, float]:
         """A new access token and its lifetime.
@@ -385,18 +382,18 @@ class HttpClient:
         return token, lifetime
 
     def _request_token(self, token_request: TokenRequest) -> tuple[str, float]:
-        what = f"the access token request to {token_request.url}"
+        description = f"the access token request to {token_request.url}"
         try:
             response = token_request.send(self.session, self.timeout)
         except requests.RequestException as error:
-            raise _classify(error, what) from None
-        self._read(response, what)
+            raise _classify(error, description) from None
+        self._read(response, description)
         try:
             answer = response.json()
             return str(answer["access_token"]), float(answer.get("expires_in", 3600))
         except (ValueError, KeyError, TypeError):
             raise ApiError(
-                f"{what} answered without a usable access_token and expires_in "
+                f"{description} answered without a usable access_token and expires_in "
                 f"(HTTP {response.status_code}, {len(response.content)} bytes)"
             ) from None
 

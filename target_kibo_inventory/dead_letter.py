@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -18,6 +17,7 @@ from target_kibo_inventory.mapping import InvalidRecordError, SchemaMappingError
 from target_kibo_inventory.reader import InputLineError
 from target_kibo_inventory.redaction import redact
 from target_kibo_inventory.rules import clip
+from target_kibo_inventory.settings.shared import FRACTION_FLOOR
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -26,13 +26,6 @@ if TYPE_CHECKING:
 
 SHOWN_FAILURES = 20
 """Most failed items an error names (with the count of all)."""
-
-DEFAULT_MAX_INVALID_RECORDS = 0.1
-"""The default of `max_invalid_records`: a tenth of the records read."""
-
-FRACTION_FLOOR = 100
-"""A fraction `max_invalid_records` counts at least this many records read, so that the
-first invalid records of a run (up to 10 at the default 0.1) never stop it on their own."""
 
 
 class ItemsFailedError(RuntimeError):
@@ -63,13 +56,8 @@ def is_explained(error: BaseException | None) -> bool:
 def without_traceback(record: logging.LogRecord) -> bool:
     """A logging filter: an explained error is logged as its message alone, once.
 
-    Its traceback goes to DEBUG, just before it.
-
-    The SDK's CLI logs an uncaught error with its traceback, which ends with the message
-    again; for a known error (an invalid record or input line, an API's refusal, a failed
-    job, ...) the traceback tells a user nothing more. Unknown errors keep theirs. The SDK's
-    closing "Config validation failed" line after the settings errors it lists is dropped:
-    each of those lines names the setting already.
+    Its traceback goes to DEBUG, just before it; unknown errors keep theirs. The SDK's closing
+    "Config validation failed" line is dropped: each settings error it lists names the setting.
     """
     if getattr(record, "traceback_of_error", False):
         return True
@@ -86,32 +74,6 @@ def without_traceback(record: logging.LogRecord) -> bool:
         record.exc_info = None
         record.exc_text = None
     return not (record.msg == "Config validation failed" and hasattr(record, "schema"))
-
-
-def append_problem(name: str) -> str | None:
-    """Why this file could not be opened for appending, or None; creates nothing."""
-    if not name:
-        return "is empty"
-    path = Path(name)
-    try:
-        if path.is_dir():
-            return "is a directory"
-        if path.exists():
-            return None if os.access(path, os.W_OK) else "is not writable"
-        return _folder_problem(path.parent)
-    except OSError as error:
-        return f"cannot be checked ({error.strerror})"
-
-
-def _folder_problem(folder: Path) -> str | None:
-    """Why a new file cannot be created in this folder, or None."""
-    if not folder.exists():
-        return f"is in a directory that does not exist ({str(folder)!r})"
-    if not folder.is_dir():
-        return f"is in {str(folder)!r}, which is not a directory"
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"is in {str(folder)!r}, which is not writable"
-    return None
 
 
 class InvalidLimit:
@@ -152,10 +114,9 @@ class InvalidLimit:
 class DeadLetters:
     """Where invalid records go: `fail` raises the error, `dead_letter` appends a JSON line.
 
-    Under `dead_letter`, `max_invalid_records` (see InvalidLimit; given here or by
-    `set_limit`, which the sinks call with the run's setting) bounds how many are set aside:
-    past it the run stops like `fail` would. `records_read` tells how many records the run
-    has read so far (the sinks' positions).
+    Under `dead_letter`, `max_invalid_records` (see InvalidLimit; None: no limit) bounds how
+    many are set aside: past it the run stops like `fail` would. `records_read` tells how many
+    records the run has read so far (the sinks' positions).
     """
 
     def __init__(
@@ -183,7 +144,6 @@ class DeadLetters:
         self.refused: dict[str, int] = {}
         """Of them, items each destination refused."""
         self.limit = None if max_invalid_records is None else InvalidLimit(max_invalid_records)
-        """None: no limit (until set_limit sets the run's `max_invalid_records`)."""
         self.records_read = records_read
         self._lock = threading.Lock()
 
@@ -191,11 +151,6 @@ class DeadLetters:
     def keeps_failed_jobs(self) -> bool:
         """Whether a failed job is set aside with its items (so they must be kept until then)."""
         return self.policy == "dead_letter"
-
-    def set_limit(self, max_invalid_records: float, records_read: Callable[[], int]) -> None:
-        """Set `max_invalid_records` and where the count of records read comes from."""
-        self.limit = InvalidLimit(max_invalid_records)
-        self.records_read = records_read
 
     def reject(self, error: InvalidRecordError, record: Any) -> None:
         """Raise the error (`fail`), or write the record and the reason to the file."""
@@ -210,7 +165,7 @@ class DeadLetters:
             "record": record,
         }
         where = f"record #{error.position} of stream '{clip(error.stream)}'"
-        self._write([line], what=f"the dead-letter line of {where}")
+        self._write([line], description=f"the dead-letter line of {where}")
         self.invalid += 1
         if self.count == 1:
             self.logger.warning("Invalid records are set aside in %s: %s", self.path, error)
@@ -258,8 +213,8 @@ class DeadLetters:
             }
             for f, record in zip(failed, records, strict=True)
         ]
-        what = f"the dead-letter lines of {len(lines)} item(s) refused at '{clip(location)}'"
-        self._write(lines, what=what, refused_by=destination)
+        description = f"the dead-letter lines of {len(lines)} item(s) refused at '{clip(location)}'"
+        self._write(lines, description=description, refused_by=destination)
         self.logger.warning(
             "%s refused %d item(s) at location '%s': set aside in %s.",
             destination,
@@ -294,7 +249,7 @@ class DeadLetters:
             "reason": f"the job ended {status.status}",
             "items": items,
         }
-        self._write([line], what=f"the dead-letter line of {job.describe()}", count=False)
+        self._write([line], description=f"the dead-letter line of {job.describe()}", count=False)
         self.failed_jobs += 1
         self.logger.warning(
             "%s %s ended FAILED: set aside in %s with its items (on_invalid_record: "
@@ -332,7 +287,7 @@ class DeadLetters:
         self,
         lines: list[dict[str, Any]],
         *,
-        what: str,
+        description: str,
         count: bool = True,
         refused_by: str | None = None,
     ) -> None:
@@ -340,7 +295,7 @@ class DeadLetters:
         text = "".join(_to_json({**line, "set_aside_at": now}) + "\n" for line in lines)
         text = redact(text)  # a server's reason or a job's messages may echo a secret
         with self._lock:
-            self._file.write(text, what)
+            self._file.write(text, description)
             if count:
                 self.count += len(lines)
             if refused_by is not None:
@@ -349,9 +304,8 @@ class DeadLetters:
     def summary(self) -> dict[str, Any] | None:
         """What this run set aside so far, for each of its STATE messages (None under `fail`).
 
-        Every count is given, zeros too, so that the entry describes the run that wrote it
-        even where states are merged key by key (Meltano's merge strategy): a clean run never
-        carries on an earlier run's counts.
+        Zeros too: where states are merged key by key (Meltano), a clean run never carries on
+        an earlier run's counts.
         """
         if self.policy != "dead_letter":
             return None

@@ -78,14 +78,14 @@ class DryRun:
 
         Raises DryRunFolderError, removing nothing, when the folder holds anything else.
         """
-        files.make_folder(self.folder, what="the dry run's folder", setting=SETTING)
+        files.make_folder(self.folder, description="the dry run's folder", setting=SETTING)
         with files.writing(self.folder, "the dry run's files", SETTING):
             removed = self._remove_earlier()
         header = json.dumps(MANIFEST_HEADER) + "\n"
         files.create(
             self.folder / MANIFEST_FILE,
             header.encode(),
-            what="the dry run's manifest",
+            description="the dry run's manifest",
             setting=SETTING,
         )
         self.prepared = True
@@ -145,7 +145,7 @@ class DryRun:
         files.append(
             self.folder / MANIFEST_FILE,
             (json.dumps({"file": name}) + "\n").encode(),
-            what="the dry run's manifest",
+            description="the dry run's manifest",
             setting=SETTING,
             link=False,
         )
@@ -173,12 +173,12 @@ class DryRun:
         if self.prepared:
             self._create(SUMMARY_FILE, json.dumps(summary, indent=1, default=str), "the summary")
 
-    def _create(self, name: str, text: str, what: str) -> None:
+    def _create(self, name: str, text: str, description: str) -> None:
         self._register(name)
         files.create(
             self.folder / name,
             (text + "\n").encode(),
-            what=f"the dry run's {what}",
+            description=f"the dry run's {description}",
             setting=SETTING,
         )
 

@@ -92,8 +92,6 @@ class Job:
     accepted: float = field(default_factory=time.monotonic)
     status: str = "PENDING"
     """The last status read."""
-    delays: Iterator[float] = field(default_factory=poll_delays, repr=False)
-    """The waits between its polls (JobWaiter.track sets the waiter's own)."""
 
     def describe(self) -> str:
         """`job 12 (refresh of 5 items at location 'L', stream s)`."""
@@ -111,7 +109,7 @@ def shown_messages(status: JobStatus) -> str:
     return shown + more
 
 
-def failed_job_message(job: Job, status: JobStatus, *, destination: str = "kibo") -> str:
+def failed_job_message(job: Job, status: JobStatus, *, destination: str) -> str:
     """What a FAILED job means, with its messages, and what to do."""
     counted = "" if status.item_count is None else f", itemCount {status.item_count}"
     return (
@@ -154,6 +152,8 @@ class JobWaiter:
         self._max_delay = max_delay
         self._clock = clock
         self._locations: dict[str, deque[Job]] = {}
+        self._delays: dict[Job, Iterator[float]] = {}
+        """Each job's waits between its polls."""
         self._due: list[tuple[float, int, str]] = []  # (when, tie-breaker, location)
         self._sequence = itertools.count()
         self._pending = 0
@@ -172,14 +172,14 @@ class JobWaiter:
 
     def track(self, job: Job) -> None:
         """Wait for this job (behind the earlier ones of its location)."""
-        job.delays = poll_delays(self._first_delay, self._max_delay)
         with self._changed:
             self._raise_error()
+            delays = self._delays[job] = poll_delays(self._first_delay, self._max_delay)
             queue = self._locations.setdefault(job.location, deque())
             queue.append(job)
             self._pending += 1
             if len(queue) == 1:
-                self._schedule(job, self._clock() + next(job.delays))
+                self._schedule(job, self._clock() + next(delays))
             if len(self._threads) < min(self._threads_wanted, len(self._locations)):
                 self._start_thread()
             self._changed.notify_all()
@@ -276,8 +276,9 @@ class JobWaiter:
     def _after_poll(self, job: Job, final: bool) -> None:
         now = self._clock()
         if not final:
-            self._schedule(job, now + next(job.delays))
+            self._schedule(job, now + next(self._delays[job]))
             return
+        del self._delays[job]
         queue = self._locations[job.location]
         queue.popleft()
         self._pending -= 1
@@ -306,8 +307,8 @@ class JobWaiter:
         return (
             f"After {timeout:g} s (job_wait_timeout_seconds), {self._pending_jobs()}. They "
             "were accepted and may still "
-            "finish: check them in Kibo's job queue. No STATE was written past them, so the "
-            "next run sends their items again; raise job_wait_timeout_seconds if Kibo's queue "
+            "finish: check them in the job queue. No STATE was written past them, so the "
+            "next run sends their items again; raise job_wait_timeout_seconds if the queue "
             "is this slow."
         )
 

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from singer_sdk.exceptions import MissingKeyPropertiesError
 
 from target_kibo_inventory import rules as field_rules
-from target_kibo_inventory.rules import RuleError, clip, quote
+from target_kibo_inventory.errors import RuleError
+from target_kibo_inventory.rules import clip, quote
 
 if TYPE_CHECKING:
     from target_kibo_inventory.destinations.base import Destination, FieldRule, ItemRules

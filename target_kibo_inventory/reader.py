@@ -73,19 +73,25 @@ Callbacks = dict[str, t.Callable[[Message], None]]
 class RecordReader(MsgSpecReader):
     """Reads standard input as bytes and hands RECORD messages straight to their callback.
 
-    Other messages take the SDK's path; every line that is no Singer message, there or here,
-    is an InputLineError naming its line number. `before_input` is called before the first
-    line is read (the target checks its credentials there); `on_failure` with the error that
-    ends the reading, before it propagates. When the input is a pipe and `on_idle` is set, it
-    is called every second in which no input arrived (the target drains then:
-    `drain_interval_seconds` bounds time, not only input). Without a `file_input` it reads
-    standard input undecoded (msgspec reads UTF-8 bytes directly), not the SDK's
-    `default_input` (text).
+    Other messages take the SDK's path; a line that is no Singer message is an InputLineError
+    naming its line number. `before_input` is called before the first line is read;
+    `on_failure` with the error that ends the reading, before it propagates; `on_idle` (on a
+    pipe) after each second that brought no input.
     """
 
-    before_input: Callable[[], None] | None = None
-    on_failure: Callable[[BaseException], None] | None = None
-    on_idle: Callable[[], None] | None = None
+    def __init__(
+        self,
+        *,
+        before_input: Callable[[], None] | None = None,
+        on_failure: Callable[[BaseException], None] | None = None,
+        on_idle: Callable[[], None] | None = None,
+        compiled_record: Callable[[bytes | str], bool] | None = None,
+    ) -> None:
+        super().__init__()
+        self.before_input = before_input
+        self.on_failure = on_failure
+        self.on_idle = on_idle
+        self.compiled_record = compiled_record
 
     @override
     def process_lines(self, file_input: t.IO[str] | None, callbacks: Callbacks) -> t.Counter[str]:
@@ -103,9 +109,13 @@ class RecordReader(MsgSpecReader):
         stats: Counter[str] = Counter()
         on_record = callbacks[SingerMessageType.RECORD]
         decode = decoder.decode
+        compiled = self.compiled_record
         records = 0
         try:
             for line in self._lines(file_input or sys.stdin.buffer):
+                if compiled is not None and compiled(line):
+                    records += 1
+                    continue
                 try:
                     message = decode(line)
                 except (msgspec.DecodeError, ArithmeticError, RecursionError) as error:

@@ -1,7 +1,7 @@
 """The rules of item fields: converting a record's value and checking it.
 
 Messages quote the value safely (escaped, cut short). Each destination builds its fields from
-these.
+these, its integers' range from `Integers` (its limits live in its module).
 """
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 import re
 import sys
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeGuard
 
-from target_kibo_inventory.limits import INT32_MAX, INT32_MIN, MIN_BIN_ID
+from target_kibo_inventory.errors import RuleError
 
 QUOTE_LIMIT = 500
 """Most characters of a value or a line that a message quotes."""
@@ -22,11 +23,9 @@ MAX_NUMBER_TEXT = 100
 MAX_EXPONENT = 1000
 """Largest exponent (either sign) of a numeric string, as in '1e1000'."""
 SHORT_DIGITS = 9
-"""Most digits of a numeric string read on the fast path: 9 digits always fit 32 bits."""
+"""Most digits of a numeric string read on the fast path (when 9 digits fit the range)."""
 MAX_FLOAT = sys.float_info.max
 """Largest magnitude of ltd and retailPrice: JSON numbers are read as doubles."""
-INT32_NOTE = " (Kibo's integers are 32-bit)"
-REFRESH_NOTE = " for refresh (an absolute count)"
 _NUMERIC = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE](?P<exponent>[+-]?[0-9]+))?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _GROUPED = re.compile(r"[+-]?[0-9]{1,3}(?:([,' \u00a0\u202f])[0-9]{3})(?:\1[0-9]{3})*(?:\.[0-9]+)?")
@@ -61,10 +60,6 @@ def _cut(shown: str, length: int) -> str:
     if len(shown) <= QUOTE_LIMIT and length <= QUOTE_LIMIT:
         return shown
     return f"{shown[:QUOTE_LIMIT]}… ({length} characters)"
-
-
-class RuleError(ValueError):
-    """A value breaks a rule of its field; the message states the rule."""
 
 
 def _is_number(value: Any) -> TypeGuard[int | float | Decimal]:
@@ -115,34 +110,74 @@ def _is_nan(value: float | Decimal) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def _integer_in(value: Any, low: int, low_note: str = INT32_NOTE) -> int:
-    """An integer from low to INT32_MAX.
+@dataclass(frozen=True)
+class Integers:
+    """An API's integer fields: from `low` to `high`; `note` says why, after a broken rule."""
 
-    From an int, an integral float or Decimal, or a numeric string like '101' or '101.0';
-    compared before converted, so '1e999' is quick.
+    low: int
+    high: int
+    note: str
+    """E.g. ` (Kibo's integers are 32-bit)`."""
+
+    def integer(self) -> IntegerRule:
+        """Any integer of the range."""
+        return self.at_least(self.low, self.note)
+
+    def at_least(self, minimum: int, note: str = "") -> IntegerRule:
+        """An integer from `minimum` (a count: 0); `note` says why, after a broken minimum."""
+        return IntegerRule(minimum, self.high, note, self.note)
+
+
+@dataclass(frozen=True)
+class IntegerRule:
+    """An integer from `minimum` to `high`; the notes say why, after a broken bound.
+
+    From an int, an integral float or Decimal, or a numeric string like '101' or '101.0'.
+    """
+
+    minimum: int
+    high: int
+    low_note: str
+    high_note: str
+
+    @property
+    def short_strings(self) -> bool:
+        """Whether every string of at most SHORT_DIGITS digits is in range."""
+        return self.minimum <= 0 and self.high >= 10**SHORT_DIGITS - 1
+
+    def __call__(self, value: Any) -> int:
+        """The value as such an integer, or RuleError."""
+        if type(value) is int and self.minimum <= value <= self.high:
+            return value
+        if (
+            self.short_strings
+            and type(value) is str
+            and len(value) <= SHORT_DIGITS
+            and value.isascii()
+            and value.isdigit()
+        ):
+            return int(value)
+        return _integer_in(value, (self.minimum, self.low_note), (self.high, self.high_note))
+
+
+def _integer_in(value: Any, low: tuple[int, str], high: tuple[int, str]) -> int:
+    """An integer within the bounds (each with its note).
+
+    Compared before converted, so '1e999' is quick.
     """
     number: int | float | Decimal
     if type(value) is str and len(value) <= SHORT_DIGITS and value.isascii() and value.isdigit():
         number = int(value)
     else:
         number = _parse(value, "an integer")
-    if number < low:
-        raise RuleError(f"must be an integer ≥ {low}{low_note}; got {quote(value)}")
-    if number > INT32_MAX:
-        raise RuleError(f"must be an integer ≤ {INT32_MAX}{INT32_NOTE}; got {quote(value)}")
+    if number < low[0]:
+        raise RuleError(f"must be an integer ≥ {low[0]}{low[1]}; got {quote(value)}")
+    if number > high[0]:
+        raise RuleError(f"must be an integer ≤ {high[0]}{high[1]}; got {quote(value)}")
     integer = int(number)
     if integer != number:
         raise RuleError(f"must be an integer; got {quote(value)}")
     return integer
-
-
-def to_integer(value: Any) -> int:
-    """A 32-bit integer, from an int, an integral float or a numeric string like '101.0'."""
-    if type(value) is int and INT32_MIN <= value <= INT32_MAX:
-        return value
-    if type(value) is str and len(value) <= SHORT_DIGITS and value.isascii() and value.isdigit():
-        return int(value)
-    return _integer_in(value, INT32_MIN)
 
 
 def to_number(value: Any) -> float | int:
@@ -179,13 +214,6 @@ def _number_text(value: int | float | Decimal) -> str:
     return str(int(integral)) if integral == number else str(value)
 
 
-def bin_id(value: Any) -> int:
-    """A bin: an integer from 1."""
-    if type(value) is int and MIN_BIN_ID <= value <= INT32_MAX:
-        return value
-    return _integer_in(value, MIN_BIN_ID, "")
-
-
 def text_of_at_most(value: Any, length: int) -> str:
     """A non-empty string of at most `length` characters."""
     text = to_text(value)
@@ -211,22 +239,6 @@ def strings(value: Any, most: int, noun: str = "strings") -> list[str]:
     if len(value) > most:
         raise RuleError(f"must hold at most {most} {noun}; got {len(value)}")
     return list(value)
-
-
-def non_negative_integer(value: Any) -> int:
-    """An integer from 0 (an ID)."""
-    if type(value) is int and 0 <= value <= INT32_MAX:
-        return value
-    return _integer_in(value, 0, "")
-
-
-def count(value: Any) -> int:
-    """An absolute count (refresh): an integer from 0."""
-    if type(value) is int and 0 <= value <= INT32_MAX:
-        return value
-    if type(value) is str and len(value) <= SHORT_DIGITS and value.isascii() and value.isdigit():
-        return int(value)
-    return _integer_in(value, 0, REFRESH_NOTE)
 
 
 DATE_TIME_EXAMPLE = "2020-09-28T12:00:00-0500"

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from singer_sdk.sinks import Sink
 from typing_extensions import override
 
-from target_kibo_inventory.destinations.base import has_job_queue
 from target_kibo_inventory.journal.bookmarks import canonical
 from target_kibo_inventory.mapping import (
     InvalidRecordError,
@@ -58,8 +57,6 @@ class InventorySink(Sink):
         self.loader = target.loader
         self.positions = target.record_positions
         self.dead_letters = target.dead_letters
-        positions = self.positions
-        self.dead_letters.set_limit(settings.max_invalid_records, lambda: sum(positions.values()))
         self._uncounted = 0
         destination = target.destination
         rules = destination.items(self.operation)
@@ -81,7 +78,7 @@ class InventorySink(Sink):
             field_map,
             settings.location_name,
         )
-        self.keep_sources = not has_job_queue(destination)
+        self.keep_sources = destination.job_queue is None
         """Items are answered one by one: each keeps its record, for the dead letters."""
         self.bookmark_properties = tuple(target.bookmark_properties.get(stream_name, ()))
         """The stream's bookmark (SCHEMA's bookmark_properties), followed for movements."""
@@ -117,24 +114,55 @@ class InventorySink(Sink):
     @override
     def process_record(self, record: Any, context: dict[str, Any]) -> None:
         """Check and map one record, then buffer its item; a bad record fails or is set aside."""
-        self._uncounted += 1
-        if self._uncounted >= METRIC_EVERY:
-            self._count_records()
-        self.positions[self.stream_name] += 1
-        position = self.positions[self.stream_name]
+        position = self._next_position()
         try:
             self._check(record, position)
             mapped = self.mapper.map(record, position)
         except InvalidRecordError as error:
             self.dead_letters.reject(error, record)
             return
+        bookmark = self._bookmark(record) if self.bookmark_properties else None
+        self._hand_over(mapped.location, mapped.item, position, bookmark)
+
+    def load(self, location: str, item: dict[str, Any], bookmark: tuple[Any, str] | None) -> None:
+        """Buffer the item of a record the compiled record path checked and mapped."""
+        self.tally_record_read()
+        self._uncounted += 1
+        if self._uncounted >= METRIC_EVERY:
+            self._count_records()
+        positions = self.positions
+        position = positions[self.stream_name] = positions[self.stream_name] + 1
         self.loader.add(
             self.operation,
-            mapped.location,
-            mapped.item,
+            location,
+            item,
             self.stream_name,
             source=(self.stream_name, position) if self.keep_sources else None,
-            bookmark=self._bookmark(record) if self.bookmark_properties else None,
+            bookmark=bookmark,
+        )
+
+    def _next_position(self) -> int:
+        """Count a record (the SDK's metric in bunches); its position in the stream."""
+        self._uncounted += 1
+        if self._uncounted >= METRIC_EVERY:
+            self._count_records()
+        self.positions[self.stream_name] += 1
+        return self.positions[self.stream_name]
+
+    def _hand_over(
+        self,
+        location: str,
+        item: dict[str, Any],
+        position: int,
+        bookmark: tuple[Any, str] | None,
+    ) -> None:
+        self.loader.add(
+            self.operation,
+            location,
+            item,
+            self.stream_name,
+            source=(self.stream_name, position) if self.keep_sources else None,
+            bookmark=bookmark,
         )
 
     def _bookmark(self, record: dict[str, Any]) -> tuple[Any, str] | None:

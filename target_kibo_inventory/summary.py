@@ -1,12 +1,11 @@
 """What a run did: counters, progress lines, each drain's line and the end-of-run summary.
 
-The counters are kept while the run goes on; a progress line is logged every few seconds; the
-summary is a log line, a METRIC entry for log pipelines, and a table on a terminal.
+The counters are kept while the run goes on; the summary is a log line, a METRIC entry for log
+pipelines, and a table on a terminal.
 """
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import math
 import sys
@@ -24,8 +23,10 @@ if TYPE_CHECKING:
     import logging
     from collections.abc import Callable, Mapping
 
-PROGRESS_SECONDS = 10.0
-"""At most one progress line this often."""
+    from target_kibo_inventory.destinations.base import Words
+
+ACCEPTED_LINES_AT_INFO = 20
+"""A drain's first "accepted" lines go to INFO, the rest to DEBUG (its drain line counts all)."""
 MAX_LOCATIONS_LOGGED = 1000
 """Locations detailed in the summary's METRIC entry (the largest first; totals count all)."""
 MAX_LOCATIONS_SHOWN = 20
@@ -54,6 +55,19 @@ class Place:
     """[jobID, status] of each job, in order."""
 
 
+@dataclass(frozen=True)
+class Counts:
+    """What other parts of the run count, read at one moment (progress lines, the summary)."""
+
+    records_read: int = 0
+    items_buffered: int = 0
+    items_collapsed: int = 0
+    """Records folded into an item already pending (or netted to no change)."""
+    movements_skipped: int = 0
+    """Movements not sent because they were applied before."""
+    dead_lettered: int = 0
+
+
 @dataclass
 class Drain:
     """What was sent since the previous drain."""
@@ -75,22 +89,18 @@ class RunStats:
         full_sizes: Mapping[str, int],
         cost_steps: Mapping[str, int],
         *,
+        words: Words,
         dry_run: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.destination = destination
+        self.words = words
+        """How the destination names what it does, and whether it has jobs."""
         self.full_sizes = dict(full_sizes)
         self.steps = dict(cost_steps)
         self.dry_run = dry_run
         self._clock = clock
         self.started = clock()
-        self.records_read: Callable[[], int] = lambda: 0
-        self.items_buffered: Callable[[], int] = lambda: 0
-        self.items_collapsed: Callable[[], int] = lambda: 0
-        """Records folded into an item already pending (or netted to no change)."""
-        self.movements_skipped: Callable[[], int] = lambda: 0
-        """Movements not sent because they were applied before."""
-        self.dead_lettered: Callable[[], int] = lambda: 0
         self.places: dict[tuple[str, str], Place] = {}
         self.in_flight = 0
         self.requests = 0
@@ -139,11 +149,11 @@ class RunStats:
                 self.jobs_accepted += 1
                 self.drain.jobs += 1
 
-    def log_accepted_at_info(self, limit: int) -> bool:
-        """Whether one more "accepted" line of this drain goes to INFO (the first `limit`)."""
+    def accepted_line_at_info(self) -> bool:
+        """Whether one more "accepted" line of this drain goes to INFO (its first ones)."""
         with self._lock:
             self.drain.accepted_lines += 1
-            return self.drain.accepted_lines <= limit
+            return self.drain.accepted_lines <= ACCEPTED_LINES_AT_INFO
 
     def job_final(self, job_id: int | str, status: str) -> None:
         """A job reached its final status."""
@@ -157,36 +167,53 @@ class RunStats:
         with self._lock:
             self.retries += 1
 
-    def take_drain(self) -> Drain:
-        """What was sent since the previous drain; starts counting the next one."""
+    def drain_line(self, jobs_waited: bool) -> str | None:
+        """What the drain sent (or planned) and, when waited for, how the jobs ended.
+
+        None when it sent nothing. Starts counting the next drain.
+        """
         with self._lock:
             drain, self.drain = self.drain, Drain()
-        return drain
+            finals = ", ".join(f"{n} {s}" for s, n in sorted(self.jobs_final.items()))
+        if not drain.requests:
+            return None
+        verb = "planned (dry run)" if self.dry_run else "sent"
+        jobs = f"; {drain.jobs} job(s)" if drain.jobs else ""
+        if drain.jobs and jobs_waited:
+            jobs += f", all finished (this run so far: {finals})"
+        hidden = drain.accepted_lines - ACCEPTED_LINES_AT_INFO
+        more = f"; {hidden} more 'accepted' line(s) at DEBUG" if hidden > 0 else ""
+        return (
+            f"Drain: {drain.requests} request(s) {verb}, {drain.items} items at "
+            f"{len(drain.locations)} location(s){jobs}{more}."
+        )
 
     def elapsed(self) -> float:
         """Seconds since the run started."""
         return self._clock() - self.started
 
-    def progress_line(self, tracking_jobs: bool) -> str:
+    def progress_line(self, counts: Counts, tracking_jobs: bool) -> str:
         """One line: records read, items buffered, requests, retries, jobs, records/s.
 
         When jobs are waited for, it says how many finished.
         """
-        records = self.records_read()
+        records = counts.records_read
         elapsed = max(self.elapsed(), 1e-9)
         sent = "planned" if self.dry_run else "sent"
-        jobs = f"{self.jobs_accepted:,} jobs accepted"
+        jobs = f", {self.jobs_accepted:,} jobs accepted" if self.words.jobs else ""
         if tracking_jobs:
             jobs += f", {sum(self.jobs_final.values()):,} finished"
         return (
-            f"Progress: {records:,} records read, {self.items_buffered():,} items buffered, "
+            f"Progress: {records:,} records read, {counts.items_buffered:,} items buffered, "
             f"{self.requests:,} requests {sent} ({self.in_flight} in flight), "
-            f"{self.retries:,} retries, {jobs}; {records / elapsed:,.0f} records/s."
+            f"{self.retries:,} retries{jobs}; {records / elapsed:,.0f} records/s."
         )
 
     # At the end
 
-    def summary(self, status: str, failed_jobs_set_aside: int = 0) -> dict[str, Any]:
+    def summary(
+        self, status: str, counts: Counts = Counts(), failed_jobs_set_aside: int = 0
+    ) -> dict[str, Any]:
         """The run in numbers: per location (and operation) and in total."""
         with self._lock:
             places = sorted(self.places.items(), key=lambda kv: (-kv[1].items, kv[0]))
@@ -198,10 +225,10 @@ class RunStats:
             "dry_run": self.dry_run,
             "status": status,
             "elapsed_seconds": round(self.elapsed(), 3),
-            "records": self.records_read(),
-            "items_collapsed": self.items_collapsed(),
-            "movements_skipped": self.movements_skipped(),
-            "dead_lettered": self.dead_lettered(),
+            "records": counts.records_read,
+            "items_collapsed": counts.items_collapsed,
+            "movements_skipped": counts.movements_skipped,
+            "dead_lettered": counts.dead_lettered,
             "failed_jobs_set_aside": failed_jobs_set_aside,
             "locations_count": len({loc for (_, loc) in self.places}),
             "items": items,
@@ -235,21 +262,31 @@ class RunStats:
         }
 
 
-def log_summary(logger: logging.Logger, summary: dict[str, Any]) -> None:
+def log_summary(logger: logging.Logger, summary: dict[str, Any], words: Words) -> None:
     """The summary as one INFO line and as one METRIC entry.
 
-    The METRIC entry follows the SDK's metric convention: `METRIC: {json}` on the
-    `singer_sdk.metrics` logger, `metric_info` in structured logs.
+    The line counts cost steps and jobs where the destination has them (`words`). The METRIC
+    entry follows the SDK's metric convention: `METRIC: {json}` on the `singer_sdk.metrics`
+    logger, `metric_info` in structured logs.
     """
     jobs = summary["jobs"]
     finished = ", ".join(f"{n} {status}" for status, n in jobs.items() if status != "accepted")
     what = "planned" if summary["dry_run"] else "sent"
     mode = "dry run, " if summary["dry_run"] else ""
     skipped = summary["movements_skipped"]
+    steps = (
+        f", {summary['cost_steps']:,} cost steps (optimum {summary['optimum_cost_steps']:,})"
+        if words.cost_steps
+        else ""
+    )
+    counted_jobs = (
+        f"; {jobs.get('accepted', 0):,} jobs{f' ({finished})' if finished else ''}"
+        if words.jobs
+        else ""
+    )
     logger.info(
         "Summary (%s, %s%s): %s records, %s distinct items (%s collapsed%s) at %s location(s); "
-        "%s requests %s (optimum %s), %s cost steps (optimum %s); %s jobs%s; %s dead-lettered; "
-        "%s retries; %.1f s.",
+        "%s requests %s (optimum %s)%s%s; %s dead-lettered; %s retries; %.1f s.",
         summary["destination"],
         mode,
         summary["status"],
@@ -261,10 +298,8 @@ def log_summary(logger: logging.Logger, summary: dict[str, Any]) -> None:
         f"{summary['requests']:,}",
         what,
         f"{summary['optimum_requests']:,}",
-        f"{summary['cost_steps']:,}",
-        f"{summary['optimum_cost_steps']:,}",
-        f"{jobs.get('accepted', 0):,}",
-        f" ({finished})" if finished else "",
+        steps,
+        counted_jobs,
         f"{summary['dead_lettered']:,}",
         f"{summary['retries']:,}",
         summary["elapsed_seconds"],
@@ -276,15 +311,19 @@ def log_summary(logger: logging.Logger, summary: dict[str, Any]) -> None:
     metrics.log(metrics.get_metrics_logger(), point)
 
 
-def print_table(summary: dict[str, Any], stream: TextIO | None = None) -> None:
-    """A compact table of the summary, for a person at a terminal."""
+def print_table(summary: dict[str, Any], words: Words, stream: TextIO | None = None) -> None:
+    """A compact table of the summary, for a person at a terminal.
+
+    Its operations are named as the destination names them; cost steps and jobs are shown
+    where it has them.
+    """
     out = stream or sys.stderr
     locations = summary["locations"]
     rows = [("location", "operation", "items", "requests (optimum)", "cost steps", "jobs")]
     rows.extend(
         (
             _short(clip(place["location"]), 40),
-            place["operation"],
+            words.operations.get(place["operation"], place["operation"]),
             f"{place['items']:,}",
             f"{place['requests']:,} ({place['optimum_requests']:,})",
             f"{place['cost_steps']:,}",
@@ -305,11 +344,13 @@ def print_table(summary: dict[str, Any], stream: TextIO | None = None) -> None:
             ", ".join(f"{n} {s}" for s, n in summary["jobs"].items()),
         )
     )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    shown = (True, True, True, True, words.cost_steps, words.jobs)
+    table = [[cell for cell, show in zip(row, shown, strict=True) if show] for row in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     mode = "dry run: planned, nothing sent" if summary["dry_run"] else summary["status"]
     lines = [f"target-kibo-inventory summary ({summary['destination']}, {mode})"]
     lines.extend(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in table
     )
     lines.append(
         f"records {summary['records']:,}, dead-lettered {summary['dead_lettered']:,}, "
@@ -328,61 +369,3 @@ def _jobs_cell(jobs: list[dict[str, Any]], count: int) -> str:
     if count > MAX_JOBS_SHOWN:
         shown.append(f"+{count - MAX_JOBS_SHOWN}")
     return ", ".join(shown)
-
-
-class Progress:
-    """Logs `stats.progress_line()` at INFO at most every `interval` seconds.
-
-    While the run goes on, a line is logged when something changed, or while a drain waits
-    for jobs.
-    """
-
-    def __init__(
-        self,
-        stats: RunStats,
-        logger: logging.Logger,
-        *,
-        tracking_jobs: bool,
-        waiting_for_jobs: Callable[[], bool],
-        interval: float = PROGRESS_SECONDS,
-    ) -> None:
-        self.stats = stats
-        self.logger = logger
-        self.tracking_jobs = tracking_jobs
-        self.waiting_for_jobs = waiting_for_jobs
-        self.interval = interval
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._last: tuple[Any, ...] | None = None
-
-    def start(self) -> None:
-        """Start the thread that logs the lines (once)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="kibo-progress", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        """Stop logging lines; wait a little for the thread to end."""
-        self._stopped.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stopped.wait(self.interval):
-            with contextlib.suppress(RuntimeError):  # a counter changed size while read
-                self._log()
-
-    def _log(self) -> None:
-        stats = self.stats
-        now = (
-            stats.records_read(),
-            stats.items_buffered(),
-            stats.requests,
-            stats.in_flight,
-            stats.retries,
-            stats.jobs_accepted,
-            sum(stats.jobs_final.values()),
-        )
-        if now != self._last or self.waiting_for_jobs():
-            self._last = now
-            self.logger.info(stats.progress_line(self.tracking_jobs))

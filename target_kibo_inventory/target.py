@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import copy
+import functools
 import os
-import signal
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn
 
+import msgspec
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.mapper import RemoveRecordTransform, SameRecordTransform, StreamMap
@@ -19,18 +19,12 @@ from singer_sdk.sinks import Sink
 from typing_extensions import override
 
 from target_kibo_inventory import redaction
-from target_kibo_inventory.client import ApiError, AuthError, HttpClient, Sender
+from target_kibo_inventory.client import HttpClient, Sender
 from target_kibo_inventory.dead_letter import DeadLetters, without_traceback
 from target_kibo_inventory.destinations import registry as destinations
-from target_kibo_inventory.destinations.base import (
-    has_job_queue,
-    jobs_read_documented,
-    run_warnings,
-)
 from target_kibo_inventory.dry_run import DryRun
+from target_kibo_inventory.errors import SettingsError
 from target_kibo_inventory.feeds import resend_warning
-from target_kibo_inventory.files import FileWriteError
-from target_kibo_inventory.jobs import JobsNotFinalError
 from target_kibo_inventory.journal import Journal
 from target_kibo_inventory.journal.bookmarks import write_into
 from target_kibo_inventory.loader import InventoryLoader, LoaderOptions
@@ -41,11 +35,10 @@ from target_kibo_inventory.reader import (
     RecordReader,
     discard_input,
 )
+from target_kibo_inventory.record_path import compile_stream, decode_line
 from target_kibo_inventory.rules import clip
-from target_kibo_inventory.settings import (
-    CONFIG_SCHEMA,
-    Settings,
-    SettingsError,
+from target_kibo_inventory.run import Run, StopSignal
+from target_kibo_inventory.settings.sources import (
     check_env_names,
     check_setting_names,
     env_config,
@@ -54,7 +47,8 @@ from target_kibo_inventory.settings import (
     setting_schemas,
 )
 from target_kibo_inventory.sinks import InventorySink
-from target_kibo_inventory.summary import Progress, RunStats, log_summary, print_table
+from target_kibo_inventory.summary import RunStats
+from target_kibo_inventory.tracking import read_job_status
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -63,6 +57,7 @@ if TYPE_CHECKING:
     import click
 
     from target_kibo_inventory.destinations.base import Destination
+    from target_kibo_inventory.settings import Settings
 
 STATE_KEY = "kibo_inventory"
 
@@ -84,47 +79,13 @@ class Route(NamedTuple):
 
 
 def _preprocess_hook(sink: Sink) -> Preprocess | None:
-    """The sink's `preprocess_record` unless it is the SDK's do-nothing default.
+    """The sink's `preprocess_record`, or None for the SDK's do-nothing default.
 
-    The SDK's record path calls the hook after the stream map and after its own validation
-    (`_validate_and_parse`), then hands the result to `process_record`. Here validation is
-    part of the sink's `process_record` (so that a record the schema rejects is set aside like
-    any other invalid record), so the hook runs after the stream map and *before* validation:
-    a sink that overrides it is checked on what the hook returns, which is what it loads. A
-    record that is no JSON object skips the hook and is refused by the sink. The default hook
-    (which returns the record unchanged) is not called at all: one call less per record.
+    Unlike on the SDK's path, the hook runs before validation (the sink's own), so what it
+    returns is what is checked and loaded; a record that is no JSON object skips it.
     """
     hook = sink.preprocess_record
     return None if getattr(hook, "__func__", None) is Sink.preprocess_record else hook
-
-
-class _HoldStop:
-    """`with` block around each message: a stop (SIGTERM) that arrives meanwhile waits.
-
-    While a message is handled the target's `_stop_waits` is true, so that no buffer is read
-    half-updated; a stop signalled meanwhile is carried out when the block ends without error
-    (after an error, `_fail` carries it out). One instance per target, a class and not a
-    generator: the record path enters it for every record, and a `contextlib.contextmanager`
-    costs about 1 µs more a record.
-    """
-
-    __slots__ = ("_target",)
-
-    def __init__(self, target: TargetKiboInventory) -> None:
-        self._target = target
-
-    def __enter__(self) -> None:
-        self._target._stop_waits = True
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        target = self._target
-        target._stop_waits = False
-        if kind is None and target._stop_signal is not None:
-            target._stop()
-
-
-class CredentialsError(AuthError):
-    """The credentials check at start-up failed."""
 
 
 HELP = """Load stock counts from a Singer tap into Kibo OMS, Kibo Unified Commerce or Increff OMS.
@@ -152,7 +113,7 @@ class TargetKiboInventory(Target):
     name = "target-kibo-inventory"
     after_state_written: ClassVar[Callable[[int], None] | None] = None
     """Called with the count of STATE messages written, after each (the crash tests' hook)."""
-    config_jsonschema = CONFIG_SCHEMA
+    config_jsonschema = destinations.config_schema()
     default_sink_class = InventorySink
     message_reader_class = RecordReader
     message_reader: RecordReader
@@ -185,13 +146,26 @@ class TargetKiboInventory(Target):
                 check_setting_names(config, [*schema["properties"], *dropped])
         except SettingsError as error:
             raise ConfigValidationError(str(error), errors=[str(error)]) from None
-        super().__init__(config=config, validate_config=validate_config, **kwargs)
+        self.stop_signal = StopSignal(self._stop)
+        reader = RecordReader(
+            before_input=self._before_input,
+            on_failure=self._fail,
+            on_idle=self._on_idle,
+            compiled_record=self._compiled_record,
+        )
+        super().__init__(
+            config=config, validate_config=validate_config, message_reader=reader, **kwargs
+        )
         self.settings = settings = self._checked_settings(dropped)
         self.dry_run = DryRun(settings.dry_run_dir, self.logger) if settings.dry_run else None
+        self.record_positions: Counter[str] = Counter()
+        """Records read per stream (the sinks count them)."""
         self.dead_letters = DeadLetters(
             settings.on_invalid_record,
             self.dry_run.dead_letter_path if self.dry_run else settings.dead_letter_path,
             self.logger,
+            settings.max_invalid_records,
+            self.record_positions.total,
             file=self.dry_run.dead_letter_file() if self.dry_run else None,
         )
         try:
@@ -199,40 +173,45 @@ class TargetKiboInventory(Target):
             check_field_maps(settings.field_map, settings.stream_field_maps, self.destination)
         except (SettingsError, FieldMapError) as error:
             raise ConfigValidationError(str(error), errors=[str(error)]) from None
-        self.journal = self._journal()
+        stats = self._stats()
+        client = client or self._client(stats)
+        self.journal = self._journal(client)
         self.bookmark_properties: dict[str, list[str]] = {}
         """Each stream's bookmark_properties, from its SCHEMA message."""
-        self.stopping = threading.Event()
-        """Set by SIGTERM/SIGINT: waits before retries and before newer requests end."""
-        self.record_positions: Counter[str] = Counter()
-        self.stats = self._stats()
-        self.loader = self._loader(client)
-        self.progress = Progress(
-            self.stats,
+        self.loader = InventoryLoader(
+            self.destination,
+            client,
+            self.journal,
             self.logger,
-            tracking_jobs=self.loader.waiter is not None,
-            waiting_for_jobs=lambda: self.loader.waiting_for_jobs,
+            LoaderOptions.from_settings(settings, self.dry_run),
+            stopping=self.stop_signal.stopping,
+            dead_letters=self.dead_letters,
+            stats=stats,
         )
-        self.message_reader.before_input = self._before_input
-        self.message_reader.on_failure = self._fail
-        self.message_reader.on_idle = self._on_idle
+        self.run = Run(
+            settings,
+            self.destination,
+            self.loader,
+            self.dead_letters,
+            self.logger,
+            self.stop_signal,
+            dry_run=self.dry_run,
+            records_read=self.record_positions.total,
+        )
         self._drain_after_minutes = settings.drain_interval_seconds / 60
         self._routes: dict[str, list[Route]] = {}
+        self._compiled: dict[str, Callable[[bytes], bool] | None] = {}
+        """Each stream's compiled record path (None: the general path only)."""
         self._resend_warned: set[str] = set()
         self._next_age_check = 0.0
-        self._stop_waits = False
-        """A stop (SIGTERM) waits: a message is handled, or the end of input or a stop runs."""
-        self._hold_stop = _HoldStop(self)
-        self._unsent = False
+        self._received_since_drain = False
         self._state_held = False
-        self._stop_signal: int | None = None
-        self._finished = False
         self._dry_state_noted = False
 
     def _checked_settings(self, dropped: Mapping[str, Any]) -> Settings:
         """The typed settings of the validated config; warnings for those that do nothing."""
         try:
-            settings = Settings.from_config(dict(self.config))
+            settings = destinations.read_settings(dict(self.config))
         except SettingsError as error:
             raise ConfigValidationError(str(error), errors=[str(error)]) from None
         for warning in ignored_setting_warnings(self.config, dropped):
@@ -240,7 +219,7 @@ class TargetKiboInventory(Target):
         settings.warn_about_costs(self.logger)
         return settings
 
-    def _journal(self) -> Journal:
+    def _journal(self, client: Sender) -> Journal:
         """The run's crash journal (opened: what interrupted runs left is read)."""
         settings = self.settings
         journal = Journal(
@@ -249,7 +228,7 @@ class TargetKiboInventory(Target):
             settings.journal_resolve,
             self.logger,
             bookmark_limit=settings.max_movements_at_bookmark,
-            job_status=self._job_status,
+            job_status=functools.partial(read_job_status, self.destination, client),
             after_state_written=type(self).after_state_written,
         )
         journal.open()
@@ -267,158 +246,42 @@ class TargetKiboInventory(Target):
         return settings
 
     def _stats(self) -> RunStats:
-        """The run's counters, reading the records and dead letters where they are kept."""
+        """The run's counters of what was sent."""
         destination = self.destination
-        stats = RunStats(
+        return RunStats(
             destination.name,
             {op: destination.full_size(op) for op in destination.operations},
             {op: destination.cost_step(op) for op in destination.operations},
+            words=destination.words,
             dry_run=self.dry_run is not None,
         )
-        stats.records_read = lambda: sum(self.record_positions.values())
-        stats.dead_lettered = lambda: self.dead_letters.count
-        return stats
 
-    def _loader(self, client: Sender | None) -> InventoryLoader:
-        """The run's loader: the destination, its client, the journal, the dead letters."""
+    def _client(self, stats: RunStats) -> HttpClient:
+        """The HTTP client of the destination the settings name."""
         settings = self.settings
-        client = client or HttpClient(
+        return HttpClient(
             self.destination,
             self.logger,
             timeout=settings.request_timeout,
             max_retries=settings.max_retries,
             max_retry_seconds=settings.max_retry_seconds,
             ca_bundle=settings.ca_bundle,
-            stopping=self.stopping,
-            on_retry=self.stats.retry,
+            stopping=self.stop_signal.stopping,
+            on_retry=stats.retry,
         )
-        return InventoryLoader(
-            self.destination,
-            client,
-            self.journal,
-            self.logger,
-            LoaderOptions.from_settings(settings, self.dry_run),
-            stopping=self.stopping,
-            dead_letters=self.dead_letters,
-            stats=self.stats,
-        )
-
-    def _job_status(self, job_id: int | str) -> tuple[str, int | None] | None:
-        """A job's status and itemCount, read from the job queue (None: it has none)."""
-        url = self.destination.job_url(job_id) if has_job_queue(self.destination) else None
-        if url is None:
-            return None
-        [status] = self.destination.read_jobs(self.loader.client.get(url, f"job {job_id}"))
-        return status.status, status.item_count
 
     def _before_input(self) -> None:
-        """Before the first input line is read: prepare the run, then start the progress lines.
-
-        A dry run's folder is prepared; otherwise the credentials are checked (when set to).
-        """
-        if self.dry_run is not None:
-            self.dry_run.prepare()
-        elif self.settings.check_credentials_at_start:
-            self._check_credentials()
-        self.progress.start()
-
-    def _check_credentials(self) -> None:
-        """Prove the credentials as the documents support it, before reading any input.
-
-        With OAuth the token is fetched. The job queue is read once (Get Jobs, limit 1) where a
-        document places it (Kibo's native API), or where `wait_for_jobs` will read it anyway.
-        A wrong key, secret, tenant or site fails now, in one line, and not after reading the
-        whole input.
-        """
-        client = self.loader.client
-        if not isinstance(client, HttpClient):  # a client given in process
-            return
-        started = time.monotonic()
-        prefix = "The credentials check at start-up (before reading any input) failed"
-        try:
-            token = client.check_token()
-        except ApiError as error:
-            raise CredentialsError(
-                f"{prefix}: {error}. Check api_key (the Application ID), api_secret (the Client "
-                "Secret) and auth_url."
-            ) from None
-        read = False
-        if self.settings.wait_for_jobs or jobs_read_documented(self.destination):
-            try:
-                read = client.check_read()
-            except ApiError as error:
-                raise CredentialsError(f"{prefix}: {error}. {self._queue_read_hint()}") from None
-        if token or read:
-            self.logger.info(
-                "Credentials accepted by %s (%s) in %.1f s; reading the input.",
-                self.destination.name,
-                " and ".join(
-                    what for what, done in (("token", token), ("job queue", read)) if done
-                ),
-                time.monotonic() - started,
-            )
-        else:
-            self.logger.info(
-                "Credentials check at start-up: %s has no documented read for these settings, "
-                "so the first request will show whether the credentials are accepted.",
-                self.destination.name,
-            )
-
-    def _queue_read_hint(self) -> str:
-        """What to check after the job queue read at start-up failed, and why it was read."""
-        why = (
-            ""
-            if jobs_read_documented(self.destination)
-            else "The job queue was read because wait_for_jobs reads it. "
-        )
-        return (
-            f"{why}Check tenant_id, site_id and api_key (and base_url, environment and "
-            "api_package: a key belongs to one package); check_credentials_at_start: false "
-            "skips this read."
-        )
+        """Before the first input line is read: the run starts (see Run.start)."""
+        self.run.start()
 
     def _fail(self, error: BaseException) -> None:
-        """The reading or the end of the input failed: end the run, as a stop if one cut it short.
+        """The reading or the end of input failed: end the run (after a signal, as the stop).
 
-        Called by the reader with the error that ends the reading, and by `process_endofpipe`,
-        before the error propagates. After a stop (SIGTERM) the error is a request cut short:
-        `_stop` says what was loaded and exits with 128 + the signal's number.
+        Called before the error propagates, by the reader and by `process_endofpipe`.
         """
-        if self._stop_signal is not None and isinstance(error, Exception):
+        if self.stop_signal.signum is not None and isinstance(error, Exception):
             self._stop(cut_short=error)
-        self._finish(error)
-
-    def _finish(self, error: BaseException | None = None) -> None:
-        """Once, at the end of the run (or as it fails): the destination's warnings, the summary.
-
-        The summary as a log line, a METRIC entry and, on a terminal, a table; a dry run's
-        summary.json.
-        """
-        if self._finished:
-            return
-        self._finished = True
-        self.progress.stop()
-        if error is None:
-            status = "succeeded"
-        elif self._stop_signal is not None or isinstance(error, SystemExit | KeyboardInterrupt):
-            status = "stopped"
-        else:
-            status = "failed"
-            self.loader.stop_waiting()
-        for warning in run_warnings(self.destination):
-            self.logger.warning(warning)
-        summary = self.stats.summary(status, self.dead_letters.failed_jobs)
-        log_summary(self.logger, summary)
-        if self.dry_run is not None:
-            try:
-                self.dry_run.write_summary(summary)
-            except FileWriteError:
-                if error is None:
-                    raise
-                # the run already fails with its own error (often the same full disk)
-                self.logger.debug("The dry run's summary.json was not written.", exc_info=True)
-        if sys.stderr.isatty():
-            print_table(summary)
+        self.run.finish(error)
 
     @classmethod
     @override
@@ -478,7 +341,7 @@ class TargetKiboInventory(Target):
         that is no object goes to the sink unmapped, to be refused there. The sink's
         `preprocess_record` hook is kept (see `_preprocess_hook`).
         """
-        with self._hold_stop:
+        with self.stop_signal:
             try:
                 routes = self._routes[message_dict["stream"]]
                 record = message_dict["record"]
@@ -496,10 +359,50 @@ class TargetKiboInventory(Target):
                     transformed = preprocess(transformed, {})
                 sink.tally_record_read()
                 sink.process_record(transformed, {})
-            self._unsent = True
+            self._received_since_drain = True
             if time.monotonic() >= self._next_age_check:
                 self._next_age_check = time.monotonic() + 1
                 self._drain_if_due()
+
+    def _compiled_record(self, line: bytes | str) -> bool:
+        """Take a RECORD line on its stream's compiled record path; False: the general path."""
+        try:
+            head = decode_line(line)
+        except (msgspec.DecodeError, RecursionError):
+            return False
+        stream = head.stream
+        if head.type != "RECORD" or type(stream) is not str or not head.record:
+            return False
+        try:
+            handle = self._compiled[stream]
+        except KeyError:
+            handle = self._compiled[stream] = self._compile(stream)
+        if handle is None:
+            return False
+        stop = self.stop_signal  # `with stop:` written out: this runs for every record
+        stop.deferring = True
+        try:
+            taken = handle(head.record)
+            if taken:
+                self._received_since_drain = True
+                if time.monotonic() >= self._next_age_check:
+                    self._next_age_check = time.monotonic() + 1
+                    self._drain_if_due()
+        finally:
+            stop.deferring = False
+        if stop.signum is not None:
+            self._stop()
+        return taken
+
+    def _compile(self, stream: str) -> Callable[[bytes], bool] | None:
+        """A stream's compiled record path where its records go straight to one sink."""
+        if stream not in self.mapper.stream_maps:
+            return None  # a RECORD before its SCHEMA: the general path refuses it
+        routes = self._routes.get(stream) or self._route({"stream": stream, "record": {}})
+        if len(routes) != 1 or not routes[0].identity or routes[0].preprocess is not None:
+            return None
+        sink = routes[0].sink
+        return compile_stream(sink) if isinstance(sink, InventorySink) else None
 
     def _route(self, message_dict: dict[str, Any]) -> list[Route]:
         """A stream's routes: its maps, each with its sink."""
@@ -544,6 +447,7 @@ class TargetKiboInventory(Target):
             self.bookmark_properties[stream] = [str(name) for name in bookmark]
         super()._process_schema_message(message_dict)
         self._routes.clear()
+        self._compiled.clear()
         bookmarks = message_dict.get("bookmark_properties")
         if not isinstance(bookmarks, list):
             return
@@ -559,17 +463,20 @@ class TargetKiboInventory(Target):
     @override
     def _process_state_message(self, message_dict: dict[str, Any]) -> None:
         """Keep the tap's latest state; items received after it are past the resume point."""
-        with self._hold_stop:
+        with self.stop_signal:
             latest = self._latest_state
             super()._process_state_message(message_dict)
             if self._latest_state != latest:
                 self.journal.state_received(self._latest_state)
-                self._unsent = True
+                self._received_since_drain = True
 
     def _drain_if_due(self) -> None:
         """Drain when something received waits longer than drain_interval_seconds."""
-        if self._unsent and self._max_record_age_in_minutes > self._drain_after_minutes:
-            self._unsent = False
+        if (
+            self._received_since_drain
+            and self._max_record_age_in_minutes > self._drain_after_minutes
+        ):
+            self._received_since_drain = False
             self.logger.info(
                 "Sending what was received in the last %g s (drain_interval_seconds).",
                 self.settings.drain_interval_seconds,
@@ -578,7 +485,7 @@ class TargetKiboInventory(Target):
 
     def _on_idle(self) -> None:
         """No input for a second: a drain may be due (the tap may be slow or idle)."""
-        with self._hold_stop:
+        with self.stop_signal:
             self._drain_if_due()
 
     @override
@@ -599,7 +506,7 @@ class TargetKiboInventory(Target):
         state is always a safe point to resume from; the crash journal is checkpointed around
         it. A dry run writes none.
         """
-        self.loader.settle()  # with wait_for_jobs: every job it reports is final
+        self.loader.flush_and_wait_for_jobs()  # every job the state reports is final
         if self.dry_run is not None:
             if not self._dry_state_noted:
                 self._dry_state_noted = True
@@ -620,7 +527,7 @@ class TargetKiboInventory(Target):
         state = {key: value for key, value in state.items() if key != STATE_KEY}
         write_into(state, self.journal.bookmarks.entries(final=final))
         with self.journal.checkpoint(state, final=final):
-            state[STATE_KEY] = self.loader.ledger.take()
+            state[STATE_KEY] = self.loader.jobs.ledger.pop_unreported()
             if dead_letters := self.dead_letters.summary():
                 state[STATE_KEY]["dead_letter"] = dead_letters
             super()._write_state_message(state)
@@ -634,17 +541,18 @@ class TargetKiboInventory(Target):
         ended with a STATE leaves no journal behind. A stop (SIGTERM) meanwhile waits: it
         cuts a request short, and `_fail` reports it.
         """
-        self._stop_waits = True
-        self.journal.tail = True
+        self.stop_signal.defer_from_now()
+        self.journal.input_ended()
         try:
             super().process_endofpipe()
             for warning in self.settings.unused_stream_operations(self._sinks_active):
                 self.logger.warning(warning)
             for warning in self.settings.unused_stream_field_maps(self._sinks_active):
                 self.logger.warning(warning)
-            if len(self.loader.ledger) or (self.dead_letters.count and not self._latest_state):
+            unreported = len(self.loader.jobs.ledger)
+            if unreported or (self.dead_letters.count and not self._latest_state):
                 self._write_state_message({})
-            self.loader.settle()  # every job final, even when no STATE was written
+            self.loader.flush_and_wait_for_jobs()  # every job final, even without a STATE
             if self._latest_state and self.journal.stood_still and not self.journal.replaying:
                 self._write_state(copy.deepcopy(self._latest_state), final=True)
         except BaseException as error:
@@ -652,12 +560,8 @@ class TargetKiboInventory(Target):
             raise
         self.journal.finish(tap_sent_state=self._latest_state is not None)
         self._close()
-        self._finish()
-        if self._stop_signal is not None:
-            self.logger.warning(
-                "Received %s after the input was fully loaded and the state written.",
-                signal.Signals(self._stop_signal).name,
-            )
+        self.run.finish()
+        self.run.signal_after_the_end()
 
     def _close(self) -> None:
         """Close the dead letters (with their count's warning), the loader and the journal."""
@@ -667,71 +571,24 @@ class TargetKiboInventory(Target):
 
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """On SIGTERM/SIGINT: send what is buffered, write the state, exit non-zero.
-
-        Waits before retries end at once (no request is tried again); while a message is
-        being handled the stop waits until it is done.
-        """
-        self._stop_signal = signum
-        self.stopping.set()
-        if not self._stop_waits:
-            self._stop()
+        """On SIGTERM/SIGINT: send what is buffered, write the state, exit (see StopSignal)."""
+        self.stop_signal.received(signum)
 
     def _stop(self, cut_short: Exception | None = None) -> NoReturn:
         """Send what is buffered (unless a request was cut short), write the state, and exit."""
-        name = signal.Signals(self._stop_signal or signal.SIGTERM).name
-        self._stop_waits = True
+        self.stop_signal.defer_from_now()
         if cut_short is None:
-            self.logger.warning(
-                "Received %s: sending the buffered items and writing the state.", name
-            )
+            self.run.stop_received()
             try:
                 self.drain_all(is_endofpipe=True)
             except Exception as error:  # reported below as what the stop did
                 cut_short = error
-        unreported = self.loader.ledger.take()
-        self._finish(cut_short or SystemExit(128 + (self._stop_signal or signal.SIGTERM)))
+        unreported = self.loader.jobs.ledger.pop_unreported()
+        self.run.finish(cut_short or SystemExit(self.stop_signal.exit_code))
         self._close()
-        self._exit_after_signal(name, cut_short, unreported)
-
-    def _exit_after_signal(
-        self, name: str, cut_short: Exception | None, unreported: dict[str, list[dict[str, Any]]]
-    ) -> NoReturn:
-        """Say what the stop did, then exit with 128 + the signal's number."""
-        if isinstance(cut_short, JobsNotFinalError):
-            outcome = (
-                "every record received was accepted, but not every job was final yet "
-                f"({cut_short}). They may still fail, so no STATE was written past them: check "
-                "them in Kibo's job queue, then run again from the last state written"
-            )
-        elif cut_short is not None:
-            outcome = (
-                f"not every record received was accepted ({cut_short}); no STATE was written "
-                "past them. Run again from the last state written"
-            )
-        elif self._latest_state is None:
-            outcome = (
-                "every record received was accepted; the tap had sent no STATE, so none was "
-                "written. Run again from the state the tap started from"
-            )
-        elif self._state_held:
-            outcome = (
-                "every record received was accepted, but the STATE is held back until an "
-                "interrupted run's items are replayed, so none was written. Run again from "
-                "the same state"
-            )
-        else:
-            outcome = (
-                "every record received was accepted and the state was written; run again to "
-                "load the rest"
-            )
-        ids = [job["jobID"] for job in unreported.get("jobs", [])]
-        requests = len(unreported.get("requests", []))
-        if ids or requests:
-            outcome += (
-                f". Accepted and in no STATE: jobs {ids}"
-                if ids
-                else f". Accepted and in no STATE: {requests} request(s)"
-            )
-        self.logger.error("Stopped by %s before the end of the input: %s.", name, outcome)
-        sys.exit(128 + (self._stop_signal or signal.SIGTERM))
+        self.run.exit_after_stop(
+            cut_short,
+            unreported,
+            tap_sent_state=self._latest_state is not None,
+            state_held=self._state_held,
+        )

@@ -28,7 +28,7 @@ class InvalidSchemaError(ValueError):
 
 
 class CompiledValidator(BaseJSONSchemaValidator):
-    """fastjsonschema's compiled validator: about 30 times faster than `jsonschema`.
+    """fastjsonschema's validator, compiled once per schema (the SDK's uses `jsonschema`).
 
     Formats are not checked and defaults are not filled in, as with the SDK's validator.
     """

@@ -31,8 +31,8 @@ from target_kibo_inventory.client import (
     retry_wait,
 )
 from target_kibo_inventory.destinations.base import HttpRequest
-from target_kibo_inventory.destinations.kibo import KiboTranslated
-from target_kibo_inventory.settings import CONFIG_SCHEMA, Settings
+from target_kibo_inventory.destinations.kibo.translated import KiboTranslated
+from target_kibo_inventory.destinations.registry import config_schema, read_settings
 
 
 def test_retry_waits_grow_with_jitter_and_honour_retry_after():
@@ -72,13 +72,13 @@ def test_a_get_of_the_job_queue_takes_the_retry_rules_and_the_auth():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         config = {
-            **{k: v["default"] for k, v in CONFIG_SCHEMA["properties"].items() if "default" in v},
+            **{k: v["default"] for k, v in config_schema()["properties"].items() if "default" in v},
             "tenant_id": "t",
             "api_key": "key-0123456789",
             "auth_method": "bearer_api_key",
             "base_url": f"http://127.0.0.1:{server.server_port}",
         }
-        destination = KiboTranslated(Settings.from_config(config))
+        destination = KiboTranslated(read_settings(config))
         retries: list[int] = []
         client = HttpClient(
             destination,
@@ -88,7 +88,8 @@ def test_a_get_of_the_job_queue_takes_the_retry_rules_and_the_auth():
             max_retry_seconds=30,
             on_retry=lambda: retries.append(1),
         )
-        [job] = destination.read_jobs(client.get(destination.job_url(7), "the status of job 7"))
+        queue = destination.job_queue
+        [job] = queue.read_jobs(client.get(queue.job_url(7), "the status of job 7"))
         client.close()
     finally:
         server.shutdown()
@@ -184,7 +185,7 @@ def _client(
     url: str, *, max_retries: int = 2, timeout: float = 5, **settings: object
 ) -> HttpClient:
     config = {
-        **{k: v["default"] for k, v in CONFIG_SCHEMA["properties"].items() if "default" in v},
+        **{k: v["default"] for k, v in config_schema()["properties"].items() if "default" in v},
         "tenant_id": "t",
         "api_key": "key-0123456789",
         "auth_method": "bearer_api_key",  # the key itself: these tests are about the HTTP
@@ -192,7 +193,7 @@ def _client(
         **settings,
     }
     return HttpClient(
-        KiboTranslated(Settings.from_config(config)),
+        KiboTranslated(read_settings(config)),
         logging.getLogger("test-client"),
         timeout=timeout,
         max_retries=max_retries,

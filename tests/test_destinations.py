@@ -7,18 +7,14 @@ import json
 import pytest
 import requests
 
-from target_kibo_inventory.destinations.base import (
-    Answer,
-    AnswerError,
-    has_job_queue,
-    jobs_read_documented,
-)
+from target_kibo_inventory.destinations.base import Answer
 from target_kibo_inventory.destinations.increff import Increff
-from target_kibo_inventory.destinations.kibo import KiboTranslated
-from target_kibo_inventory.destinations.registry import build
-from target_kibo_inventory.settings import CONFIG_SCHEMA, Settings, SettingsError
+from target_kibo_inventory.destinations.kibo.translated import KiboTranslated
+from target_kibo_inventory.destinations.registry import build, config_schema, read_settings
+from target_kibo_inventory.errors import AnswerError, SettingsError
+from target_kibo_inventory.settings import Settings
 
-DEFAULTS = {k: v["default"] for k, v in CONFIG_SCHEMA["properties"].items() if "default" in v}
+DEFAULTS = {k: v["default"] for k, v in config_schema()["properties"].items() if "default" in v}
 KIBO = {
     "tenant_id": "t",
     "api_key": "k",
@@ -35,7 +31,7 @@ INCREFF = {
 
 
 def _settings(**config) -> Settings:
-    return Settings.from_config({**DEFAULTS, **config})
+    return read_settings({**DEFAULTS, **config})
 
 
 def _response(status: int, body: dict | str) -> requests.Response:
@@ -53,25 +49,22 @@ def test_kibo_urls_per_package():
     assert specific.request("adjust", "L", []).url == host + "/inv/api/v5/inventory/adjust/"
     assert v5.request("refresh", "L", []).url == host + "/api/v5/inventory/refresh"
     assert v5.request("adjust", "L", []).url == host + "/api/v5/inventory/adjust"
-    assert specific.job_url(7) == host + "/inv/api/v1/queue/7"
-    assert v5.job_url(7) == host + "/api/v1/queue/7"
+    assert specific.job_queue.job_url(7) == host + "/inv/api/v1/queue/7"
+    assert v5.job_queue.job_url(7) == host + "/api/v1/queue/7"
 
 
 def test_kibo_job_queue_per_package_and_increff_without_one():
     specific = KiboTranslated(_settings(**KIBO))
     v5 = KiboTranslated(_settings(**KIBO, api_package="inventory_v5"))
     host = "https://t-translation.mozu.com"
-    assert specific.jobs_url(None, limit=1) == host + "/inv/api/v1/queue?limit=1"
-    assert v5.jobs_url("Main St", types=["REFRESH"], limit=20) == (
+    assert specific.job_queue.jobs_url(None, limit=1) == host + "/inv/api/v1/queue?limit=1"
+    assert v5.job_queue.jobs_url("Main St", types=["REFRESH"], limit=20) == (
         host + "/api/v1/queue?locationCode=Main+St&types=REFRESH&limit=20"
     )
-    [job] = specific.read_jobs(b'{"jobID": 7, "status": "PENDING", "itemCount": 3}')
+    [job] = specific.job_queue.read_jobs(b'{"jobID": 7, "status": "PENDING", "itemCount": 3}')
     assert (job.job_id, job.status, job.final) == (7, "PENDING", False)
     increff = Increff(_settings(**INCREFF))
-    assert (increff.job_url(7), increff.jobs_url(None, limit=1)) == (None, None)
-    assert has_job_queue(specific)
-    assert not has_job_queue(increff)
-    assert not has_job_queue(object())  # a destination written without the job queue methods
+    assert increff.job_queue is None  # declared: Increff answers SKU by SKU
 
 
 @pytest.mark.parametrize(
@@ -127,11 +120,15 @@ def test_only_the_native_api_documents_the_get_jobs_it_reads():
     """The credentials check reads the job queue only where a document places it as read."""
     native = build(_settings(**KIBO, api_style="unified_commerce"))
     legacy = build(_settings(**{**KIBO, "base_url": "https://integration.shopatron.com"}))
-    assert jobs_read_documented(native)
-    assert not jobs_read_documented(build(_settings(**KIBO)))
-    assert not jobs_read_documented(legacy)
-    assert not jobs_read_documented(build(_settings(**INCREFF)))
-    assert not jobs_read_documented(object())
+    assert native.job_queue is not None
+    assert native.job_queue.documented
+    assert not _documented(build(_settings(**KIBO)))
+    assert not _documented(legacy)
+    assert build(_settings(**INCREFF)).job_queue is None
+
+
+def _documented(destination) -> bool:
+    return destination.job_queue is not None and destination.job_queue.documented
 
 
 def test_kibo_a_404_of_the_translated_job_queue_says_it_is_assumed():

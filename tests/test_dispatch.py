@@ -19,7 +19,7 @@ WAIT = 5.0
 
 def _request(location: str, number: int) -> Request:
     """A request whose one item is its number."""
-    return Request("refresh", location, [str(number).encode()], 1, ["s"], [], [], 1)
+    return Request("refresh", location, [str(number).encode()], 1, ["s"], [], [])
 
 
 def _number(request: Request) -> int:

@@ -1,4 +1,4 @@
-"""The README, meltano.yml, meltano-plugin.yml and CI stay true to the code."""
+"""The README, docs/, meltano.yml, meltano-plugin.yml and CI stay true to the code."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tests.harness import BIN, TARGET
 from tests.sync_docs import render_meltano_yml, render_plugin_yml
 
 ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
 
 
 def _about(fmt: str) -> str:
@@ -37,9 +38,9 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert ci_lines[-1] == tests
 
 
-def test_ci_runs_the_readme_lint_line_before_the_tests():
-    readme = (ROOT / "README.md").read_text()
-    development = readme[readme.index("## Development") :].split("```bash\n")[1].split("```")[0]
+def test_ci_runs_the_documented_lint_line_before_the_tests():
+    """The lint line of docs/development.md's first commands."""
+    development = (DOCS / "development.md").read_text().split("```bash\n")[1].split("```")[0]
     [lint] = [
         line.split("   #")[0].strip() for line in development.splitlines() if "# lint" in line
     ]
@@ -73,7 +74,7 @@ def test_meltano_yml_and_the_plugin_definition_are_the_generator_output():
     assert plugin == render_plugin_yml(about), f"meltano-plugin.yml is {stale}"
 
 
-# The emulator's fault settings as the README's "The emulator" section gives them.
+# The emulator's fault settings as docs/emulator.md gives them.
 
 FAULT_VALUES = {
     "seed": 7,
@@ -93,9 +94,8 @@ SYNONYMS = {"fault_seed": "seed"}
 
 
 def _emulator_section() -> str:
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("\n## The emulator\n") + 1 :]
-    return section[: section.index("\n## ")]
+    """docs/emulator.md, its title and all."""
+    return (DOCS / "emulator.md").read_text()
 
 
 def _faults_bullet() -> str:
@@ -106,15 +106,15 @@ def _faults_bullet() -> str:
     return section[start : end if end > 0 else None]
 
 
-def _readme_fault_flags() -> list[str]:
+def _documented_fault_flags() -> list[str]:
     return re.findall(r"`(--[a-z][a-z0-9-]*)`", _faults_bullet())
 
 
-def _readme_fault_names() -> list[str]:
+def _documented_fault_names() -> list[str]:
     """The POST /emulator/faults names: the flags in snake_case ("the same names in
     snake_case") and each snake_case name quoted beside them (the bullet's own sentence,
     before the list of what the faults give)."""
-    flags = [flag[2:].replace("-", "_") for flag in _readme_fault_flags()]
+    flags = [flag[2:].replace("-", "_") for flag in _documented_fault_flags()]
     sentence = _faults_bullet().split("\n  - ")[0]
     quoted = re.findall(r"`([a-z][a-z0-9]*(?:_[a-z0-9]+)*)`", sentence)
     return list(dict.fromkeys([*flags, *quoted]))
@@ -124,19 +124,19 @@ def _value(name: str) -> object:
     return FAULT_VALUES[SYNONYMS.get(name, name)]
 
 
-def test_the_readme_emulator_section_names_the_fault_settings_and_seed():
+def test_the_emulator_docs_name_the_fault_settings_and_seed():
     section = _emulator_section()
     assert "`seed`" in section
     assert "`fault_seed`" in section
     assert "POST\n  /emulator/faults" in section or "POST /emulator/faults" in section
-    flags = _readme_fault_flags()
+    flags = _documented_fault_flags()
     assert "--fault-seed" in flags
     assert len(flags) >= 10, flags
-    assert {"seed", "fault_seed", "error_statuses"} <= set(_readme_fault_names())
+    assert {"seed", "fault_seed", "error_statuses"} <= set(_documented_fault_names())
 
 
-@pytest.mark.parametrize("name", _readme_fault_names())
-def test_each_fault_name_of_the_readme_is_accepted_by_post_emulator_faults(emulator, name):
+@pytest.mark.parametrize("name", _documented_fault_names())
+def test_each_documented_fault_name_is_accepted_by_post_emulator_faults(emulator, name):
     answer = requests.post(f"{emulator.url}/emulator/faults", json={name: _value(name)}, timeout=30)
     assert answer.status_code == 200, (name, answer.text)
     in_force = emulator.get("/emulator/faults")
@@ -157,16 +157,16 @@ def emulator_help() -> str:
     return done.stdout
 
 
-def test_each_flag_of_the_readme_emulator_section_is_in_kibo_emulator_help(emulator_help):
+def test_each_flag_of_the_emulator_docs_is_in_kibo_emulator_help(emulator_help):
     section = _emulator_section()
     usage = section.split("```bash\n")[1].split("```")[0]
-    flags = set(re.findall(r"(--[a-z][a-z0-9-]*)", usage)) | set(_readme_fault_flags())
+    flags = set(re.findall(r"(--[a-z][a-z0-9-]*)", usage)) | set(_documented_fault_flags())
     offered = set(re.findall(r"(--[a-z][a-z0-9-]*)", emulator_help))
     assert flags <= offered, sorted(flags - offered)
 
 
-@pytest.mark.parametrize("flag", _readme_fault_flags())
-def test_each_fault_flag_of_the_readme_is_accepted_by_kibo_emulator(flag):
+@pytest.mark.parametrize("flag", _documented_fault_flags())
+def test_each_documented_fault_flag_is_accepted_by_kibo_emulator(flag):
     """argparse reads the flag and its value before `--help` prints and exits 0."""
     value = _value(flag[2:].replace("-", "_"))
     value = value[0] if isinstance(value, list) else value
@@ -184,11 +184,13 @@ def test_each_fault_flag_of_the_readme_is_accepted_by_kibo_emulator(flag):
 # What the target relies on: documented or assumed (issue 23, item 7)
 
 
+def _documented_or_assumed_section() -> str:
+    return (DOCS / "documented-and-assumed.md").read_text()
+
+
 def _documented_or_assumed() -> dict[str, str]:
-    """The README's "What is documented, what is assumed" table: behaviour → its last cell."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("\n## What is documented, what is assumed\n") :]
-    section = section[: section.index("\n## ", 1)]
+    """The "What is documented, what is assumed" table: behaviour → its last cell."""
+    section = _documented_or_assumed_section()
     rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
     cells = [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows[1:]]
     assert all(len(row) == 3 for row in cells), [row for row in cells if len(row) != 3]
@@ -205,12 +207,12 @@ def _documented_or_assumed() -> dict[str, str]:
         "the answer names each SKU as it was sent",
     ],
 )
-def test_the_readme_marks_each_assumption_as_assumed(behaviour):
+def test_the_docs_mark_each_assumption_as_assumed(behaviour):
     [status] = [status for row, status in _documented_or_assumed().items() if behaviour in row]
     assert status.startswith("assumed"), status
 
 
-def test_the_readme_says_what_the_target_no_longer_assumes():
+def test_the_docs_say_what_the_target_no_longer_assumes():
     """Repeated items are collapsed before sending (issue 18); a FAILED job counts as not
     applied only with itemCount 0 (issue 17), which the spec's itemCount documents."""
     rows = _documented_or_assumed()
@@ -223,9 +225,7 @@ def test_the_readme_says_what_the_target_no_longer_assumes():
 def test_every_documented_row_names_its_document():
     rows = _documented_or_assumed()
     assert len(rows) >= 20
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("\n## What is documented, what is assumed\n") :]
-    for row in section.splitlines():
+    for row in _documented_or_assumed_section().splitlines():
         if row.startswith("| ") and row.rstrip().endswith("| documented |"):
             document = row.strip("|").split(" | ")[1].strip()
             assert document not in ("", "none"), row
@@ -239,3 +239,78 @@ def test_the_readme_has_a_first_run_checklist_for_a_real_sandbox():
     assert steps == ["Dry run.", "One location.", "The job in Kibo's queue."]
     assert '"dry_run": true' in section
     assert "job_log_path" in section
+
+
+# Links: every relative link of the README and docs/ names a file that exists, and a heading of it
+
+
+DOCUMENTS = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+FENCED = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+CODE_SPAN = re.compile(r"`[^`]*`")
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _prose(text: str) -> str:
+    """The text without its code: fenced blocks and code spans hold no links."""
+    return CODE_SPAN.sub("", FENCED.sub("", text))
+
+
+def heading_slug(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation but `-` and `_` dropped,
+    spaces as `-`."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    """The anchors of a markdown file's headings; a repeated one gets `-1`, `-2`, … as on
+    GitHub."""
+    seen: dict[str, int] = {}
+    found = set()
+    for heading in re.findall(r"^#{1,6} (.+)$", FENCED.sub("", path.read_text()), re.MULTILINE):
+        slug = heading_slug(heading)
+        found.add(f"{slug}-{seen[slug]}" if slug in seen else slug)
+        seen[slug] = seen.get(slug, 0) + 1
+    return found
+
+
+def relative_links(path: Path) -> list[str]:
+    links = LINK.findall(_prose(path.read_text()))
+    return [link for link in links if not re.match(r"[a-z][a-z0-9+.-]*:", link)]
+
+
+def test_heading_slug_is_githubs():
+    assert heading_slug("Mapping records: `field_map`") == "mapping-records-field_map"
+    assert heading_slug("State, resume and job tracking") == "state-resume-and-job-tracking"
+    assert heading_slug("Job tracking: `wait_for_jobs`") == "job-tracking-wait_for_jobs"
+    assert heading_slug("What is documented, what is assumed") == (
+        "what-is-documented-what-is-assumed"
+    )
+
+
+def test_anchors_number_repeated_headings_and_skip_code(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("# Title\n\n## Dry run\n\n```bash\n# not a heading\n```\n\n## Dry run\n")
+    assert anchors(page) == {"title", "dry-run", "dry-run-1"}
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
+def test_every_relative_link_names_a_file_and_a_heading_of_it(document):
+    links = relative_links(document)
+    assert links, f"{document.name} links to no other part of the documentation"
+    broken = []
+    for link in links:
+        target, _, anchor = link.partition("#")
+        file = (document.parent / target).resolve() if target else document
+        if not file.exists():
+            broken.append(f"{link}: no file {file.relative_to(ROOT)}")
+        elif anchor and anchor not in anchors(file):
+            broken.append(f"{link}: no heading #{anchor} in {file.relative_to(ROOT)}")
+    assert not broken, broken
+
+
+def test_the_readme_links_every_file_of_docs():
+    linked = {
+        (ROOT / link.partition("#")[0]).resolve() for link in relative_links(ROOT / "README.md")
+    }
+    assert len(DOCUMENTS) > 1
+    assert not [path.name for path in DOCUMENTS[1:] if path.resolve() not in linked]

@@ -55,7 +55,7 @@ def test_sigkill_under_concurrent_requests_loses_no_answered_job(tmp_path):
     db = str(tmp_path / "inventory.sqlite")
     answered: dict[int, tuple[str, int]] = {}
     with _emulator(db) as (url, process):
-        headers = _headers(url)  # before the kill, however late a thread starts
+        headers = _headers(url)  # one token for all: none is asked for after the kill
         threads = [
             threading.Thread(target=_send_until_killed, args=(url, headers, w, answered))
             for w in range(16)

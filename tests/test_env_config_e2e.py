@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from target_kibo_inventory.destinations.kibo.settings import KiboSettings
 from target_kibo_inventory.target import TargetKiboInventory
 from tests.harness import TARGET, EmulatorClient, lines, record, schema, state
 
@@ -130,7 +131,8 @@ def test_every_setting_is_read_from_the_environment_with_its_type(emulator, tmp_
     settings = target.settings
     assert (settings.request_timeout, settings.max_retry_seconds) == (30, 30.5)
     assert settings.drain_interval_seconds == 120.5
-    assert (settings.adjust_batch_items, settings.max_parallel_requests) == (2, 3)
+    kibo = settings.of(KiboSettings)
+    assert (kibo.adjust_batch_items, settings.max_parallel_requests) == (2, 3)
     assert settings.adjust_retry_ambiguous is True
     assert settings.operation_for("moves") == "adjust"
     assert (settings.wait_for_jobs, settings.job_wait_timeout_seconds) == (True, 600.5)

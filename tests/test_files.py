@@ -24,14 +24,14 @@ def _open_umask():
 
 
 def test_each_way_of_writing_creates_owner_only_files(tmp_path):
-    files.append(tmp_path / "a.jsonl", b"1\n", what="a", setting="s", sync=True)
-    files.replace(tmp_path / "r.jsonl", b"2\n", what="r", setting="s")
-    files.create(tmp_path / "c.json", b"3\n", what="c", setting="s")
+    files.append(tmp_path / "a.jsonl", b"1\n", description="a", setting="s", sync=True)
+    files.replace(tmp_path / "r.jsonl", b"2\n", description="r", setting="s")
+    files.create(tmp_path / "c.json", b"3\n", description="c", setting="s")
     appended = files.AppendFile(tmp_path / "f.jsonl", "f", "s")
     appended.write("4\n")
     appended.write("5\n")
     appended.close()
-    files.make_folder(tmp_path / "d" / "e", what="d", setting="s")
+    files.make_folder(tmp_path / "d" / "e", description="d", setting="s")
     for name in ("a.jsonl", "r.jsonl", "c.json", "f.jsonl"):
         assert _mode(tmp_path / name) == 0o600, name
     assert (tmp_path / "f.jsonl").read_text() == "4\n5\n"
@@ -43,7 +43,7 @@ def test_an_existing_file_keeps_its_mode(tmp_path):
     path = tmp_path / "old.jsonl"
     path.write_text("x\n")
     path.chmod(0o644)
-    files.append(path, b"y\n", what="a", setting="s")
+    files.append(path, b"y\n", description="a", setting="s")
     assert (_mode(path), path.read_text()) == (0o644, "x\ny\n")
 
 
@@ -53,12 +53,12 @@ def test_a_new_file_is_never_written_through_a_link_nor_over_a_file(tmp_path):
     (tmp_path / "there.json").write_text("mine")
     for name in ("link.json", "there.json"):
         with pytest.raises(files.FileWriteError, match="nothing was written through it"):
-            files.create(tmp_path / name, b"new", what="request 1", setting="dry_run_dir")
+            files.create(tmp_path / name, b"new", description="request 1", setting="dry_run_dir")
     new = files.AppendFile(tmp_path / "link.json", "the file", "dry_run_dir", new=True)
     with pytest.raises(files.FileWriteError, match="File exists"):
         new.write("line\n")
     with pytest.raises(files.FileWriteError, match="Too many levels of symbolic links"):
-        files.append(tmp_path / "link.json", b"x", what="m", setting="s", link=False)
+        files.append(tmp_path / "link.json", b"x", description="m", setting="s", link=False)
     assert not outside.exists()
     assert (tmp_path / "there.json").read_text() == "mine"
 

@@ -75,6 +75,21 @@ def test_601_skus_at_two_locations_make_full_puts_with_the_headers_and_land(emul
     assert sorted(e["items"] for e in entries) == [1, 1, 300, 300, 300, 300]
     assert {(e["destination"], e["failed"]) for e in entries} == {("increff", 0)}
     assert final["kibo_inventory"]["jobs"] == []
+    _speaks_increff_s_words(run.stderr)
+
+
+def _speaks_increff_s_words(stderr: str) -> None:
+    """Increff's words in the log: its inventory updates of SKUs; no refresh, cost steps or
+    jobs (the METRIC entry, for machines, keeps the summary's keys)."""
+    said = [line for line in stderr.splitlines() if "METRIC: " not in line]
+    assert not [line for line in said if "refresh" in line or "cost step" in line]
+    assert (
+        "Accepted: inventory update of 300 SKUs at location 'wd001' (stream stock); 300 "
+        "succeeded, 0 failed." in stderr
+    )
+    [summary] = [line for line in said if "Summary (increff, succeeded)" in line]
+    assert "6 requests sent (optimum 6); 0 dead-lettered" in summary
+    assert "jobs" not in summary
 
 
 def test_a_partial_failure_stops_naming_the_skus_or_sets_them_aside(emulator, tmp_path):
@@ -131,7 +146,7 @@ def test_a_500_is_retried_as_increff_asks(emulator, tmp_path):
     config = _config(emulator, max_retries=2)
     run = run_in_process(config, [schema("stock"), *_interleaved(5, "wd001")], tmp_path)
     assert run.returncode == 0, run.stderr
-    assert "HTTP 500 for refresh of 5 items at location 'wd001'" in run.stderr
+    assert "HTTP 500 for inventory update of 5 SKUs at location 'wd001'" in run.stderr
     assert "SERVER_ERROR" in run.stderr  # Increff's error body, shown
     assert [r["status"] for r in _increff_requests(emulator)] == [500, 200]
     assert len(emulator.stock()) == 5
@@ -255,10 +270,10 @@ def test_increff_s_own_example_answer_loads_with_one_warning(tmp_path):
         server.stop()
 
 
-def test_the_readme_increff_config_for_the_emulator_loads_it(emulator, tmp_path):
-    """README, Destinations: the emulator's Increff demo account, as the README gives it."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    block = readme[readme.index("**Try it on the emulator.**") :].split("```json\n")[1]
+def test_the_documented_increff_config_for_the_emulator_loads_it(emulator, tmp_path):
+    """docs/destinations.md: the emulator's Increff demo account, as it is given there."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "destinations.md").read_text()
+    block = page[page.index("**Try it on the emulator.**") :].split("```json\n")[1]
     config = json.loads(block.split("```")[0].replace("http://127.0.0.1:8700", emulator.url))
     assert config["increff_auth_username"] == "demo-user"
     columns = {name: {"type": "string"} for name in ("store", "product_code", "qty_on_hand")}

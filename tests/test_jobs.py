@@ -3,6 +3,7 @@ Kibo's JobQueueResponse; the summary's counts."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import logging
 import threading
@@ -11,7 +12,10 @@ from collections import defaultdict
 
 import pytest
 
-from target_kibo_inventory.destinations.base import AnswerError, JobStatus, read_job_statuses
+from target_kibo_inventory.destinations.base import JobStatus
+from target_kibo_inventory.destinations.increff import WORDS as INCREFF_WORDS
+from target_kibo_inventory.destinations.kibo.api import WORDS, read_job_statuses
+from target_kibo_inventory.errors import AnswerError
 from target_kibo_inventory.jobs import (
     Job,
     JobError,
@@ -20,7 +24,7 @@ from target_kibo_inventory.jobs import (
     JobWaitTimeoutError,
     poll_delays,
 )
-from target_kibo_inventory.summary import RunStats
+from target_kibo_inventory.summary import Counts, RunStats, log_summary, print_table
 
 LOGGER = logging.getLogger("test-jobs")
 WAIT = 10.0
@@ -168,7 +172,9 @@ def test_job_queue_answers_are_read_as_job_statuses():
 
 
 def test_summary_counts_requests_steps_and_their_optimum():
-    stats = RunStats("kibo", {"refresh": 12000, "adjust": 1000}, {"refresh": 3000, "adjust": 1000})
+    stats = RunStats(
+        "kibo", {"refresh": 12000, "adjust": 1000}, {"refresh": 3000, "adjust": 1000}, words=WORDS
+    )
     for count, job_id in ((12000, 1), (9000, 2)):  # Location 1: 21000 items, the optimum
         stats.request_done("refresh", "Location 1", count, job_id)
     for count, job_id in ((3000, 3), (2000, 4)):  # Location 2: 5000 items in two requests
@@ -191,3 +197,25 @@ def test_summary_counts_requests_steps_and_their_optimum():
         ("Location 2", "refresh", 1),
         ("Location 2", "adjust", 1),
     ]
+
+
+def test_the_summary_speaks_the_destination_s_words(caplog):
+    """Increff's summary names its inventory updates and counts neither cost steps nor jobs;
+    Kibo's counts both."""
+    kibo = RunStats("kibo", {"refresh": 12000}, {"refresh": 3000}, words=WORDS)
+    increff = RunStats("increff", {"refresh": 300}, {"refresh": 300}, words=INCREFF_WORDS)
+    kibo.request_done("refresh", "L", 9000, 7)
+    increff.request_done("refresh", "wd001", 300)
+    with caplog.at_level(logging.INFO):
+        log_summary(logging.getLogger("test-summary"), kibo.summary("succeeded"), WORDS)
+        log_summary(logging.getLogger("test-summary"), increff.summary("succeeded"), INCREFF_WORDS)
+    kibo_line, increff_line = [m for m in caplog.messages if m.startswith("Summary")]
+    assert "1 requests sent (optimum 1), 3 cost steps (optimum 3); 1 jobs;" in kibo_line
+    assert "1 requests sent (optimum 1); 0 dead-lettered;" in increff_line
+    table = io.StringIO()
+    print_table(increff.summary("succeeded"), INCREFF_WORDS, table)
+    header, row = table.getvalue().splitlines()[1:3]
+    assert header.split() == ["location", "operation", "items", "requests", "(optimum)"]
+    assert row.split() == ["wd001", "inventory", "update", "300", "1", "(1)"]
+    assert "jobs accepted" not in increff.progress_line(Counts(), tracking_jobs=False)
+    assert "1 jobs accepted" in kibo.progress_line(Counts(), tracking_jobs=False)

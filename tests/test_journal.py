@@ -37,8 +37,8 @@ def _receive(journal: Journal, location: str, *names: str) -> list[int]:
 
 def _request(journal: Journal, location: str, moves: list[int], operation="adjust") -> Request:
     items = b",".join(_items(*(f"M{m}" for m in moves)))
-    request = Request(operation, location, [items], len(moves), ["s"], [], moves, len(moves))
-    request.check = journal.check(location)
+    request = Request(operation, location, [items], len(moves), ["s"], [], moves)
+    journal.queued(request)
     return request
 
 
@@ -106,7 +106,7 @@ def test_a_count_of_the_item_in_this_run_makes_its_applied_movements_count_again
     _send(first, "L", "A")
     _die(first)
     journal = _journal(tmp_path)
-    journal.count("L", b"A")
+    journal.note_count("L", b"A")
     assert _replayed(journal, "L", "A") == [True]
     assert journal.was_counted("L", b"A")
     assert not journal.was_counted("L", b"B")
@@ -275,7 +275,7 @@ def test_items_after_the_taps_last_state_stay_for_a_resume_and_a_moved_on_run_pa
     tmp_path, caplog
 ):
     journal = _journal(tmp_path)
-    journal.tail = True
+    journal.input_ended()
     _send(journal, "L", "A", "B")  # after the tap's last STATE; then the input ends
     with journal.checkpoint({"bookmark": 1}):
         pass
@@ -293,7 +293,7 @@ def test_items_after_the_taps_last_state_stay_for_a_resume_and_a_moved_on_run_pa
 
 def test_a_tap_without_state_leaves_no_journal(tmp_path):
     journal = _journal(tmp_path / "j")
-    journal.tail = True
+    journal.input_ended()
     _send(journal, "L", "A")
     with journal.checkpoint({}):
         pass

@@ -12,14 +12,14 @@ import requests
 
 from target_kibo_inventory import rules
 from target_kibo_inventory.auth import BearerAuth, TokenAuth
-from target_kibo_inventory.destinations.base import AnswerError
-from target_kibo_inventory.destinations.kibo import KiboTranslated
-from target_kibo_inventory.destinations.kibo_native import (
+from target_kibo_inventory.destinations.kibo.native import (
     ADJUST_ITEMS,
     REFRESH_ITEMS,
     KiboUnifiedCommerce,
 )
-from target_kibo_inventory.destinations.registry import build
+from target_kibo_inventory.destinations.kibo.translated import KiboTranslated
+from target_kibo_inventory.destinations.registry import build, config_schema, read_settings
+from target_kibo_inventory.errors import AnswerError, RuleError, SettingsError
 from target_kibo_inventory.mapping import (
     FieldMapError,
     InvalidRecordError,
@@ -27,12 +27,11 @@ from target_kibo_inventory.mapping import (
     api_fields,
     check_field_map,
 )
-from target_kibo_inventory.rules import RuleError
-from target_kibo_inventory.settings import CONFIG_SCHEMA, Settings, SettingsError
+from target_kibo_inventory.settings import Settings
 from target_kibo_inventory.target import TargetKiboInventory
 from tests.harness import lines, record, schema
 
-DEFAULTS = {k: v["default"] for k, v in CONFIG_SCHEMA["properties"].items() if "default" in v}
+DEFAULTS = {k: v["default"] for k, v in config_schema()["properties"].items() if "default" in v}
 NATIVE = {
     "tenant_id": "100234",
     "api_key": "app-id",
@@ -43,7 +42,7 @@ SANDBOX = "https://t100234.sandbox.mozu.com"
 
 
 def _settings(**config) -> Settings:
-    return Settings.from_config({**DEFAULTS, **config})
+    return read_settings({**DEFAULTS, **config})
 
 
 def _native(**config) -> KiboUnifiedCommerce:
@@ -97,8 +96,10 @@ def test_hosts_per_environment_and_base_url(config, host):
     assert native.request("adjust", "L", []).url == (
         host + "/api/commerce/inventory/v5/inventory/adjust"
     )
-    assert native.job_url(7) == host + "/api/commerce/inventory/v1/queue/7"
-    assert native.job_url("01234567") == host + "/api/commerce/inventory/v1/queue/01234567"
+    assert native.job_queue.job_url(7) == host + "/api/commerce/inventory/v1/queue/7"
+    assert (
+        native.job_queue.job_url("01234567") == host + "/api/commerce/inventory/v1/queue/01234567"
+    )
 
 
 def test_eu_and_local_hosts_through_base_url():
@@ -107,7 +108,7 @@ def test_eu_and_local_hosts_through_base_url():
         "https://t100234.tp1.euw1.kibocommerce.com/api/commerce/inventory/v5/inventory/refresh"
     )
     local = _native(base_url="http://127.0.0.1:8700", auth_url="http://127.0.0.1:8700/t")
-    assert local.job_url(1) == "http://127.0.0.1:8700/api/commerce/inventory/v1/queue/1"
+    assert local.job_queue.job_url(1) == "http://127.0.0.1:8700/api/commerce/inventory/v1/queue/1"
 
 
 def test_headers_carry_the_tenant_and_the_site_when_set():

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from target_kibo_inventory.destinations.kibo_native import KiboUnifiedCommerce
+from target_kibo_inventory.destinations.kibo.native import KiboUnifiedCommerce
+from target_kibo_inventory.destinations.registry import config_schema, read_settings
 from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH, Emulator, Options
-from target_kibo_inventory.settings import CONFIG_SCHEMA, Settings
 from tests.harness import EmulatorClient, record, run_in_process, run_target, schema, state
 
 TENANT, API_KEY, API_SECRET, SITE = "100234", "native-app-id", "native-app-secret-42", "5"
@@ -94,14 +94,14 @@ def test_native_host_paths_headers_and_token_flow(kibo, tmp_path):
 
 
 def _job_url_reads_the_native_job_queue(kibo: EmulatorClient, job_id: int) -> None:
-    """The destination's job_url is the native Get Job, which answers with a token."""
-    defaults = {k: v["default"] for k, v in CONFIG_SCHEMA["properties"].items() if "default" in v}
-    settings = Settings.from_config({**defaults, **_config(kibo)})
+    """The destination's job queue is the native Get Job, which answers with a token."""
+    defaults = {k: v["default"] for k, v in config_schema()["properties"].items() if "default" in v}
+    settings = read_settings({**defaults, **_config(kibo)})
     native = KiboUnifiedCommerce(settings)
     form = {"client_id": API_KEY, "client_secret": API_SECRET, "grant_type": "client_credentials"}
     token = requests.post(kibo.url + KIBO_TOKEN_PATH, json=form, timeout=10).json()
     job = requests.get(
-        native.job_url(job_id),
+        native.job_queue.job_url(job_id),
         headers={**native.headers(), "Authorization": f"Bearer {token['access_token']}"},
         timeout=10,
     )

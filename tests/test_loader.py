@@ -12,10 +12,10 @@ import pytest
 
 from target_kibo_inventory.client import AmbiguousRequestError, HttpClient
 from target_kibo_inventory.dead_letter import DeadLetters
-from target_kibo_inventory.destinations.kibo import KiboTranslated
+from target_kibo_inventory.destinations.kibo.translated import KiboTranslated
+from target_kibo_inventory.destinations.registry import config_schema, read_settings
 from target_kibo_inventory.journal import Journal
 from target_kibo_inventory.loader import InventoryLoader, LoaderOptions
-from target_kibo_inventory.settings import CONFIG_SCHEMA, Settings
 from tests.test_client import JOB, _Seen, _serving
 
 LOGGER = logging.getLogger("test-loader")
@@ -23,13 +23,13 @@ LOGGER = logging.getLogger("test-loader")
 
 def _loader(url: str, tmp_path: Path, *, resend_ambiguous_adjusts: bool) -> InventoryLoader:
     config = {
-        **{k: v["default"] for k, v in CONFIG_SCHEMA["properties"].items() if "default" in v},
+        **{k: v["default"] for k, v in config_schema()["properties"].items() if "default" in v},
         "tenant_id": "t",
         "api_key": "key-0123456789",
         "auth_method": "bearer_api_key",  # the key itself: these tests are about the loader
         "base_url": url,
     }
-    destination = KiboTranslated(Settings.from_config(config))
+    destination = KiboTranslated(read_settings(config))
     client = HttpClient(destination, LOGGER, timeout=5, max_retries=2, max_retry_seconds=30)
     options = LoaderOptions(
         max_buffered_items=100,
@@ -83,7 +83,7 @@ def test_the_loader_decides_whether_a_maybe_applied_request_is_sent_again(
             loader.close()
     assert len(server.seen) == (2 if sent_again else 1)
     assert {seen.path for seen in server.seen} == {f"/inv/api/v5/inventory/{operation}/"}
-    assert len(loader.ledger) == (1 if sent_again else 0)
+    assert len(loader.jobs.ledger) == (1 if sent_again else 0)
 
 
 def test_an_adjust_surely_not_applied_is_sent_again(tmp_path: Path):
@@ -94,4 +94,4 @@ def test_an_adjust_surely_not_applied_is_sent_again(tmp_path: Path):
         loader.flush()
         loader.close()
     assert len(server.seen) == 2
-    assert loader.ledger.take()["jobs"][0]["jobID"] == 1
+    assert loader.jobs.ledger.pop_unreported()["jobs"][0]["jobID"] == 1

@@ -7,10 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from target_kibo_inventory.destinations.kibo import ADJUST_ITEMS, REFRESH_ITEMS
-from target_kibo_inventory.limits import INT32_MAX, INT32_MIN
+from target_kibo_inventory.destinations.kibo.api import to_integer
+from target_kibo_inventory.destinations.kibo.limits import INT32_MAX, INT32_MIN
+from target_kibo_inventory.destinations.kibo.translated import ADJUST_ITEMS, REFRESH_ITEMS
+from target_kibo_inventory.errors import RuleError
 from target_kibo_inventory.mapping import InvalidRecordError, RecordMapper, snake_case
-from target_kibo_inventory.rules import RuleError, clip, quote, to_integer, to_number, to_text
+from target_kibo_inventory.rules import clip, quote, to_number, to_text
 
 ITEMS = {"refresh": REFRESH_ITEMS, "adjust": ADJUST_ITEMS}
 

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from target_kibo_inventory.destinations.kibo import REFRESH_ITEMS
+from target_kibo_inventory.destinations.kibo.translated import REFRESH_ITEMS
 from target_kibo_inventory.mapping import InvalidRecordError, SchemaMappingError, check_schema
 from target_kibo_inventory.target import TargetKiboInventory
 from tests.harness import TARGET, lines, record, schema

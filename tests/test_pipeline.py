@@ -24,17 +24,18 @@ from target_kibo_inventory.destinations.base import (
     FieldRule,
     HttpRequest,
     ItemRules,
+    Words,
     identity_by,
     merge_json,
 )
-from target_kibo_inventory.destinations.kibo import KiboTranslated
+from target_kibo_inventory.destinations.kibo.translated import KiboTranslated
 from target_kibo_inventory.target import TargetKiboInventory
 from tests.harness import lines, record, schema, state
 
 STOCKROOM_ITEMS = ItemRules(
     fields=(
         FieldRule("article", rules.to_text, fallbacks=("sku",)),
-        FieldRule("quantity", rules.count),
+        FieldRule("quantity", rules.Integers(0, 2**31 - 1, "").at_least(0)),
     ),
     identifiers=("article",),
     location=FieldRule("store", rules.location, fallbacks=("locationName",)),
@@ -47,6 +48,8 @@ class Stockroom:
     name = "stockroom"
     operations = ("refresh",)
     location_key = "store"
+    words = Words("Stockroom", items="lines", cost_steps=False, jobs=False)
+    job_queue = None  # answered item by item
 
     def items(self, operation: str) -> ItemRules:
         return STOCKROOM_ITEMS
@@ -87,6 +90,9 @@ class Stockroom:
 
     def refused_message(self, status: int, what: str, server_says: str) -> str:
         return f"Stockroom refused the token ({status})"
+
+    def run_warnings(self) -> list[str]:
+        return []
 
 
 class Recorder:

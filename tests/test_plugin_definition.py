@@ -146,6 +146,7 @@ PLACEHOLDERS = re.compile(
         "meltano.yml",
         "meltano-plugin.yml",
         "tests/sync_docs.py",
+        *sorted(f"docs/{page.name}" for page in (ROOT / "docs").glob("*.md")),
     ],
 )
 def test_no_made_up_address_of_the_project(name):

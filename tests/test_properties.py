@@ -23,17 +23,17 @@ from hypothesis import strategies as st
 from target_kibo_inventory.batching import Batcher
 from target_kibo_inventory.dead_letter import DeadLetters
 from target_kibo_inventory.destinations.base import merge_json
-from target_kibo_inventory.destinations.kibo import REFRESH_ITEMS
-from target_kibo_inventory.limits import INT32_MAX, INT32_MIN
+from target_kibo_inventory.destinations.kibo.api import to_integer
+from target_kibo_inventory.destinations.kibo.limits import INT32_MAX, INT32_MIN
+from target_kibo_inventory.destinations.kibo.translated import REFRESH_ITEMS
+from target_kibo_inventory.errors import RuleError
 from target_kibo_inventory.mapping import InvalidRecordError, RecordMapper
 from target_kibo_inventory.rules import (
     MAX_EXPONENT,
     MAX_NUMBER_TEXT,
     QUOTE_LIMIT,
-    RuleError,
     clip,
     quote,
-    to_integer,
     to_number,
 )
 

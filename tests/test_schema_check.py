@@ -7,7 +7,7 @@ import pytest
 
 from target_kibo_inventory.dead_letter import InvalidLimit
 from target_kibo_inventory.destinations.increff import V0
-from target_kibo_inventory.destinations.kibo import ADJUST_ITEMS, REFRESH_ITEMS
+from target_kibo_inventory.destinations.kibo.translated import ADJUST_ITEMS, REFRESH_ITEMS
 from target_kibo_inventory.mapping import SchemaMappingError, check_schema
 
 ENOUGH = {"sku": {}, "quantity": {}, "location_name": {}}

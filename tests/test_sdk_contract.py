@@ -58,7 +58,7 @@ ATTRIBUTES = {
 }
 """Private SDK attributes the package reads (name → where); each has its own test below."""
 
-PRIVATE_IMPORTS = {"singer_sdk.configuration._dict_config": "settings.py: env_config"}
+PRIVATE_IMPORTS = {"singer_sdk.configuration._dict_config": "settings/sources.py: env_config"}
 """Private SDK modules the package imports from (module → where)."""
 
 

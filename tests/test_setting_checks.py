@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from target_kibo_inventory.dead_letter import append_problem
-from target_kibo_inventory.settings import (
-    SettingsError,
+from target_kibo_inventory.errors import SettingsError
+from target_kibo_inventory.files import append_problem
+from target_kibo_inventory.settings.sources import (
     check_setting_names,
     env_config,
     ignored_setting_warnings,

@@ -8,8 +8,10 @@ import subprocess
 import pytest
 
 from target_kibo_inventory.auth import BearerAuth, TokenAuth, TokenRequest
-from target_kibo_inventory.destinations.kibo import KiboTranslated
-from target_kibo_inventory.settings import Settings, StreamOperationError
+from target_kibo_inventory.destinations.kibo.settings import KiboSettings
+from target_kibo_inventory.destinations.kibo.translated import KiboTranslated
+from target_kibo_inventory.errors import StreamOperationError
+from target_kibo_inventory.settings import Settings
 from target_kibo_inventory.target import TargetKiboInventory
 from tests.harness import TARGET, run_target
 
@@ -120,10 +122,11 @@ def _token_request(**config) -> TokenRequest:
 
 def test_default_host_is_the_sandbox_and_the_preferred_package():
     settings = _settings()
+    kibo = settings.of(KiboSettings)
     assert _kibo().host == "https://t1-translation.sandbox.mozu.com"
-    assert settings.api_package == "inventory_specific"
+    assert kibo.api_package == "inventory_specific"
     assert settings.operation == "refresh"
-    assert (settings.refresh_batch_items, settings.adjust_batch_items) == (12000, 1000)
+    assert (kibo.refresh_batch_items, kibo.adjust_batch_items) == (12000, 1000)
     assert settings.request_timeout == 60
     token = _token_request()
     assert token.url == "https://home.mozu.com/api/platform/applications/authtickets/oauth"

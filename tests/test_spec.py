@@ -12,8 +12,12 @@ import pytest
 from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
+from target_kibo_inventory.destinations.kibo.limits import (
+    ADJUST_MAX_ITEMS,
+    REFRESH_COST_STEP,
+    REFRESH_MAX_ITEMS,
+)
 from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH
-from target_kibo_inventory.limits import ADJUST_MAX_ITEMS, REFRESH_COST_STEP, REFRESH_MAX_ITEMS
 from tests.harness import ALL_FIELDS, record, run_target, schema
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "api" / "kibo-openapi-inventory.json"

@@ -11,8 +11,8 @@ import logging
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
+from target_kibo_inventory.destinations.registry import read_settings
 from target_kibo_inventory.mapping import SchemaMappingError
-from target_kibo_inventory.settings import Settings
 from target_kibo_inventory.target import TargetKiboInventory
 from tests.harness import lines, record, run_target, schema, state
 from tests.test_pipeline import Recorder
@@ -113,7 +113,7 @@ def test_a_key_that_names_no_stream_of_the_run_gets_a_warning(tmp_path, monkeypa
 
 
 def test_unused_stream_field_maps_suggests_the_closest_stream():
-    settings = Settings.from_config(
+    settings = read_settings(
         dict(TargetKiboInventory(config={**CONFIG, "stream_field_maps": {"movement": {}}}).config)
     )
     assert settings.unused_stream_field_maps(["counts", "movements"]) == [

@@ -15,24 +15,23 @@ from pathlib import Path
 import pytest
 import requests
 
-from target_kibo_inventory.destinations.base import jobs_read_documented
 from target_kibo_inventory.destinations.increff import Increff
-from target_kibo_inventory.destinations.kibo import (
+from target_kibo_inventory.destinations.kibo.api import RENEW_ON
+from target_kibo_inventory.destinations.kibo.limits import ADJUST_MAX_ITEMS, REFRESH_MAX_ITEMS
+from target_kibo_inventory.destinations.kibo.native import KiboUnifiedCommerce
+from target_kibo_inventory.destinations.kibo.settings import (
     AUTH_URL,
+    ENVIRONMENTS,
     EU_HOME_POD,
     HOSTS,
     LEGACY_AUTH_URL,
     LEGACY_BASE_URL,
-    PATHS,
     PODS,
-    RENEW_ON,
-    KiboTranslated,
 )
-from target_kibo_inventory.destinations.kibo_native import KiboUnifiedCommerce
-from target_kibo_inventory.destinations.registry import build
+from target_kibo_inventory.destinations.kibo.translated import PATHS, KiboTranslated
+from target_kibo_inventory.destinations.registry import build, config_schema, read_settings
 from target_kibo_inventory.emulator.increff import example_name
-from target_kibo_inventory.limits import ADJUST_MAX_ITEMS, REFRESH_MAX_ITEMS
-from target_kibo_inventory.settings import CONFIG_SCHEMA, ENVIRONMENTS, Settings
+from target_kibo_inventory.settings import Settings
 
 API = Path(__file__).resolve().parents[2] / "shared" / "api"
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,12 +40,13 @@ pytestmark = pytest.mark.skipif(
     not API.is_dir(), reason=f"the vendors' documents are not at {API} (a plain clone)"
 )
 
+CONFIG_SCHEMA = config_schema()
 DEFAULTS = {k: v["default"] for k, v in CONFIG_SCHEMA["properties"].items() if "default" in v}
 KIBO = {"tenant_id": "100234", "api_key": "app-id", "api_secret": "app-secret-0123"}
 
 
 def _settings(**config: object) -> Settings:
-    return Settings.from_config({**DEFAULTS, **KIBO, **config})
+    return read_settings({**DEFAULTS, **KIBO, **config})
 
 
 def _text(name: str) -> str:
@@ -178,11 +178,14 @@ def test_the_job_queue_is_read_only_where_a_document_places_it(spec):
     get_jobs = spec["paths"]["/commerce/inventory/v1/queue"]["get"]
     assert "limit" in {p["name"] for p in get_jobs["parameters"]}
     native = build(_settings(api_style="unified_commerce"))
-    assert jobs_read_documented(native)
-    assert native.jobs_url(None, limit=1) == (  # type: ignore[attr-defined]
+    assert native.job_queue is not None
+    assert native.job_queue.documented
+    assert native.job_queue.jobs_url(None, limit=1) == (
         "https://t100234.sandbox.mozu.com/api/commerce/inventory/v1/queue?limit=1"
     )
-    assert not jobs_read_documented(build(_settings()))
+    translated = build(_settings()).job_queue
+    assert translated is not None
+    assert not translated.documented
 
 
 # Item 4: Increff's answer
@@ -199,7 +202,7 @@ def test_increff_s_own_example_answer_fails_nothing_and_is_told_once():
     )
     assert "List of channelSkuCode for which inventory update was not successful" in guide
     increff = build(
-        Settings.from_config(
+        read_settings(
             {
                 **DEFAULTS,
                 "destination": "increff",
@@ -232,9 +235,9 @@ def test_the_refresh_limit_is_the_prose_and_the_spec_not_the_tables(spec):
     assert "this Refresh API can accept up to 12000 items" in refresh
     assert "this Adjust API only accepts up to 1000 items" in adjust
     assert (REFRESH_MAX_ITEMS, ADJUST_MAX_ITEMS) == (12000, 1000)
-    readme = (ROOT / "README.md").read_text()
-    assert '"maximum length is 1000"' in readme
-    assert "The target keeps\n12000" in readme
+    batching = (ROOT / "docs" / "batching.md").read_text()
+    assert '"maximum length is 1000"' in batching
+    assert "The target keeps\n12000" in batching
 
 
 # Item 6: the emulator reads the documents

@@ -1,4 +1,4 @@
-"""Destinations: one module per inventory API, each implementing `base.Destination`.
+"""Destinations: one module (or package) per inventory API, each declaring it as `DESTINATION`.
 
-`registry.build` picks the one the settings name.
+Each implements `base.Destination`; `registry` finds them and builds the one the settings name.
 """

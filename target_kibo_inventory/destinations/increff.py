@@ -5,7 +5,8 @@ answer's lists) and increff-api-notes.md (auth headers, the error body, retrying
 255-character strings). The guide's parameter table says the answer lists each
 channelSkuCode that failed or succeeded, while its own example answers "302" for "ITEM302": so
 `failureProducts` alone decides what failed, and SKUs that neither list names as sent are
-counted as applied and told in one warning at the end of the run.
+counted as applied and told in one warning at the end of the run. No job queue: each answer
+says what was applied.
 """
 
 from __future__ import annotations
@@ -16,23 +17,24 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from singer_sdk import typing as th
 
 from target_kibo_inventory import rules
 from target_kibo_inventory.auth import HeaderAuth
 from target_kibo_inventory.destinations.base import (
     Answer,
-    AnswerError,
+    DestinationType,
     FailedItem,
     FieldRule,
     HttpRequest,
     ItemRules,
-    JobStatus,
+    Words,
     identity_by,
     merge_json,
 )
-from target_kibo_inventory.limits import INCREFF_MAX_TEXT_LENGTH, INT32_MAX
+from target_kibo_inventory.errors import AnswerError, SettingsError
 from target_kibo_inventory.rules import clip
-from target_kibo_inventory.settings import SettingsError
+from target_kibo_inventory.settings import DestinationSettings, require, setting
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -42,15 +44,86 @@ if TYPE_CHECKING:
     from target_kibo_inventory.settings import Settings
 
 PATH = "/usp/inventories/absolute"
+MAX_ITEMS = 300
+"""Most SKUs in one absolute inventory update (the guide lowered it from 500)."""
+MAX_TEXT_LENGTH = 255
+"""Longest string Increff takes in a field."""
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+"""The guide's `int` (quantity, clientId, inventoryPoolId, fulfillmentLocationId): 32 bits."""
+PAYLOADS = ("products", "v0")
 SKU_SOURCES = ("sku", "partNumber", "upc")
 """Where the SKU code is read when the record has no channelSkuCode (clientSkuId for V0)."""
+WORDS = Words(
+    "Increff",
+    operations={"refresh": "inventory update"},
+    items="SKUs",
+    cost_steps=False,
+    jobs=False,
+)
+"""The guide's "Update Inventory" of SKUs; a request is a request, answered SKU by SKU."""
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
+_INTEGERS = rules.Integers(INT_MIN, INT_MAX, " (Increff's integers are 32-bit)")
+_stock_count = _INTEGERS.at_least(0, " (an absolute count)")
+_non_negative = _INTEGERS.at_least(0)
+
+
+@dataclass(frozen=True)
+class IncreffSettings(DestinationSettings):
+    """Increff's settings: its credential headers, batch size and payload."""
+
+    increff_auth_username: str | None = setting(
+        th.StringType,
+        "Increff auth username",
+        "Sent as the `authUsername` header (`increff`).",
+    )
+    increff_auth_password: str | None = setting(
+        th.StringType,
+        "Increff auth password",
+        "Sent as the `authPassword` header (`increff`).",
+        secret=True,
+    )
+    increff_auth_domain: str | None = setting(
+        th.StringType,
+        "Increff auth domain",
+        "Sent as the `authDomainName` header (`increff`).",
+    )
+    increff_batch_items: int = setting(
+        th.IntegerType(minimum=1, maximum=MAX_ITEMS),
+        "SKUs per Increff request",
+        f"SKUs in a full Increff request; Increff takes at most {MAX_ITEMS}.",
+        default=MAX_ITEMS,
+    )
+    increff_payload: str = setting(
+        th.StringType(allowed_values=list(PAYLOADS)),
+        "Increff payload",
+        '`products`: `{"locationCode", "products": [{"channelSkuCode", "quantity"}]}`; '
+        "`v0`: the older array of `{clientId, clientSkuId, inventoryPoolId, quantity, "
+        "fulfillmentLocationId}` (the location must be an integer).",
+        default="products",
+    )
+    increff_client_id: int | None = setting(
+        th.IntegerType,
+        "Increff client ID",
+        "`clientId` of each item of the `v0` payload (required for it).",
+    )
+
+    def required(self, settings: Settings) -> None:
+        """The host and the credential headers (V0: the client); absolute counts only."""
+        headers = ("increff_auth_username", "increff_auth_password", "increff_auth_domain")
+        require("increff", ("base_url", *headers), settings, self)
+        if "adjust" in settings.operations:
+            raise SettingsError(
+                "Increff takes absolute counts only: operation 'adjust' (in `operation` or "
+                "`stream_operations`) cannot be sent to destination 'increff'."
+            )
+        if self.increff_payload == "v0":
+            require("increff", ("increff_client_id",), self)
 
 
 def _text(value: Any) -> str:
-    return rules.text_of_at_most(value, INCREFF_MAX_TEXT_LENGTH)
+    return rules.text_of_at_most(value, MAX_TEXT_LENGTH)
 
 
 def _location(value: Any) -> str:
@@ -59,13 +132,13 @@ def _location(value: Any) -> str:
 
 def _integer_location(value: Any) -> str:
     """A V0 location: an integer fulfillmentLocationId, kept as its decimal text."""
-    return str(rules.non_negative_integer(value))
+    return str(_non_negative(value))
 
 
 PRODUCTS = ItemRules(
     fields=(
         FieldRule("channelSkuCode", _text, fallbacks=SKU_SOURCES),
-        FieldRule("quantity", rules.count),
+        FieldRule("quantity", _stock_count),
     ),
     identifiers=("channelSkuCode",),
     location=FieldRule("locationCode", _location, fallbacks=("locationName",)),
@@ -73,8 +146,8 @@ PRODUCTS = ItemRules(
 V0 = ItemRules(
     fields=(
         FieldRule("clientSkuId", _text, fallbacks=("channelSkuCode", *SKU_SOURCES)),
-        FieldRule("quantity", rules.count),
-        FieldRule("inventoryPoolId", rules.non_negative_integer),
+        FieldRule("quantity", _stock_count),
+        FieldRule("inventoryPoolId", _non_negative),
     ),
     identifiers=("clientSkuId",),
     location=FieldRule(
@@ -89,36 +162,27 @@ class Increff:
     name = "increff"
     operations: tuple[str, ...] = ("refresh",)
     location_key = "locationCode"
+    words = WORDS
+    job_queue = None
+    """None: Increff answers SKU by SKU."""
 
     def __init__(self, settings: Settings) -> None:
-        settings.require(
-            self.name,
-            "base_url",
-            "increff_auth_username",
-            "increff_auth_password",
-            "increff_auth_domain",
-        )
-        if "adjust" in settings.operations:
-            raise SettingsError(
-                "Increff takes absolute counts only: operation 'adjust' (in `operation` or "
-                "`stream_operations`) cannot be sent to destination 'increff'."
-            )
-        self.v0 = settings.increff_payload == "v0"
-        if self.v0:
-            settings.require(self.name, "increff_client_id")
-        self.client_id = settings.increff_client_id
+        own = settings.of(IncreffSettings)
+        own.required(settings)
+        self.v0 = own.increff_payload == "v0"
+        self.client_id = own.increff_client_id
         self._identity = identity_by(
             ("clientSkuId", "inventoryPoolId") if self.v0 else ("channelSkuCode",)
         )
         self.url = str(settings.base_url).rstrip("/") + PATH
-        self.size = settings.increff_batch_items
-        self.username = str(settings.increff_auth_username)
-        self.domain = str(settings.increff_auth_domain)
+        self.size = own.increff_batch_items
+        self.username = str(own.increff_auth_username)
+        self.domain = str(own.increff_auth_domain)
         self.unconfirmed = Unconfirmed()
         self._auth = HeaderAuth(
             {
                 "authUsername": self.username,
-                "authPassword": str(settings.increff_auth_password),
+                "authPassword": str(own.increff_auth_password),
                 "authDomainName": self.domain,
             }
         )
@@ -143,7 +207,7 @@ class Increff:
 
     def quantity_bounds(self, operation: str) -> tuple[int, int]:
         """Absolute counts from 0."""
-        return (0, INT32_MAX)
+        return (0, INT_MAX)
 
     def encode_item(self, location: str, item: Mapping[str, Any]) -> bytes:
         """A product, or for V0 a whole inventory line with the client and location."""
@@ -229,18 +293,6 @@ class Increff:
             f"increff_auth_password were not accepted. Server said: {server_says}"
         )
 
-    def job_url(self, job_id: int | str) -> None:
-        """No job queue: Increff answers SKU by SKU."""
-
-    def jobs_url(
-        self, location: str | None, *, types: Sequence[str] = (), limit: int = 100
-    ) -> None:
-        """No job queue."""
-
-    def read_jobs(self, content: bytes) -> list[JobStatus]:
-        """Never called: there is no job queue."""
-        raise AnswerError("Increff has no job queue")
-
 
 @dataclass
 class Unconfirmed:
@@ -300,3 +352,11 @@ def _sku(entry: Any) -> str:
     if isinstance(entry, dict):
         return str(entry.get("channelSkuCode") or entry.get("clientSkuId") or entry)
     return str(entry)
+
+
+DESTINATION = DestinationType(
+    name="increff",
+    summary="Increff OMS absolute inventory",
+    settings=IncreffSettings,
+    build=Increff,
+)

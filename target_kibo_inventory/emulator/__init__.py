@@ -1,1 +1,1 @@
-"""Local emulator of the Kibo OMS inventory endpoints."""
+"""Local emulator of the inventory APIs: one module per API (`api.Api`), kibo.py and increff.py."""

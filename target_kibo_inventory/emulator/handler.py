@@ -1,7 +1,7 @@
 """The HTTP handler of the emulator.
 
-It routes API requests to api.py, and serves the token endpoints and the emulator's own views
-and admin endpoints (/emulator/...).
+It routes API requests to api.py (any method an API declares a route for), and serves the
+token endpoints and the emulator's own views and admin endpoints (/emulator/...).
 """
 
 from __future__ import annotations
@@ -68,6 +68,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         """API writes (Increff's absolute update)."""
+        self._write_only()
+
+    def do_PATCH(self) -> None:
+        """API writes."""
+        self._write_only()
+
+    def do_DELETE(self) -> None:
+        """API writes."""
+        self._write_only()
+
+    def _write_only(self) -> None:
+        """An API write, or 404: no view or admin endpoint takes this method."""
         url = urlsplit(self.path)
         body = self._read_body()
         if not self._api(url.path, parse_qs(url.query), body):

@@ -15,11 +15,18 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+from target_kibo_inventory.emulator.api import Api, Reply, Request, Route, refuse
 from target_kibo_inventory.emulator.rules import BadRequestError
 
 if TYPE_CHECKING:
     from email.message import Message
 
+    from target_kibo_inventory.emulator.faults import Faults
+    from target_kibo_inventory.emulator.server import Emulator
+
+FAMILY = "increff"
+"""The request log's `destination` of its requests."""
+PATH = "/usp/inventories/absolute"
 SKU_LIMIT = 300
 STRING_LIMIT = 255
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
@@ -179,3 +186,58 @@ def _check_string(where: str, value: Any) -> str:
     if len(value) > STRING_LIMIT:
         raise BadRequestError(f"{where}: size must be at most {STRING_LIMIT}")
     return value
+
+
+class Increff(Api):
+    """The absolute inventory update: the three headers, either payload, answered SKU by SKU."""
+
+    def route(self, method: str, path: str) -> tuple[Route, str | None] | None:
+        """`PUT /usp/inventories/absolute`."""
+        return (Route(self, FAMILY, "absolute"), None) if (method, path) == ("PUT", PATH) else None
+
+    def error(self, destination: str, status: int, message: str, title: str | None) -> Any:
+        """Increff's `{code, message, description}`."""
+        return problem(status, message)
+
+    def authenticate(
+        self, emulator: Emulator, route: Route, headers: Message, entry: dict[str, Any]
+    ) -> Reply | None:
+        """None when the three headers match the account, else the refusal."""
+        entry.update(domain=headers.get("authDomainName"), username=headers.get("authUsername"))
+        if emulator.increff.accepts(headers):
+            entry["auth"] = FAMILY
+            return None
+        message = "invalid or missing authUsername, authPassword or authDomainName"
+        return refuse(route, HTTPStatus.UNAUTHORIZED, message)
+
+    def write(
+        self,
+        emulator: Emulator,
+        route: Route,
+        request: Request,
+        body: Any,
+        entry: dict[str, Any],
+        faults: Faults,
+    ) -> Reply:
+        """Set every SKU's count at once, except those the faults reject."""
+        batch = check_body(body)
+        prefix = faults.increff_reject_sku_prefix
+        failed, succeeded, applied = [], [], []
+        for location, sku, quantity, extras in batch.updates:
+            if prefix and sku.startswith(prefix):
+                failed.append(sku)
+            else:
+                succeeded.append(sku)
+                applied.append((location, {"sku": sku, "quantity": quantity, **extras}))
+        emulator.store.set_stock(applied)
+        entry.update(
+            locationName=batch.location,
+            items=len(batch.updates),
+            payload=batch.payload,
+            rejected=failed,
+        )
+        as_example = emulator.options.increff_example_answers
+        return Reply(HTTPStatus.OK, answer(batch, failed, succeeded, as_example=as_example))
+
+
+API = Increff()

@@ -20,6 +20,7 @@ from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from typing import Any
 
+from target_kibo_inventory.emulator.api import apis
 from target_kibo_inventory.emulator.faults import Faults
 from target_kibo_inventory.emulator.handler import KIBO_TOKEN_PATH, LEGACY_TOKEN_PATH, handler_for
 from target_kibo_inventory.emulator.increff import IncreffAccount
@@ -95,6 +96,7 @@ class Emulator:
         self.in_flight = 0
         self.set_faults(faults or Faults())
         self._server: _Server | None = None
+        apis()  # the APIs it serves, found now rather than by the first requests
 
     # Serving
 

@@ -42,7 +42,7 @@ from target_kibo_inventory.journal.fileformat import (
 from target_kibo_inventory.journal.replay import Candidate, Replay, merge_ranges, to_ranges
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Hashable, Iterator, Mapping
 
     from target_kibo_inventory.batching import Request
 
@@ -65,7 +65,7 @@ class LocationJournal:
     latest: Any = field(default_factory=hashlib.sha256)
     latest_first: str | None = None
     replay: Replay | None = None
-    counted: set[bytes] | None = None
+    counted: set[Hashable] | None = None
     """Items counted in this run, while movements may be skipped here."""
     has_file: bool = False
     file_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -76,7 +76,7 @@ class Journal:
 
     `job_status(job_id)` reads a job's (status, itemCount) from its job queue (None: cannot),
     to settle the jobs an interrupted run was waiting for. `after_state_written(n)` is called
-    after the n-th STATE is written and before the journal records it (crash tests).
+    after the n-th STATE is written and before the journal records it (the crash tests).
     Thread-safe: the main thread receives items, the request and job threads record sending.
     """
 
@@ -92,13 +92,15 @@ class Journal:
         after_state_written: Callable[[int], None] | None = None,
     ) -> None:
         self.folder = folder
-        self.enabled = folder is not None
+        self._enabled = folder is not None
         self.retry_ambiguous = retry_ambiguous
         self.resolve = dict(resolve or {})
         self.logger = logger or logging.getLogger(__name__)
         self.bookmarks = BookmarkMovements(bookmark_limit)
-        self.tail = False
-        """Set at the end of input: what the last STATE leaves in the files is a tap's tail."""
+        self.notes_counts = self._enabled
+        """Whether counts must be noted (`note_count`): with files, or movements known at a
+        bookmark; otherwise nothing is kept of them, and the record path skips the call."""
+        self._input_ended = False
         self._job_status = job_status
         self._after_state_written = after_state_written
         self._locations: dict[str, LocationJournal] = {}
@@ -166,13 +168,17 @@ class Journal:
             loc.replay is not None and loc.replay.position > 0 for loc in self._locations.values()
         )
 
-    def count(self, location: str, key: bytes) -> None:
+    def input_ended(self) -> None:
+        """The input ended: what the last STATE leaves in the files is a tap's tail."""
+        self._input_ended = True
+
+    def note_count(self, location: str, key: Hashable) -> None:
         """Note a count of an item: movements of it after this one are never skipped."""
         loc = self._locations.get(location) or self._start_location(location)
         if loc.counted is not None:
             loc.counted.add(key)
 
-    def was_counted(self, location: str, key: bytes) -> bool:
+    def was_counted(self, location: str, key: Hashable) -> bool:
         """Whether this run already had a count of the item at the location."""
         loc = self._locations.get(location)
         return loc is not None and loc.counted is not None and key in loc.counted
@@ -191,7 +197,7 @@ class Journal:
         loc = self._locations.get(location) or self._start_location(location)
         if loc.replay is None and loc.counted is not None and not self.bookmarks.known:
             loc.counted = None  # the replay is over: no movement is skipped here any more
-        if not self.enabled:
+        if not self._enabled:
             return [(None, False)]
         if loc.moves == loc.latest_start:
             loc.latest_first = digest(item)
@@ -211,20 +217,20 @@ class Journal:
         first = loc.moves - len(verdicts)
         return [(first + i, applied) for i, applied in enumerate(verdicts)]
 
-    def holding(self, location: str) -> bool:
-        """Whether the location's records are held until its replay is told apart."""
-        loc = self._locations.get(location)
-        return loc is not None and loc.replay is not None and loc.replay.holding
+    def queued(self, request: Request) -> None:
+        """A request is queued: one that carries movements takes the check of the input so far.
 
-    def check(self, location: str) -> tuple[int, str, str | None]:
-        """(movements so far, their digest, the first one's) at a location: a check of the input."""
-        loc = self._locations[location]
-        return loc.moves, loc.window.copy().hexdigest(), loc.window_first
+        The check is (movements so far, their digest, the first one's) at its location.
+        """
+        if request.moves and self._enabled:
+            loc = self._locations[request.location]
+            request.check = loc.moves, loc.window.copy().hexdigest(), loc.window_first
 
     def state_received(self, state: Any) -> None:
         """The tap sent a new STATE: what it says was applied at bookmarks; a new resume point."""
         for stream, entry in read_from(state).items():
             self.bookmarks.learn(stream, entry)
+            self.notes_counts = True
         self.bookmarks.state_received()
         self._untracked_since_state = False
         for loc in self._locations.values():
@@ -236,9 +242,7 @@ class Journal:
     def stood_still(self) -> bool:
         """Whether every movement after the tap's latest STATE is at its stream's bookmark then.
 
-        Then the tap's bookmark did not move: its re-read (and rows that share the bookmark
-        value) is what came after that STATE, and a STATE with the movements at the bookmark
-        covers it.
+        Then a STATE with the movements at the bookmark covers what came after the tap's.
         """
         after = any(loc.moves > loc.latest_start for loc in self._locations.values())
         return after and not self._untracked_since_state and not self.bookmarks.moved_since_state
@@ -328,7 +332,7 @@ class Journal:
                 loc.name,
             )
 
-    def check_replayed(self) -> list[str]:
+    def _unfinished_replays(self) -> list[str]:
         """At the end of input: the locations whose replay did not finish (kept for later)."""
         left = []
         for loc in self._locations.values():
@@ -345,7 +349,7 @@ class Journal:
 
     def sending(self, request: Request) -> None:
         """Note that a request that carries movements is about to be sent."""
-        if not self.enabled or not request.moves or request.check is None:
+        if not self._enabled or not request.moves or request.check is None:
             return
         loc = self._locations[request.location]
         request.incident = secrets.token_hex(5)  # unique: a resolution never fits a later one
@@ -441,7 +445,7 @@ class Journal:
         header: dict[str, Any] = {
             "location": loc.name,
             "state": state_digest,
-            "tail": self.tail and not final,
+            "tail": self._input_ended and not final,
             "after": after.entry() if after else None,
             "bookmarks": bookmarks,
         }
@@ -453,7 +457,7 @@ class Journal:
 
     def finish(self, tap_sent_state: bool) -> None:
         """The input ended and everything was accepted; the last STATE was written."""
-        left = self.check_replayed()
+        left = self._unfinished_replays()
         if left:
             self.logger.warning(
                 "The input ended before it repeated everything an interrupted run had applied "
@@ -463,7 +467,7 @@ class Journal:
             )
             return
         after = [loc for loc in self._locations.values() if loc.moves]
-        if not after or not self.enabled:
+        if not after or not self._enabled:
             return
         count = sum(loc.moves for loc in after)
         if tap_sent_state:

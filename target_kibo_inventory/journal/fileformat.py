@@ -190,20 +190,27 @@ def check_version(path: Path, version: Any) -> None:
 def replace(path: Path, header: dict[str, Any]) -> None:
     """Write a file with one header line atomically: a temp file, fsync'd, renamed over it."""
     data = json.dumps({"version": VERSION, **header}).encode() + b"\n"
-    files.replace(path, data, what=_what(header["location"]), setting="journal_path")
+    files.replace(path, data, description=_description(header["location"]), setting="journal_path")
 
 
 def append(path: Path, location: str, line: dict[str, Any], *, sync: bool = True) -> None:
     """Append an event line (fsync'd unless told)."""
     data = json.dumps({"version": VERSION, **line}).encode() + b"\n"
-    files.append(path, data, what=_what(location), setting="journal_path", sync=sync, link=False)
+    files.append(
+        path,
+        data,
+        description=_description(location),
+        setting="journal_path",
+        sync=sync,
+        link=False,
+    )
 
 
 def make_folder(folder: Path) -> None:
     """The journal's folder (owner-only), made if need be."""
-    files.make_folder(folder, what="the crash journal", setting="journal_path")
+    files.make_folder(folder, description="the crash journal", setting="journal_path")
 
 
-def _what(location: str) -> str:
+def _description(location: str) -> str:
     """What a location's journal file holds, as an error names it."""
     return f"the crash journal of location '{location}'"

@@ -8,7 +8,7 @@ paths `/commerce/inventory/v5/inventory/refresh` and `/adjust` (RefreshRequest, 
 credentials). The host is the tenant's pod (`environment`: the spec's `env` on mozu.com, as
 api-docs.kibocommerce.com's Base URLs name them; `production` alone names none). The limits
 (12000 refresh items costed in steps of 3000, 1000 adjust items) and the guides' field limits
-are those of the translated endpoints (kibo.py, limits.py).
+are those of the translated endpoints (limits.py).
 """
 
 from __future__ import annotations
@@ -17,17 +17,20 @@ from typing import TYPE_CHECKING, Any
 
 from target_kibo_inventory import rules
 from target_kibo_inventory.destinations.base import FieldRule, ItemRules, identity_by
-from target_kibo_inventory.destinations.kibo import (
+from target_kibo_inventory.destinations.kibo.api import (
     IDENTIFIER_RULES,
     IDENTIFIERS,
-    PODS,
     ROW_FIELDS,
     KiboApi,
+    KiboJobQueue,
     attributes,
-    batch_sizes,
+    bin_id,
     locator_name,
+    stock_count,
+    to_integer,
     token_auth,
 )
+from target_kibo_inventory.destinations.kibo.settings import PODS, KiboSettings
 from target_kibo_inventory.errors import SettingsError
 
 if TYPE_CHECKING:
@@ -75,13 +78,13 @@ property), else as for the translated endpoints (`locationName`, `location_name`
 REFRESH_ITEMS = ItemRules(
     fields=(
         *IDENTIFIER_RULES,
-        FieldRule("quantity", rules.count),
-        FieldRule("binID", rules.bin_id),
+        FieldRule("quantity", stock_count),
+        FieldRule("binID", bin_id),
         FieldRule("LTD", rules.to_number),
-        FieldRule("floor", rules.to_integer),
-        FieldRule("safetyStock", rules.to_integer),
+        FieldRule("floor", to_integer),
+        FieldRule("safetyStock", to_integer),
         FieldRule("retailPrice", rules.to_number),
-        FieldRule("currencyID", rules.to_integer),
+        FieldRule("currencyID", to_integer),
         FieldRule("inventoryLocatorName", locator_name),
         FieldRule("attributes", attributes),
         *_EXTRAS,
@@ -93,8 +96,8 @@ REFRESH_ITEMS = ItemRules(
 ADJUST_ITEMS = ItemRules(
     fields=(
         *IDENTIFIER_RULES,
-        FieldRule("quantity", rules.to_integer),
-        FieldRule("binID", rules.bin_id),
+        FieldRule("quantity", to_integer),
+        FieldRule("binID", bin_id),
         *_EXTRAS,
     ),
     identifiers=IDENTIFIERS,
@@ -111,17 +114,18 @@ def native_host(settings: Settings) -> str:
     """
     if settings.base_url:
         return settings.base_url.rstrip("/").removesuffix(API_BASE)
-    if settings.environment not in PODS:
+    own = settings.of(KiboSettings)
+    if own.environment not in PODS:
         pods = ", ".join(PODS[1:])
         raise SettingsError(
-            f"environment '{settings.environment}' names no host of Kibo's native API "
+            f"environment '{own.environment}' names no host of Kibo's native API "
             "(api_style: unified_commerce): production lives on the tenant's pod, "
-            f"{HOST.format(tenant_id=settings.tenant_id, pod='tpN')}/api. Set environment to "
+            f"{HOST.format(tenant_id=own.tenant_id, pod='tpN')}/api. Set environment to "
             f"that pod, one of {pods} (the tpN in your tenant's URLs), or to sandbox; EU and "
             "GCP-US tenants set base_url (e.g. "
-            f"https://t{settings.tenant_id}.tp1.euw1.kibocommerce.com)."
+            f"https://t{own.tenant_id}.tp1.euw1.kibocommerce.com)."
         )
-    return HOST.format(tenant_id=settings.tenant_id, pod=settings.environment)
+    return HOST.format(tenant_id=own.tenant_id, pod=own.environment)
 
 
 class KiboUnifiedCommerce(KiboApi):
@@ -130,19 +134,15 @@ class KiboUnifiedCommerce(KiboApi):
     OAuth2 tokens only; the tenant (and site) go in headers.
     """
 
-    name = "kibo"
-    operations: tuple[str, ...] = ("refresh", "adjust")
     location_key = "locationCode"
     refresh_items = REFRESH_ITEMS
     adjust_items = ADJUST_ITEMS
     identity = staticmethod(identity_by(NATIVE_ROW_FIELDS))
 
-    jobs_read_documented = True
-    """The spec documents Get Jobs (`/commerce/inventory/v1/queue`) on the tenant's host."""
-
     def __init__(self, settings: Settings) -> None:
-        settings.require(self.name, "tenant_id", "api_key")
-        if settings.auth_method == "bearer_api_key":
+        super().__init__(settings)
+        own = settings.of(KiboSettings)
+        if own.auth_method == "bearer_api_key":
             raise SettingsError(
                 "auth_method 'bearer_api_key' cannot be used with api_style 'unified_commerce': "
                 "Kibo's native API takes only OAuth 2.0 access tokens (its OpenAPI spec: a JWT "
@@ -150,10 +150,9 @@ class KiboUnifiedCommerce(KiboApi):
             )
         self.host = native_host(settings)
         self.urls = {op: self.host + path for op, path in PATHS.items()}
-        self.tenant = str(settings.tenant_id)
-        self.site = settings.site_id
-        self.sizes = batch_sizes(settings)
-        self._auth = token_auth(settings, self.host)
+        self.job_queue = KiboJobQueue(self.urls["queue"], documented=True)
+        """The spec documents Get Jobs (`/commerce/inventory/v1/queue`) on the tenant's host."""
+        self._auth = token_auth(own, self.host)
 
     def auth(self) -> TokenAuth:
         """An OAuth2 access token (client credentials), cached and renewed."""

@@ -1,4 +1,4 @@
-"""The documented limits of the inventory APIs, each defined once."""
+"""Kibo's documented limits (its OpenAPI spec and translated guides), each defined once."""
 
 REFRESH_MAX_ITEMS = 12000
 """Most items in one Inventory Refresh request."""
@@ -24,9 +24,3 @@ currencyID): its integers are 32-bit."""
 
 INT32_MAX = 2**31 - 1
 """Largest integer Kibo takes in an integer field."""
-
-INCREFF_MAX_ITEMS = 300
-"""Most SKUs in one Increff absolute inventory update (the guide lowered it from 500)."""
-
-INCREFF_MAX_TEXT_LENGTH = 255
-"""Longest string Increff takes in a field."""

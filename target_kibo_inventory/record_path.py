@@ -1,0 +1,223 @@
+"""The record path compiled once per stream: decode, validate and map a RECORD in one pass.
+
+The general path decodes each line into a dict, validates it against the stream's schema, maps
+it onto an item and hands it to the loader: a chain of calls per record. For a stream whose
+schema is a typed Struct (see typed_schema) and whose records go straight to one sink (no
+stream map but the identity, no `preprocess_record` hook), `compile_stream` writes one
+function: it decodes the record straight into that Struct (validation in C), applies the
+stream's mapping rules to its attributes (the common converters written inline, the others
+called) and hands the item to the sink. Whatever it cannot settle, it leaves: it returns False
+before anything is counted or sent, and the general path takes the line, with the same answer
+and message as always (`tests/test_record_path.py` compares the two on random input).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from target_kibo_inventory import rules
+from target_kibo_inventory.errors import RuleError
+from target_kibo_inventory.journal.bookmarks import canonical
+from target_kibo_inventory.typed_schema import decode_number, typed_records
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from target_kibo_inventory.sinks import InventorySink
+
+
+class Line(msgspec.Struct):
+    """A Singer message as far as the record path needs it: its type, stream and raw record."""
+
+    type: Any = None
+    stream: Any = None
+    record: msgspec.Raw = msgspec.Raw(b"")
+    """Empty when the message has none."""
+
+
+decode_line = msgspec.json.Decoder(Line).decode
+"""The head of a line (its other keys are skipped); raises msgspec.DecodeError on no object."""
+
+INLINE: dict[Callable[[Any], Any], str] = {
+    rules.to_text: "{v} if type({v}) is str and {v} and not {v}.isspace() else {c}({v})",
+    rules.location: (
+        "{v} if type({v}) is str and {v}.isprintable() and {v} and not {v}.isspace() else {c}({v})"
+    ),
+}
+"""Converters written inline for their common case; the others (and the rest) are called."""
+
+
+def compile_stream(sink: InventorySink) -> Callable[[bytes], bool] | None:
+    """The compiled record path of a sink's stream, or None where only the general path can.
+
+    The function takes a record's raw JSON and returns whether it took the record (checked,
+    mapped and handed to the sink); False leaves it, uncounted, to the general path.
+    """
+    typed = typed_records(sink.schema)
+    if typed is None:
+        return None
+    mapper = sink.mapper
+    names = [key for _, key, _ in mapper.lookups] + list(mapper.location_keys)
+    names += list(sink.key_properties) + list(sink.bookmark_properties)
+    properties = sink.schema["properties"]
+    if not all(name in typed.attributes for name in names):
+        return None
+    if any(_nested(properties[name]) for name in names):
+        return None
+    if sink.bookmark_properties and not sink.key_properties:
+        return None  # a movement without key properties is named by the whole record's digest
+    return _Writer(sink, typed).function()
+
+
+def _nested(schema: dict[str, Any]) -> bool:
+    """Whether a property holds objects with properties (a Struct here, a dict elsewhere)."""
+    items = schema.get("items")
+    return "properties" in schema or (isinstance(items, dict) and "properties" in items)
+
+
+class _Writer:
+    """Writes a stream's record function: one line of Python per check and field."""
+
+    def __init__(self, sink: InventorySink, typed: Any) -> None:
+        self.sink = sink
+        self.typed = typed
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {
+            "decode": typed.decoder.decode,
+            "DecodeError": msgspec.DecodeError,
+            "RuleError": RuleError,
+            "Raw": msgspec.Raw,
+            "decode_number": decode_number,
+            "canonical": canonical,
+            "load": sink.load,
+            "SHORT_DIGITS": rules.SHORT_DIGITS,
+        }
+
+    def function(self) -> Callable[[bytes], bool]:
+        add = self.lines.append
+        add("def handle(raw):")
+        add("    try:")
+        add("        r = decode(raw)")
+        add("    except DecodeError:")
+        add("        return False")
+        self._numbers()
+        self._keys()
+        self._item()
+        self._location()
+        self._bookmark()
+        add("    load(location, item, bookmark)")
+        add("    return True")
+        scope = dict(self.names)
+        exec("\n".join(self.lines), scope)  # noqa: S102  code written here, from the schema
+        handle: Callable[[bytes], bool] = scope["handle"]
+        return handle
+
+    def _attribute(self, prop: str) -> str:
+        return f"r.{self.typed.attributes[prop]}"
+
+    def _is_number(self, prop: str) -> bool:
+        return self.typed.attributes[prop] in self.typed.numbers
+
+    def _numbers(self) -> None:
+        for index, (attribute, allowed) in enumerate(self.typed.numbers.items()):
+            self.names[f"allowed{index}"] = allowed
+            self.lines += [
+                f"    v = r.{attribute}",
+                f"    if v is not None and not allowed{index}(v):",
+                "        return False",
+            ]
+
+    def _keys(self) -> None:
+        for key in self.sink.key_properties:  # missing (or null): the general path tells
+            self.lines += [f"    if {self._attribute(key)} is None:", "        return False"]
+
+    def _read(self, prop: str, indent: str) -> list[str]:
+        """Lines setting `v` to the property's value, None where it has none (null, '')."""
+        attribute = self._attribute(prop)
+        if self._is_number(prop):
+            return [f"{indent}v = {attribute}", f"{indent}if v is not None: v = decode_number(v)"]
+        return [f"{indent}v = {attribute}", f"{indent}if v == '': v = None"]
+
+    def _convert(self, name: str, convert: Callable[[Any], Any]) -> str:
+        """The expression converting `v`: the common case written inline where known."""
+        self.names[name] = convert
+        if isinstance(convert, rules.IntegerRule):
+            inline = f"v if type(v) is int and {convert.minimum} <= v <= {convert.high} else "
+            if convert.short_strings:
+                inline += (
+                    "int(v) if type(v) is str and len(v) <= SHORT_DIGITS and v.isascii() "
+                    "and v.isdigit() else "
+                )
+            return inline + f"{name}(v)"
+        return INLINE.get(convert, "{c}({v})").format(v="v", c=name)
+
+    def _item(self) -> None:
+        """`item`: each API field from the first of its properties that holds a value."""
+        add = self.lines.append
+        add("    item = {}")
+        assigned: set[str] = set()
+        for index, (api_field, key, convert) in enumerate(self.sink.mapper.lookups):
+            indent = "    "
+            if api_field in assigned:  # an earlier property may have given it
+                add(f"    if {api_field!r} not in item:")
+                indent = "        "
+            assigned.add(api_field)
+            self.lines += self._read(key, indent)
+            self.lines += [
+                f"{indent}if v is not None:",
+                f"{indent}    try:",
+                f"{indent}        item[{api_field!r}] = {self._convert(f'c{index}', convert)}",
+                f"{indent}    except RuleError:",
+                f"{indent}        return False",
+            ]
+        self.names["IDENTIFIERS"] = frozenset(self.sink.mapper.identifiers)
+        self.names["REQUIRED"] = frozenset(self.sink.mapper.required)
+        add("    keys = item.keys()")
+        add("    if not (IDENTIFIERS & keys) or not (REQUIRED <= keys):")
+        add("        return False")
+
+    def _location(self) -> None:
+        """`location`: from the first location property that holds one, else the setting."""
+        mapper = self.sink.mapper
+        add = self.lines.append
+        add("    location = None")
+        convert = self._convert("convert_location", mapper.rules.location.convert)
+        for key in mapper.location_keys:
+            add("    if location is None:")
+            self.lines += self._read(key, "        ")
+            self.lines += [
+                "        if v is not None:",
+                "            try:",
+                f"                location = {convert}",
+                "            except RuleError:",
+                "                return False",
+            ]
+        self.names["DEFAULT_LOCATION"] = mapper.default_location or None
+        add("    if location is None:")
+        add("        location = DEFAULT_LOCATION")
+        add("        if location is None:")
+        add("            return False")
+
+    def _bookmark(self) -> None:
+        add = self.lines.append
+        bookmark = self.sink.bookmark_properties
+        if not bookmark:
+            add("    bookmark = None")
+            return
+        values = ", ".join(self._plain(name) for name in bookmark)
+        keys = ", ".join(self._plain(name) for name in self.sink.key_properties)
+        add(f"    values = [{values}]")
+        add("    if any(value is None for value in values):")
+        add("        bookmark = None")
+        add("    else:")
+        value = "values[0]" if len(bookmark) == 1 else "values"
+        add(f"        bookmark = ({value}, canonical([{keys}]))")
+
+    def _plain(self, prop: str) -> str:
+        """A property's value as the general path reads it (a raw number decoded)."""
+        attribute = self._attribute(prop)
+        if self._is_number(prop):
+            return f"(None if {attribute} is None else decode_number({attribute}))"
+        return attribute
