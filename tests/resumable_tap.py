@@ -1,14 +1,16 @@
 """A small resumable tap for the crash tests: deterministic records after a given bookmark.
 
     python tests/resumable_tap.py --records 12000 --mode adjust [--state state.json]
-        [--state-every 500] [--pause-at 3000,6000] [--pause-seconds 1.2] [--hang-at 7000]
+        [--state-every 500] [--pause-at 3000,6000 --target-output target.out] [--hang-at 7000]
         [--die-at 10250] [--locations "North Store,Warehouse"] [--skus 400]
 
 Record i (0-based) is the same in every run: a distinct item, or with --skus one of that
 many items (so that items repeat, and the target collapses them). The bookmark is the number
 of records emitted (`bookmarks.stock.position`); with --state the tap resumes after it and,
-like SDK taps, echoes the state's other keys. --pause-at sleeps at those positions after the
-start (letting the target's drain interval pass); --hang-at stops emitting at that position
+like SDK taps, echoes the state's other keys. --pause-at waits at those positions after the
+start until the target's output file (--target-output) holds the STATE of that position: its
+drain interval passed, it sent what it had and wrote the state (a signal, never a fixed time;
+at most PAUSE_LIMIT seconds, then it goes on); --hang-at stops emitting at that position
 (creating --hang-marker) and waits to be killed; --die-at exits 1 at that position, as a tap
 that fails part-way. --locations keeps only the records of those locations (a partition of the
 feed).
@@ -25,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 LOCATIONS = ("North Store", "South Store", "Warehouse")
+PAUSE_LIMIT = 120.0
+"""How long a pause waits for the target's STATE at most (a target that died writes none)."""
 SCHEMA = {
     "type": "SCHEMA",
     "stream": "stock",
@@ -62,6 +66,20 @@ def record(i: int, mode: str, skus: int = 0) -> dict[str, Any]:
     }
 
 
+def written_positions(path: Path) -> set[int]:
+    """The positions of the STATE messages in the target's output so far (whole lines)."""
+    text = path.read_text() if path.exists() else ""
+    lines = text[: text.rfind("\n") + 1].splitlines()
+    return {json.loads(line)["bookmarks"]["stock"]["position"] for line in lines if line.strip()}
+
+
+def wait_for_state(path: Path, position: int) -> None:
+    """Until the target wrote the STATE of `position` to `path` (or PAUSE_LIMIT passed)."""
+    deadline = time.monotonic() + PAUSE_LIMIT
+    while position not in written_positions(path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, required=True)
@@ -69,7 +87,7 @@ def main() -> None:
     parser.add_argument("--state")
     parser.add_argument("--state-every", type=int, default=500)
     parser.add_argument("--pause-at", default="")
-    parser.add_argument("--pause-seconds", type=float, default=1.2)
+    parser.add_argument("--target-output", help="the target's stdout, read at --pause-at")
     parser.add_argument("--hang-at", type=int)
     parser.add_argument("--hang-marker", help="file created when the tap starts to hang")
     parser.add_argument("--die-at", type=int)
@@ -83,6 +101,8 @@ def main() -> None:
             state = json.load(file)
     start = state.get("bookmarks", {}).get("stock", {}).get("position", 0)
     pauses = {int(p) for p in args.pause_at.split(",") if p}
+    if pauses and not args.target_output:
+        parser.error("--pause-at waits for the target's STATE: give --target-output")
     locations = {name for name in args.locations.split(",") if name}
     out = sys.stdout
 
@@ -107,7 +127,7 @@ def main() -> None:
             sys.exit(1)
         if i in pauses and i > start:
             out.flush()
-            time.sleep(args.pause_seconds)
+            wait_for_state(Path(args.target_output), i)
         row = record(i, args.mode, args.skus)
         if not locations or row["location_name"] in locations:
             emit({"type": "RECORD", "stream": stream_of(i, args.mode), "record": row})

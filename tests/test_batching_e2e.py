@@ -6,7 +6,7 @@ import math
 import random
 from collections import defaultdict
 
-from tests.harness import record, run_target, schema, state
+from tests.harness import record, run_in_process, run_target, schema, state
 
 
 def _stock_records(stream: str, counts: dict[str, int], seed: int) -> list[dict]:
@@ -53,7 +53,7 @@ def test_21000_and_5000_items_make_three_requests(emulator, tmp_path):
 def test_random_interleavings_give_ceil_n_over_12000_requests_per_location(emulator, tmp_path):
     counts = {"Store A": 30000, "Store B": 12000, "Store C": 1, "Store D": 24001, "Store E": 2999}
     messages = [schema("stock"), *_stock_records("stock", counts, 7)]
-    run = run_target(emulator.config(), messages, tmp_path)
+    run = run_in_process(emulator.config(), messages, tmp_path)
     assert run.returncode == 0, run.stderr
 
     sizes = _sizes_by_location(emulator.api_requests())
@@ -73,7 +73,7 @@ def test_later_counts_never_overtake_earlier_ones(emulator, tmp_path):
         record("stock", sku=f"SKU-{i % 10}", location_name="Depot", quantity=q)
         for i, q in enumerate(counts)
     ]
-    run = run_target(emulator.config(), messages, tmp_path)
+    run = run_in_process(emulator.config(), messages, tmp_path)
     assert run.returncode == 0, run.stderr
 
     assert [r["items"] for r in emulator.api_requests()] == [10]  # 30,000 records, 10 items
@@ -87,14 +87,14 @@ def test_adjust_with_negative_deltas_on_inventory_v5(emulator, tmp_path):
         schema("stock"),
         *(record("stock", sku=f"P{i}", location_name="L1", quantity=100) for i in range(5)),
     ]
-    assert run_target(config, start, tmp_path).returncode == 0
+    assert run_in_process(config, start, tmp_path).returncode == 0
 
     deltas = [(f"P{i % 5}", (-1) ** i * (i % 7)) for i in range(2500)]
     moves = [
         schema("moves"),
         *(record("moves", sku=s, location_name="L1", quantity=d) for s, d in deltas),
     ]
-    run = run_target({**config, "operation": "adjust"}, moves, tmp_path)
+    run = run_in_process({**config, "operation": "adjust"}, moves, tmp_path)
     assert run.returncode == 0, run.stderr
 
     adjusts = [r for r in emulator.api_requests() if r["operation"] == "adjust"]
@@ -119,7 +119,7 @@ def test_stream_operations_and_switching_operation_keep_order(emulator, tmp_path
         record("moves", sku="A", location_name="L", quantity=2),
         state({"bookmarks": {"counts": 1}}),
     ]
-    run = run_target(config, messages, tmp_path)
+    run = run_in_process(config, messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert emulator.stock() == {("L", "A"): 52}
     assert [(r["operation"], r["items"]) for r in emulator.api_requests()] == [("refresh", 1)]
@@ -140,7 +140,7 @@ def test_numeric_string_quantities_are_sent_as_integers(emulator, tmp_path):
         record("stock", sku="C", location_name="L", quantity=" 7 "),
         record("stock", sku="D", location_name="L", quantity=3.0),
     ]
-    run = run_target(emulator.config(), messages, tmp_path)
+    run = run_in_process(emulator.config(), messages, tmp_path)
     assert run.returncode == 0, run.stderr
     job = emulator.job(emulator.api_requests()[0]["jobID"], items=True)
     assert [item["quantity"] for item in job["items"]] == [101, 101, 7, 3]
@@ -183,7 +183,7 @@ def test_field_map_optional_fields_and_default_location(emulator, tmp_path):
             safety_stock=1,
         ),
     ]
-    run = run_target(config, messages, tmp_path)
+    run = run_in_process(config, messages, tmp_path)
     assert run.returncode == 0, run.stderr
     job = emulator.job(emulator.api_requests()[0]["jobID"], items=True)
     assert job["locationCode"] == "Main Warehouse"
@@ -205,12 +205,12 @@ def test_counts_and_movements_alternating_record_by_record_make_two_requests(emu
     1,000 counted and 1,000 moved items, go out as one refresh and one adjust."""
     config = emulator.config(stream_operations={"counts": "refresh", "moves": "adjust"})
     start = [schema("counts"), record("counts", sku="M0", location_name="L", quantity=50)]
-    assert run_target(config, start, tmp_path).returncode == 0  # stock to move from
+    assert run_in_process(config, start, tmp_path).returncode == 0  # stock to move from
     messages = [schema("counts"), schema("moves")]
     for i in range(1000):
         messages.append(record("counts", sku=f"C{i}", location_name="L", quantity=i))
         messages.append(record("moves", sku=f"M{i}", location_name="L", quantity=-1))
-    run = run_target(config, [*messages, state({"bookmarks": {"counts": 1}})], tmp_path)
+    run = run_in_process(config, [*messages, state({"bookmarks": {"counts": 1}})], tmp_path)
     assert run.returncode == 0, run.stderr
 
     later = emulator.api_requests()[1:]

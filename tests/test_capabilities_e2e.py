@@ -8,7 +8,7 @@ import subprocess
 
 import yaml
 
-from tests.harness import TARGET, lines, record, run_target, schema, state
+from tests.harness import TARGET, lines, record, run_in_process, schema, state
 from tests.outside import ROOT
 
 CAPABILITIES = [
@@ -48,7 +48,7 @@ def test_stream_map_renames_a_column_into_sku(emulator, tmp_path):
             }
         },
     )
-    run = run_target(config, messages, tmp_path)
+    run = run_in_process(config, messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert emulator.stock() == {("Boston", "CAP-RED"): 4, ("Denver", "CAP-BLK"): 9}
     items = {
@@ -84,7 +84,7 @@ def test_nested_record_is_flattened_and_mapped(emulator, tmp_path):
             "quantity": "item__counts__on_hand",
         },
     )
-    run = run_target(config, messages, tmp_path)
+    run = run_in_process(config, messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert emulator.stock() == {("Boston", "SCARF-GRN"): 6}
     assert run.states[0]["bookmarks"] == {"nested": {"replication_key_value": 1}}
@@ -92,7 +92,7 @@ def test_nested_record_is_flattened_and_mapped(emulator, tmp_path):
     # Without flattening the schema declares no mapped property: the run stops at the SCHEMA
     # message, naming what field_map looked for; nothing sent.
     emulator.post("/emulator/reset", {})
-    run = run_target({**config, "flattening_enabled": False}, messages, tmp_path)
+    run = run_in_process({**config, "flattening_enabled": False}, messages, tmp_path)
     assert run.returncode != 0
     flatten = "'item' is an object: flattening_enabled makes its fields properties"
     assert (
@@ -110,12 +110,12 @@ def test_validate_records_checks_records_against_their_schema(emulator, tmp_path
     messages = [schema("counts", properties), record("counts", sku="HAT", quantity="12")]
     config = emulator.config(location_name="Main")
 
-    run = run_target(config, messages, tmp_path)
+    run = run_in_process(config, messages, tmp_path)
     assert run.returncode != 0
     assert "field 'quantity' breaks the stream's schema: must be integer" in run.stderr
     assert emulator.api_requests() == []
 
-    run = run_target({**config, "validate_records": False}, messages, tmp_path)
+    run = run_in_process({**config, "validate_records": False}, messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert emulator.stock() == {("Main", "HAT"): 12}
 

@@ -17,9 +17,11 @@ import pytest
 from tests.harness import TARGET
 from tests.resumable_tap import record, stream_of
 
+pytestmark = pytest.mark.slow  # sleeps no fixed time, but waits on the emulator and the tap
+
 TAP = [sys.executable, str(Path(__file__).with_name("resumable_tap.py"))]
 RECORDS = 12000
-PAUSES = "2000,4000,6000,8000,10000"  # each longer than the drain interval: a STATE follows
+PAUSES = "2000,4000,6000,8000,10000"  # the tap waits there for the target's drain and STATE
 
 
 def _expected(mode: str, n: int = RECORDS, skus: int = 0) -> dict[tuple[str, str], int]:
@@ -64,6 +66,7 @@ class Pipeline:
         self.marker = workdir / f"{name}tap-hanging"
         self.marker.unlink(missing_ok=True)
         marker = ["--hang-marker", str(self.marker)]
+        marker += ["--target-output", str(self.files["target.out"])]
         with (workdir / f"{name}tap.err").open("a") as tap_err:
             self.tap = subprocess.Popen(
                 [*TAP, "--records", str(records), "--mode", mode, *resume, *marker, *tap_args],
@@ -82,12 +85,27 @@ class Pipeline:
         self.workdir = workdir
         self.name = name
 
-    def wait_until_idle(self, emulator) -> None:
-        """Until the tap hangs and the target has sent everything it will send before more."""
+    def wait_until_idle(self, emulator, state: int, stock: dict | None = None) -> None:
+        """Until the tap hangs and the target has sent everything it received: it wrote the
+        tap's last STATE (`state`; the drain that writes it sends every buffered item first),
+        no request is in flight, and the emulator holds `stock` (with distinct items: that of
+        the records before the hang)."""
         while not self.marker.exists():
             assert self.target.poll() is None, "the target stopped early"
             time.sleep(0.05)
-        _wait_until_quiet(emulator)
+        _until(
+            lambda: _states(self.files["target.out"])[-1:] == [state],
+            f"the target wrote the STATE of {state}",
+            self.target,
+        )
+        _until(
+            lambda: (
+                _none_in_flight(emulator)
+                and (stock is None or _nonzero(emulator.stock()) == _nonzero(stock))
+            ),
+            "the target sent what it received before the tap hung",
+            self.target,
+        )
 
     def kill(self, sig: int = signal.SIGKILL) -> int:
         self.target.send_signal(sig)
@@ -119,15 +137,27 @@ def _bookmark(workdir: Path) -> int:
     return json.loads(state.read_text())["bookmarks"]["stock"]["position"] if state.exists() else 0
 
 
-def _wait_until_quiet(emulator, seconds: float = 1.0) -> None:
-    """Until no request is in flight and none started for `seconds`."""
-    seen = -1
-    while True:
-        time.sleep(seconds)
-        count = len(emulator.requests())
-        if count == seen and emulator.get("/emulator/health")["in_flight"] == 0:
-            return
-        seen = count
+def _nonzero(stock: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """The stock's rows but those at 0 (a net 0 of movements sends nothing: no row)."""
+    return {key: quantity for key, quantity in stock.items() if quantity}
+
+
+def _none_in_flight(emulator) -> bool:
+    return emulator.get("/emulator/health")["in_flight"] == 0
+
+
+def _until(condition, what: str, target: subprocess.Popen | None = None) -> None:
+    """Poll until `condition()` holds (a state the test waits for, never a fixed time)."""
+    deadline = time.monotonic() + 120
+    while not condition():
+        assert target is None or target.poll() is None, f"the target stopped before: {what}"
+        assert time.monotonic() < deadline, f"not within 120 s: {what}"
+        time.sleep(0.02)
+
+
+def _wait_until_landed(emulator) -> None:
+    """Until no request is in flight (those of a killed run land too)."""
+    _until(lambda: _none_in_flight(emulator), "no request in flight")
 
 
 def _config(emulator, mode: str) -> dict:
@@ -139,9 +169,9 @@ def _config(emulator, mode: str) -> dict:
     )
 
 
-def _states(workdir: Path) -> list[int]:
+def _states(output: Path) -> list[int]:
     """The positions of the STATE messages the running target wrote so far (whole lines)."""
-    text = (workdir / "target.out").read_text()
+    text = output.read_text()
     lines = text[: text.rfind("\n") + 1].splitlines()
     return [json.loads(line)["bookmarks"]["stock"]["position"] for line in lines if line.strip()]
 
@@ -154,7 +184,7 @@ def _kill_at(run: Pipeline, emulator, moment: str, position: int) -> None:
     a full one while the tap streams), its answer slowed by the emulator; no later STATE may
     be out yet.
     """
-    while position not in _states(run.workdir):
+    while position not in _states(run.files["target.out"]):
         assert run.target.poll() is None, "the target stopped early"
         time.sleep(0.01)
     if moment == "sending":
@@ -209,7 +239,7 @@ def test_refresh_killed_at_any_moment_and_resumed_lands_the_clean_stock(
     last = Pipeline(tmp_path, config, "refresh")
     assert last.wait() == 0, last.finish()[1][-3000:]
     last.finish()
-    _wait_until_quiet(emulator, 0.1)  # the requests in flight at a kill land too
+    _wait_until_landed(emulator)  # the requests in flight at a kill land too
     stock = emulator.stock()
     print(
         f"\n[refresh crash] killed {kills}, resumed from {resumed_from}; "
@@ -231,7 +261,7 @@ def test_adjust_killed_between_requests_and_resumed_applies_every_delta_once(
     for position in hang_at:
         hang = ("--hang-at", str(position))
         run = Pipeline(tmp_path, config, "adjust", "--pause-at", PAUSES, *hang)
-        run.wait_until_idle(emulator)
+        run.wait_until_idle(emulator, position // 500 * 500, _expected("adjust", position))
         run.kill()
         run.finish()
         resumed_from.append(_bookmark(tmp_path))
@@ -266,7 +296,7 @@ def test_interleaved_repeated_counts_and_moves_killed_and_resumed_land_the_one_b
     for position in hang_at:
         hang = ("--hang-at", str(position))
         run = Pipeline(tmp_path, config, "mixed", "--pause-at", PAUSES, *hang, *repeats)
-        run.wait_until_idle(emulator)
+        run.wait_until_idle(emulator, position // 500 * 500)  # items repeat: no stock to wait for
         run.kill()
         run.finish()
     last = Pipeline(tmp_path, config, "mixed", *repeats)
@@ -275,8 +305,7 @@ def test_interleaved_repeated_counts_and_moves_killed_and_resumed_land_the_one_b
     assert code == 0, stderr[-3000:]
     items = sum(j["itemCount"] for j in emulator.jobs())
     print(f"\n[mixed crash] killed at {hang_at}: {items} items sent for {RECORDS} records")
-    nonzero = lambda stock: {k: v for k, v in stock.items() if v}  # noqa: E731
-    assert nonzero(emulator.stock()) == nonzero(_expected("mixed", skus=150))  # a net 0: no row
+    assert _nonzero(emulator.stock()) == _nonzero(_expected("mixed", skus=150))  # a net 0: no row
     assert items < RECORDS  # collapsed and folded
 
 
@@ -302,7 +331,7 @@ def test_adjust_killed_while_a_request_is_in_flight_stops_at_resume(emulator, tm
     found = re.search(r"sending an adjust of 1000 item\(s\) at '([^']+)' when it stopped", stderr)
     assert found, stderr[-3000:]
     assert "it may or may not have been applied" in stderr
-    _wait_until_quiet(emulator)
+    _wait_until_landed(emulator)
     [job] = emulator.jobs()  # the in-flight one, applied after the crash; nothing more
     assert job["status"] == "SUCCESS"
     assert found.group(1) == job["locationCode"]
@@ -321,14 +350,14 @@ def test_at_least_once_resume_after_an_in_flight_adjust(emulator, tmp_path):
     at_least_once = Pipeline(tmp_path, {**config, "adjust_retry_ambiguous": True}, "adjust")
     assert at_least_once.wait() == 0, at_least_once.finish()[1][-3000:]
     at_least_once.finish()
-    _wait_until_quiet(emulator)  # the interrupted run's request lands, late
+    _wait_until_landed(emulator)  # the interrupted run's request lands, late
     assert sum(j["itemCount"] for j in emulator.jobs()) == RECORDS + 1000  # sent twice
 
 
 def test_sigterm_sends_the_buffer_writes_the_state_and_exits_non_zero(emulator, tmp_path):
     config = _config(emulator, "refresh")
     run = Pipeline(tmp_path, config, "refresh", "--hang-at", "4321")
-    run.wait_until_idle(emulator)
+    run.wait_until_idle(emulator, 4000, _expected("refresh", 4321))
     code = run.kill(signal.SIGTERM)
     states, stderr = run.finish()
     assert code == 128 + signal.SIGTERM

@@ -1,11 +1,12 @@
 """End to end: with on_invalid_record dead_letter, an unusable dead_letter_path stops the run at
-start-up, before any request, in one line naming the setting and the reason."""
+start-up, before any request, in one line naming the setting and the reason. (The CLI once; the
+other cases run its command in process.)"""
 
 from __future__ import annotations
 
 import os
 
-from tests.harness import record, run_target, schema, state
+from tests.harness import record, run_in_process, run_target, schema, state
 
 
 def _messages() -> list[dict]:
@@ -17,9 +18,9 @@ def _messages() -> list[dict]:
     ]
 
 
-def _refused(emulator, tmp_path, path: str, reason: str) -> None:
+def _refused(emulator, tmp_path, path: str, reason: str, run_with=run_in_process) -> None:
     config = emulator.config(on_invalid_record="dead_letter", dead_letter_path=path)
-    run = run_target(config, _messages(), tmp_path)
+    run = run_with(config, _messages(), tmp_path)
     assert run.returncode == 1
     errors = [line for line in run.stderr.splitlines() if "dead_letter_path" in line]
     assert len(errors) == 1, run.stderr
@@ -31,7 +32,7 @@ def _refused(emulator, tmp_path, path: str, reason: str) -> None:
 
 def test_a_directory_is_refused(emulator, tmp_path):
     (tmp_path / "out").mkdir()
-    _refused(emulator, tmp_path, "out", "is a directory")
+    _refused(emulator, tmp_path, "out", "is a directory", run_with=run_target)  # the CLI once
 
 
 def test_a_missing_directory_is_refused_and_not_created(emulator, tmp_path):
@@ -62,10 +63,10 @@ def test_a_read_only_directory_or_file_is_refused(emulator, tmp_path):
 
 def test_a_usable_path_is_not_created_when_nothing_is_set_aside(emulator, tmp_path):
     config = emulator.config(on_invalid_record="dead_letter", dead_letter_path="dead.jsonl")
-    run = run_target(config, _messages()[:-2], tmp_path)
+    run = run_in_process(config, _messages()[:-2], tmp_path)
     assert run.returncode == 0, run.stderr
     assert not (tmp_path / "dead.jsonl").exists()
-    run = run_target(config, _messages(), tmp_path)
+    run = run_in_process(config, _messages(), tmp_path)
     assert run.returncode == 0, run.stderr
     assert len((tmp_path / "dead.jsonl").read_text().splitlines()) == 1
 
@@ -73,5 +74,5 @@ def test_a_usable_path_is_not_created_when_nothing_is_set_aside(emulator, tmp_pa
 def test_the_path_is_not_checked_when_invalid_records_fail_the_run(emulator, tmp_path):
     (tmp_path / "out").mkdir()
     config = emulator.config(dead_letter_path="out")
-    run = run_target(config, _messages()[:-2], tmp_path)
+    run = run_in_process(config, _messages()[:-2], tmp_path)
     assert run.returncode == 0, run.stderr

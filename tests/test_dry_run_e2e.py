@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-from tests.harness import record, run_target, schema, state
+from tests.harness import record, run_in_process, run_target, schema, state
 
 KIBO_TOKEN_PATH = "/api/platform/applications/authtickets/oauth"
 
@@ -107,10 +107,10 @@ def test_a_dry_run_replaces_the_files_of_an_earlier_one(emulator, tmp_path):
         schema("stock"),
         *(record("stock", sku=f"S{i}", location_name="A", quantity=1) for i in range(7000)),
     ]
-    assert run_target(config, first, tmp_path).returncode == 0
+    assert run_in_process(config, first, tmp_path).returncode == 0
     assert len(list((tmp_path / "kibo-dry-run").glob("request-*.json"))) == 3
     second = [schema("stock"), record("stock", sku="S", location_name="B", quantity=1)]
-    run = run_target(config, second, tmp_path)
+    run = run_in_process(config, second, tmp_path)
     assert run.returncode == 0, run.stderr
     assert (
         "Dry run: removed 4 file(s) of an earlier dry run (named in its dry-run-files.jsonl)."

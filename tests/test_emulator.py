@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import socket
-import subprocess
-import time
 
 import pytest
 import requests
 
-from tests.harness import BIN, EmulatorClient
+from tests.harness import EmulatorClient, emulator_cli
 
 REFRESH = "/inv/api/v5/inventory/refresh/"
 ADJUST = "/inv/api/v5/inventory/adjust/"
@@ -164,24 +161,9 @@ def test_token_endpoints_issue_tokens_that_authorize(emulator):
 @contextlib.contextmanager
 def _serving(*args: str):
     """Run the kibo-emulator CLI until the block ends; yield its URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [str(BIN / "kibo-emulator"), "--port", str(port), *args], stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                requests.get(url + "/emulator/health", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+    with emulator_cli(*args) as (url, process):
         yield url
-    finally:
         process.terminate()
-        process.wait()
 
 
 def test_cli_serves_on_loopback_and_keeps_stock_in_its_sqlite_file(tmp_path):

@@ -2,46 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 
 import requests
 
 from target_kibo_inventory.emulator.server import DEMO_API_KEY, DEMO_API_SECRET, DEMO_TENANT
-from tests.harness import BIN, EmulatorClient
+from tests.harness import EmulatorClient, emulator_cli
 
 REFRESH = "/inv/api/v5/inventory/refresh/"
 
 
-@contextlib.contextmanager
-def _emulator(db: str, *args: str) -> Iterator[tuple[str, subprocess.Popen]]:
+def _emulator(db: str, *args: str) -> AbstractContextManager[tuple[str, subprocess.Popen]]:
     """A kibo-emulator subprocess on a free port; yields (url, process); killed at the end."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [str(BIN / "kibo-emulator"), "--port", str(port), "--db", db, *args],
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            with contextlib.suppress(requests.ConnectionError):
-                requests.get(url + "/emulator/health", timeout=1)
-                break
-            time.sleep(0.1)
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+    return emulator_cli("--db", db, *args)
 
 
 def _headers(url: str) -> dict[str, str]:

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from target_kibo_inventory.reader import DISCARD_SECONDS
 from tests.harness import TARGET, output_of, record, schema
 
@@ -87,6 +89,7 @@ def test_a_mapping_error_lets_the_small_tap_end_too(emulator, tmp_path):
     assert "'qty_on_hand' (field_map.quantity)" in last
 
 
+@pytest.mark.slow  # the rest of the input is waited for 5 s (DISCARD_SECONDS)
 def test_a_tap_that_goes_on_is_not_waited_for(emulator, tmp_path):
     """The target stops reading after DISCARD_SECONDS, says so, and ends with its error; the
     endless tap then meets the closed pipe (and is stopped here)."""

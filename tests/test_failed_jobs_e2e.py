@@ -25,6 +25,8 @@ from tests.harness import (
     state,
 )
 
+pytestmark = pytest.mark.slow  # several CLI runs each, waiting on the tap and the emulator
+
 
 def _move(sku: str, delta: int) -> dict:
     return record("moves", sku=sku, location_name="L", quantity=delta)

@@ -12,6 +12,7 @@ import pytest
 
 from tests.harness import (
     record,
+    run_in_process,
     run_target,
     run_with_a_late_first_try,
     schema,
@@ -53,6 +54,7 @@ def _report(name: str, emulator, run) -> Counter:
     return faults
 
 
+@pytest.mark.slow  # retries wait as the emulator's answers ask
 def test_refresh_under_30_percent_faults_lands_the_last_counts_exactly(emulator, tmp_path):
     emulator.faults(**FAULTS_30)
     messages = _messages("stock", 30000, 1, adjust=False)
@@ -113,7 +115,7 @@ def _is_a_sum_of_the_first(deltas: list[dict], stock: dict[str, int]) -> bool:
     ],
 )
 def test_adjust_under_30_percent_faults_is_exact_or_stops_without_double_count(
-    emulator, tmp_path, seed, records, settings, outcome
+    emulator, tmp_path, run_case, seed, records, settings, outcome
 ):
     """Each outcome is taken by one seed. With seed 11 an answer is lost (the run stops); with
     seed 294 the faults met are all retried ones (two 429s) and each delta lands once: one
@@ -121,7 +123,7 @@ def test_adjust_under_30_percent_faults_is_exact_or_stops_without_double_count(
     emulator.faults(**{**FAULTS_30, "seed": seed})
     messages = _messages("moves", records, 2, adjust=True)
     config = emulator.config(operation="adjust", max_retries=8, **QUICK, **settings)
-    run = run_target(config, messages, tmp_path)
+    run = run_case(config, messages, tmp_path)
     faults = _report(f"adjust, 30% faults, seed {seed}", emulator, run)
     print(f"[adjust, 30% faults, seed {seed}] outcome: exit {run.returncode}")
 
@@ -146,12 +148,13 @@ def test_adjust_under_30_percent_faults_is_exact_or_stops_without_double_count(
             assert _is_a_sum_of_the_first(items, stock[location]), f"{location}: not a prefix"
 
 
+@pytest.mark.slow  # retries wait as the emulator's answers ask
 def test_adjust_retries_failures_that_surely_were_not_applied(emulator, tmp_path):
     emulator.faults(
         seed=5, error_rate=0.2, error_statuses=[503], rate_limit_rate=0.1, retry_after=0.1
     )
     messages = _messages("moves", 8000, 3, adjust=True)
-    run = run_target(
+    run = run_in_process(
         emulator.config(operation="adjust", max_retries=10, **QUICK), messages, tmp_path
     )
     faults = _report("adjust, 429/503 only", emulator, run)
@@ -167,7 +170,7 @@ def test_adjust_retries_failures_that_surely_were_not_applied(emulator, tmp_path
 def test_ambiguous_adjust_names_location_and_items(emulator, tmp_path):
     emulator.script({"status": 504})
     messages = [schema("moves"), record("moves", sku="A", location_name="Dock 4", quantity=-2)]
-    run = run_target(emulator.config(operation="adjust"), messages, tmp_path)
+    run = run_in_process(emulator.config(operation="adjust"), messages, tmp_path)
     assert run.returncode != 0
     assert (
         "The adjust of 1 items at location 'Dock 4' (stream moves) may or may not have been applied"
@@ -177,13 +180,14 @@ def test_ambiguous_adjust_names_location_and_items(emulator, tmp_path):
     assert len(emulator.api_requests()) == 1  # not sent again
 
 
+@pytest.mark.slow  # retries wait as the emulator's answers ask
 def test_adjust_retry_ambiguous_opts_into_at_least_once(emulator, tmp_path):
     emulator.faults(seed=3, drop_after_rate=0.5)
     messages = _messages("moves", 3000, 4, adjust=True)
     config = emulator.config(
         operation="adjust", adjust_retry_ambiguous=True, max_retries=10, **QUICK
     )
-    run = run_target(config, messages, tmp_path)
+    run = run_in_process(config, messages, tmp_path)
     faults = _report("adjust, at-least-once opt-in", emulator, run)
     assert run.returncode == 0, run.stderr[-3000:]
     applied = sum(len(c) for c in _applied_adjust_chunks(emulator).values())
@@ -200,7 +204,7 @@ def test_requests_overlap_across_locations_but_never_within_one(emulator, tmp_pa
         *(record("stock", sku=f"S{i}", location_name=loc, quantity=i) for loc, i in rows),
     ]
     config = emulator.config(refresh_batch_items=1000, max_parallel_requests=4)
-    run = run_target(config, messages, tmp_path)
+    run = run_in_process(config, messages, tmp_path)
     assert run.returncode == 0, run.stderr
     seen = sorted(emulator.api_requests(), key=lambda r: r["start"])
     by_location = defaultdict(list)
@@ -226,6 +230,7 @@ def test_requests_overlap_across_locations_but_never_within_one(emulator, tmp_pa
     assert overlapping > 0
 
 
+@pytest.mark.slow  # the late copy lands 3 s after its try
 @pytest.mark.parametrize(("wait", "lands_last"), [(0, "the older counts"), (5, "the newer counts")])
 def test_a_late_copy_of_a_timed_out_refresh_never_lands_after_newer_counts(
     emulator, tmp_path, wait, lands_last

@@ -22,6 +22,7 @@ from tests.harness import (
     lines,
     output_of,
     record,
+    run_in_process,
     run_target,
     schema,
     start_target,
@@ -130,7 +131,7 @@ def test_a_dry_run_removes_nothing_it_did_not_write(emulator, tmp_path):
 
     for folder in (".", "link"):
         config = emulator.config(dry_run=True, dry_run_dir=folder)
-        run = run_target(config, _stock(1), tmp_path)
+        run = run_in_process(config, _stock(1), tmp_path)
         assert run.returncode == 1
         [error] = _errors(run.stderr)
         assert f"Setting 'dry_run_dir' ('{folder}') holds " in error
@@ -144,11 +145,11 @@ def test_a_dry_run_removes_nothing_it_did_not_write(emulator, tmp_path):
 
 def test_a_dry_run_removes_what_an_earlier_one_listed_and_nothing_more(emulator, tmp_path):
     config = emulator.config(dry_run=True, dry_run_dir="plan", refresh_batch_items=1)
-    assert run_target(config, _stock(1, 2, 3), tmp_path).returncode == 0
+    assert run_in_process(config, _stock(1, 2, 3), tmp_path).returncode == 0
     manifest = (tmp_path / "plan" / "dry-run-files.jsonl").read_text().splitlines()
     assert len(manifest) == 5  # its header, 3 requests, the summary
     (tmp_path / "plan" / "notes.txt").write_text("mine")
-    run = run_target(config, _stock(1), tmp_path)
+    run = run_in_process(config, _stock(1), tmp_path)
     assert run.returncode == 1
     assert "holds 1 file(s) that no dry run of target-kibo-inventory wrote there (notes.txt)" in (
         run.stderr
@@ -156,7 +157,7 @@ def test_a_dry_run_removes_what_an_earlier_one_listed_and_nothing_more(emulator,
     assert len(list((tmp_path / "plan").glob("request-*.json"))) == 3  # nothing was removed
 
     (tmp_path / "plan" / "notes.txt").unlink()
-    run = run_target(config, _stock(1), tmp_path)
+    run = run_in_process(config, _stock(1), tmp_path)
     assert run.returncode == 0, run.stderr
     assert "Dry run: removed 4 file(s) of an earlier dry run" in run.stderr
     assert sorted(p.name for p in (tmp_path / "plan").glob("request-*.json")) == [

@@ -8,7 +8,7 @@ import pytest
 
 from target_kibo_inventory.emulator.server import Emulator, Options
 from tests.conftest import API_KEY, API_SECRET, TENANT
-from tests.harness import EmulatorClient, record, run_target, schema
+from tests.harness import EmulatorClient, record, run_in_process, run_target, schema
 
 MESSAGES = [schema("stock"), record("stock", sku="A", location_name="L1", quantity=5)]
 KIBO_TOKEN_PATH = "/api/platform/applications/authtickets/oauth"
@@ -42,7 +42,7 @@ def test_wrong_api_key_fails_at_start_up_before_any_inventory_request(emulator, 
 def test_a_wrong_bearer_key_fails_fast_without_retry(key_emulator, tmp_path):
     """auth_method: bearer_api_key has no documented read to check at start-up: the first
     request shows a wrong key."""
-    run = run_target(key_emulator.bearer_key_config(api_key="not-the-key"), MESSAGES, tmp_path)
+    run = run_in_process(key_emulator.bearer_key_config(api_key="not-the-key"), MESSAGES, tmp_path)
     assert run.returncode != 0
     assert "kibo has no documented read for these settings" in run.stderr
     assert "Kibo refused the tenant or API key (HTTP 401)" in run.stderr
@@ -54,11 +54,11 @@ def test_a_wrong_bearer_key_fails_fast_without_retry(key_emulator, tmp_path):
 
 
 @pytest.mark.parametrize("check", [True, False])
-def test_wrong_tenant_fails_fast(emulator, tmp_path, check):
+def test_wrong_tenant_fails_fast(emulator, tmp_path, run_case, check):
     """The token proves the key and secret, not the tenant: the first request shows it (the
     translated endpoints document no read that would)."""
     config = emulator.config(tenant_id="other-tenant", check_credentials_at_start=check)
-    run = run_target(config, MESSAGES, tmp_path)
+    run = run_case(config, MESSAGES, tmp_path)
     assert run.returncode != 0
     assert "refused the tenant or API key (HTTP 401)" in run.stderr
     assert "tenant 'other-tenant'" in run.stderr
@@ -68,7 +68,7 @@ def test_wrong_tenant_fails_fast(emulator, tmp_path, check):
 
 def test_with_wait_for_jobs_the_check_reads_the_queue_it_relies_on(queue_emulator, tmp_path):
     config = queue_emulator.config(tenant_id="other-tenant", wait_for_jobs=True)
-    run = run_target(config, MESSAGES, tmp_path)
+    run = run_in_process(config, MESSAGES, tmp_path)
     assert run.returncode != 0
     assert "credentials check at start-up (before reading any input) failed" in run.stderr
     assert "for a read of the job queue (Get Jobs, limit 1)" in run.stderr
@@ -83,7 +83,7 @@ def test_a_translated_host_without_the_job_queue_is_named_with_wait_for_jobs(emu
     """The emulator's default: no queue on the translated paths (no document places it there).
     wait_for_jobs reads it at start-up; the 404 says that the queue there is assumed, and names
     the setting that turns the read off."""
-    run = run_target(emulator.config(wait_for_jobs=True), MESSAGES, tmp_path)
+    run = run_in_process(emulator.config(wait_for_jobs=True), MESSAGES, tmp_path)
     assert run.returncode != 0
     error = [line for line in run.stderr.splitlines() if "ERROR" in line]
     assert len(error) == 1, run.stderr
@@ -92,14 +92,14 @@ def test_a_translated_host_without_the_job_queue_is_named_with_wait_for_jobs(emu
     assert "set wait_for_jobs: false to load without reading it" in error[0]
     assert emulator.api_requests() == []
     assert run.states == []
-    run = run_target(emulator.config(wait_for_jobs=False), MESSAGES, tmp_path)
+    run = run_in_process(emulator.config(wait_for_jobs=False), MESSAGES, tmp_path)
     assert run.returncode == 0, run.stderr
     assert [r["path"] for r in emulator.queue_requests()] == ["/inv/api/v1/queue"]
 
 
 def test_403_fails_fast_and_other_4xx_show_the_server_message(emulator, tmp_path):
     emulator.script({"status": 403, "message": "package not licensed"})
-    run = run_target(emulator.config(), MESSAGES, tmp_path)
+    run = run_in_process(emulator.config(), MESSAGES, tmp_path)
     assert run.returncode != 0
     assert "refused the tenant or API key (HTTP 403)" in run.stderr
     assert "package not licensed" in run.stderr
@@ -121,7 +121,7 @@ def test_503_then_429_then_success(emulator, tmp_path):
 
 def test_retries_are_bounded(emulator, tmp_path):
     emulator.script(*[{"status": 502}] * 3)
-    run = run_target(emulator.config(max_retries=2), MESSAGES, tmp_path)
+    run = run_in_process(emulator.config(max_retries=2), MESSAGES, tmp_path)
     assert run.returncode != 0
     assert "Gave up retrying (max_retries=2" in run.stderr
     assert [r["status"] for r in emulator.api_requests()] == [502, 502, 502]
@@ -133,7 +133,7 @@ def test_connection_refused_is_retried_then_fails(emulator, tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     config = emulator.config(base_url=f"http://127.0.0.1:{port}", max_retries=1)
-    run = run_target(config, MESSAGES, tmp_path)
+    run = run_in_process(config, MESSAGES, tmp_path)
     assert run.returncode != 0
     assert "ConnectionError" in run.stderr
     assert "try 1 of 2 failed" in run.stderr
@@ -159,7 +159,7 @@ def test_oauth_client_credentials_json_token(emulator, tmp_path):
 def test_oauth_basic_token_for_the_legacy_form(emulator, tmp_path):
     """The legacy OMS's token path takes HTTP Basic and a form body, chosen by the path."""
     config = emulator.config(auth_url=emulator.url + LEGACY_TOKEN_PATH)
-    run = run_target(config, MESSAGES, tmp_path)
+    run = run_in_process(config, MESSAGES, tmp_path)
     assert run.returncode == 0, run.stderr
     assert [r["path"] for r in emulator.requests()] == [
         LEGACY_TOKEN_PATH,
@@ -170,7 +170,7 @@ def test_oauth_basic_token_for_the_legacy_form(emulator, tmp_path):
 
 def test_a_401_gets_a_new_token_once(emulator, tmp_path):
     emulator.script({"status": 401, "message": "token expired"})
-    run = run_target(emulator.config(), MESSAGES, tmp_path)
+    run = run_in_process(emulator.config(), MESSAGES, tmp_path)
     assert run.returncode == 0, run.stderr
     assert [(r["path"], r["status"]) for r in emulator.requests()] == [
         (KIBO_TOKEN_PATH, 200),
@@ -184,7 +184,9 @@ def test_a_403_gets_a_new_token_with_the_legacy_token_form(emulator, tmp_path):
     """The legacy OMS's auth page: get a new token when a call answers 401 or 403. Kibo's own
     token URL says nothing of a 403, so there a 403 stays final (test_403_fails_fast...)."""
     emulator.script({"status": 403, "message": "token expired"})
-    run = run_target(emulator.config(auth_url=emulator.url + LEGACY_TOKEN_PATH), MESSAGES, tmp_path)
+    run = run_in_process(
+        emulator.config(auth_url=emulator.url + LEGACY_TOKEN_PATH), MESSAGES, tmp_path
+    )
     assert run.returncode == 0, run.stderr
     assert "Access token refused (HTTP 403)" in run.stderr
     assert [(r["path"], r["status"]) for r in emulator.requests()] == [
@@ -198,7 +200,7 @@ def test_a_403_gets_a_new_token_with_the_legacy_token_form(emulator, tmp_path):
 
 def test_a_second_401_after_a_new_token_fails(emulator, tmp_path):
     emulator.script({"status": 401}, {"status": 401})
-    run = run_target(emulator.config(), MESSAGES, tmp_path)
+    run = run_in_process(emulator.config(), MESSAGES, tmp_path)
     assert run.returncode != 0
     assert "refused the tenant or API key (HTTP 401)" in run.stderr
     assert len(emulator.api_requests()) == 2
@@ -206,7 +208,7 @@ def test_a_second_401_after_a_new_token_fails(emulator, tmp_path):
 
 
 def test_wrong_client_secret_fails_at_the_token_endpoint(emulator, tmp_path):
-    run = run_target(emulator.config(api_secret="wrong-secret"), MESSAGES, tmp_path)
+    run = run_in_process(emulator.config(api_secret="wrong-secret"), MESSAGES, tmp_path)
     assert run.returncode != 0
     assert "access token request" in run.stderr
     assert "(HTTP 401)" in run.stderr
@@ -221,10 +223,10 @@ def test_site_id_is_sent_as_x_vol_site_on_the_translated_endpoints(tmp_path):
     emulator = EmulatorClient(server.start("127.0.0.1", 0), TENANT, API_KEY, API_SECRET)
     try:
         (tmp_path / "without").mkdir()
-        without = run_target(emulator.config(), MESSAGES, tmp_path / "without")
+        without = run_in_process(emulator.config(), MESSAGES, tmp_path / "without")
         assert without.returncode != 0
         assert "Kibo refused the tenant or API key (HTTP 403)" in without.stderr
-        run = run_target(emulator.config(site_id="5"), MESSAGES, tmp_path)
+        run = run_in_process(emulator.config(site_id="5"), MESSAGES, tmp_path)
         assert run.returncode == 0, run.stderr
         assert [(r["status"], r["site"]) for r in emulator.api_requests()] == [
             (403, None),

@@ -8,7 +8,16 @@ import subprocess
 from pathlib import Path
 
 from target_kibo_inventory.emulator.server import Emulator, Options
-from tests.harness import TARGET, EmulatorClient, lines, record, run_target, schema, state
+from tests.harness import (
+    TARGET,
+    EmulatorClient,
+    lines,
+    record,
+    run_in_process,
+    run_target,
+    schema,
+    state,
+)
 
 PASSWORD = "demo-password"
 
@@ -90,7 +99,7 @@ def test_a_partial_failure_stops_naming_the_skus_or_sets_them_aside(emulator, tm
     messages = [schema("stock"), *good, *bad, state({"b": 1})]
 
     (tmp_path / "fail").mkdir()
-    stopped = run_target(_config(emulator), messages, tmp_path / "fail")
+    stopped = run_in_process(_config(emulator), messages, tmp_path / "fail")
     assert stopped.returncode == 1
     assert (
         "increff refused 3 item(s) at location 'wd001' (stream stock): BAD-0 (record #11), "
@@ -102,7 +111,7 @@ def test_a_partial_failure_stops_naming_the_skus_or_sets_them_aside(emulator, tm
     emulator.post("/emulator/reset", {})
     emulator.faults(increff_reject_sku_prefix="BAD")
     config = _config(emulator, on_invalid_record="dead_letter")
-    run = run_target(config, messages, tmp_path)
+    run = run_in_process(config, messages, tmp_path)
     assert run.returncode == 0, run.stderr
     dead = [
         json.loads(line)
@@ -124,7 +133,7 @@ def test_a_partial_failure_stops_naming_the_skus_or_sets_them_aside(emulator, tm
 
 def test_wrong_credentials_stop_after_one_request(emulator, tmp_path):
     config = _config(emulator, increff_auth_password="wrong-password")
-    run = run_target(config, [schema("stock"), *_interleaved(5, "wd001")], tmp_path)
+    run = run_in_process(config, [schema("stock"), *_interleaved(5, "wd001")], tmp_path)
     assert run.returncode == 1
     assert "Increff refused the credentials (HTTP 401)" in run.stderr
     assert "authUsername 'demo-user', authDomainName 'demo'" in run.stderr
@@ -135,7 +144,7 @@ def test_wrong_credentials_stop_after_one_request(emulator, tmp_path):
 def test_a_500_is_retried_as_increff_asks(emulator, tmp_path):
     emulator.script({"status": 500})
     config = _config(emulator, max_retries=2)
-    run = run_target(config, [schema("stock"), *_interleaved(5, "wd001")], tmp_path)
+    run = run_in_process(config, [schema("stock"), *_interleaved(5, "wd001")], tmp_path)
     assert run.returncode == 0, run.stderr
     assert "HTTP 500 for inventory update of 5 SKUs at location 'wd001'" in run.stderr
     assert "SERVER_ERROR" in run.stderr  # Increff's error body, shown
@@ -145,7 +154,7 @@ def test_a_500_is_retried_as_increff_asks(emulator, tmp_path):
 
 def test_adjust_is_refused_at_start_up(emulator, tmp_path):
     for overrides in ({"operation": "adjust"}, {"stream_operations": {"moves": "adjust"}}):
-        run = run_target(_config(emulator, **overrides), [schema("stock")], tmp_path)
+        run = run_in_process(_config(emulator, **overrides), [schema("stock")], tmp_path)
         assert run.returncode == 1
         assert "Increff takes absolute counts only" in run.stderr
     assert emulator.requests() == []
@@ -167,7 +176,7 @@ def test_the_v0_payload_and_its_failures(emulator, tmp_path):
         "quantity": {"type": "integer"},
         "inventory_pool_id": {"type": "integer"},
     }
-    run = run_target(config, [schema("stock", properties), *rows], tmp_path)
+    run = run_in_process(config, [schema("stock", properties), *rows], tmp_path)
     assert run.returncode == 0, run.stderr
     [sent] = [
         r
@@ -239,7 +248,7 @@ def test_increff_s_own_example_answer_loads_with_one_warning(tmp_path):
         ]
         messages = [schema("stock"), *items, state({"b": 1})]
         config = {k: v for k, v in _config(emulator).items() if not k.startswith("api_")}
-        run = run_target(config, messages, tmp_path)
+        run = run_in_process(config, messages, tmp_path)
         assert run.returncode == 0, run.stderr
         warnings = [line for line in run.stderr.splitlines() if "Increff's answers" in line]
         assert len(warnings) == 1, run.stderr
@@ -254,7 +263,7 @@ def test_increff_s_own_example_answer_loads_with_one_warning(tmp_path):
 
         bad = [schema("stock"), record("stock", sku="BAD7", location_name="wd003", quantity=1)]
         (tmp_path / "bad").mkdir()
-        failed = run_target(config, bad, tmp_path / "bad")
+        failed = run_in_process(config, bad, tmp_path / "bad")
         assert failed.returncode == 1  # a failure named otherwise ("7") still fails the run
         assert "increff refused 1 item(s) at location 'wd003' (stream stock): 7" in failed.stderr
     finally:

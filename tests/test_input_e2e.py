@@ -4,6 +4,10 @@ Every bad record is an invalid record naming the stream, the record position, th
 the rule (set aside under dead_letter, one error line under fail); every line that is no
 Singer message is one error line naming the line number; nothing is dropped silently, and
 what a message quotes from the input is short and free of control characters.
+
+The 10 MB lines and the deepest record go through the CLI (a pipe read in chunks, a fresh
+interpreter's stack), so does the first case of each family; the others run its command in
+process.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import json
 
 import pytest
 
-from tests.harness import lines, record, run_target, schema
+from tests.harness import lines, record, run_in_process, run_target, schema
 
 ANY = {"sku": {}, "location_name": {}, "quantity": {}}
 INT32_MAX = 2**31 - 1
@@ -50,6 +54,7 @@ def _control_bytes(text: str) -> list[str]:
 # Messages: what they quote from the input is short, said once, without control characters
 
 
+@pytest.mark.slow  # 10 MB through the CLI's pipe
 def test_a_10_mb_invalid_record_writes_little_to_stderr(emulator, tmp_path):
     huge = "b" * 10_000_000
     messages = [schema("s", ANY), record("s", sku=huge, location_name="L", quantity=[huge])]
@@ -62,6 +67,7 @@ def test_a_10_mb_invalid_record_writes_little_to_stderr(emulator, tmp_path):
     assert "… (10000004 characters)" in error  # the list
 
 
+@pytest.mark.slow  # 10 MB through the CLI's pipe
 def test_a_10_mb_record_breaking_the_schema_writes_little_to_stderr(emulator, tmp_path):
     properties = {**ANY, "quantity": {"type": "integer"}}
     messages = [
@@ -81,7 +87,7 @@ def test_control_characters_are_escaped_in_messages(emulator, tmp_path):
         record("s", sku="C", location_name="Dock\x00\x1b7", quantity=1),
         record("s", sku="D\x00", location_name="L", quantity="x\x1b"),
     ]
-    run = run_target(_dead_letter(emulator, tmp_path), messages, tmp_path)
+    run = run_in_process(_dead_letter(emulator, tmp_path), messages, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     assert _control_bytes(run.stderr) == []
     assert emulator.stock() == {("L", "A\x00B\x1b[31m"): 1}
@@ -93,7 +99,7 @@ def test_control_characters_are_escaped_in_messages(emulator, tmp_path):
     )
     assert "(sku='D\\x00'): field 'quantity' must be an integer; got 'x\\x1b'" in dead[1]["reason"]
 
-    run = run_target(emulator.config(), messages[:1] + messages[3:], tmp_path)
+    run = run_in_process(emulator.config(), messages[:1] + messages[3:], tmp_path)
     assert _control_bytes(run.stderr) == []
     assert "(sku='D\\x00'): field 'quantity' must be an integer; got 'x\\x1b'" in _one_error(
         run.stderr
@@ -125,12 +131,12 @@ def test_a_record_nested_nearly_as_deep_as_json_is_read_is_refused_or_set_aside(
 @pytest.mark.parametrize(
     "quantity", ['"1e10000000"', "1e10000000", '"9e999999999"', "1e99999999999999999999999"]
 )
-def test_a_huge_exponent_is_refused_at_once(emulator, tmp_path, quantity):
+def test_a_huge_exponent_is_refused_at_once(emulator, tmp_path, run_case, quantity):
     text = lines([schema("s", ANY)]) + (
         '{"type": "RECORD", "stream": "s", "record": '
         f'{{"sku": "A", "location_name": "L", "quantity": {quantity}}}}}\n'
     )
-    run = run_target(emulator.config(), text, tmp_path, timeout=60)
+    run = run_case(emulator.config(), text, tmp_path)
     assert run.returncode != 0
     error = _one_error(run.stderr)
     assert "Invalid record in stream 's', record #1 (sku='A'): field 'quantity' must be" in error
@@ -139,7 +145,7 @@ def test_a_huge_exponent_is_refused_at_once(emulator, tmp_path, quantity):
 
 def test_a_long_numeric_string_is_refused_naming_the_bound(emulator, tmp_path):
     messages = [schema("s", ANY), record("s", sku="A", location_name="L", quantity="7" * 5000)]
-    run = run_target(emulator.config(), messages, tmp_path, timeout=60)
+    run = run_in_process(emulator.config(), messages, tmp_path)
     assert run.returncode != 0
     error = _one_error(run.stderr)
     assert "field 'quantity' must be an integer of at most 100 characters; got '777" in error
@@ -179,7 +185,7 @@ def test_out_of_range_values_are_invalid_records_naming_field_and_range(emulator
         '{"type": "RECORD", "stream": "s", "record": '
         '{"sku": "F", "location_name": "L", "quantity": 1, "retail_price": 1e400}}\n'
     )
-    run = run_target(_dead_letter(emulator, tmp_path), text, tmp_path, timeout=60)
+    run = run_in_process(_dead_letter(emulator, tmp_path), text, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
 
     assert _sent_items(emulator) == [{"sku": "MAX", "quantity": INT32_MAX, "floor": -(2**31)}]
@@ -204,7 +210,7 @@ def test_adjust_quantities_take_the_whole_32_bit_range(emulator, tmp_path):
         record("s", sku="BELOW", location_name="L", quantity=-(2**31) - 1),
         record("s", sku="ABOVE", location_name="L", quantity="-1e10"),
     ]
-    run = run_target(config, messages, tmp_path)
+    run = run_in_process(config, messages, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     assert _sent_items(emulator) == [{"sku": "LOW", "quantity": -(2**31)}]
     assert [(d["position"], d["field"]) for d in _set_aside(tmp_path)] == [
@@ -221,7 +227,7 @@ def test_non_object_records_are_set_aside_and_never_dropped(emulator, tmp_path):
     for body in ("[1, 2]", '"text"', "5", "null", "true"):
         text += f'{{"type": "RECORD", "stream": "s", "record": {body}}}\n'
     text += lines([record("s", sku="B", location_name="L", quantity=2)])
-    run = run_target(_dead_letter(emulator, tmp_path), text, tmp_path)
+    run = run_in_process(_dead_letter(emulator, tmp_path), text, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     assert emulator.stock() == {("L", "A"): 1, ("L", "B"): 2}
     dead = _set_aside(tmp_path)
@@ -241,10 +247,10 @@ def test_non_object_records_are_set_aside_and_never_dropped(emulator, tmp_path):
 
 
 @pytest.mark.parametrize("body", ["[1, 2]", "null", '"text"'])
-def test_a_non_object_record_fails_the_run_in_one_line(emulator, tmp_path, body):
+def test_a_non_object_record_fails_the_run_in_one_line(emulator, tmp_path, run_case, body):
     text = lines([schema("s", ANY), record("s", sku="A", location_name="L", quantity=1)])
     text += f'{{"type": "RECORD", "stream": "s", "record": {body}}}\n'
-    run = run_target(emulator.config(), text, tmp_path)
+    run = run_case(emulator.config(), text, tmp_path)
     assert run.returncode != 0
     error = _one_error(run.stderr)
     assert error.endswith(
@@ -274,11 +280,11 @@ def test_a_non_object_record_fails_the_run_in_one_line(emulator, tmp_path, body)
     ],
 )
 def test_a_line_that_is_no_singer_message_is_one_error_naming_the_line(
-    emulator, tmp_path, line, reason
+    emulator, tmp_path, run_case, line, reason
 ):
     text = lines([schema("s", ANY), record("s", sku="A", location_name="L", quantity=1)])
     text += line + "\n"
-    run = run_target(_dead_letter(emulator, tmp_path), text, tmp_path)
+    run = run_case(_dead_letter(emulator, tmp_path), text, tmp_path)
     assert run.returncode != 0
     error = _one_error(run.stderr)
     assert "Input line 3: " in error
@@ -288,14 +294,14 @@ def test_a_line_that_is_no_singer_message_is_one_error_naming_the_line(
 def test_a_record_without_record_is_refused_even_for_a_known_stream(emulator, tmp_path):
     text = lines([schema("s", ANY), record("s", sku="A", location_name="L", quantity=1)])
     text += '{"type": "RECORD", "stream": "s"}\n'
-    run = run_target(emulator.config(), text, tmp_path)
+    run = run_in_process(emulator.config(), text, tmp_path)
     assert "Input line 3: the RECORD message has no 'record'" in _one_error(run.stderr)
 
 
 def test_a_schema_with_an_invalid_pattern_is_one_error_naming_the_line(emulator, tmp_path):
     properties = {**ANY, "sku": {"type": "string", "pattern": "(["}}
     messages = [schema("s", ANY), schema("s", properties)]
-    run = run_target(emulator.config(), messages, tmp_path)
+    run = run_in_process(emulator.config(), messages, tmp_path)
     assert run.returncode != 0
     error = _one_error(run.stderr)
     assert (
@@ -305,12 +311,13 @@ def test_a_schema_with_an_invalid_pattern_is_one_error_naming_the_line(emulator,
 
 
 def test_a_record_before_its_schema_is_one_error_naming_the_line(emulator, tmp_path):
-    run = run_target(emulator.config(), [record("s", sku="A", quantity=1)], tmp_path)
+    run = run_in_process(emulator.config(), [record("s", sku="A", quantity=1)], tmp_path)
     assert run.returncode != 0
     error = _one_error(run.stderr)
     assert "Input line 1: stream 's' has a RECORD before its SCHEMA message" in error
 
 
+@pytest.mark.slow  # 10 MB through the CLI's pipe
 def test_a_10_mb_line_that_is_no_json_writes_little_to_stderr(emulator, tmp_path):
     line = '{"type": "RECORD", "x": "' + "a" * 10_000_000
     run = run_target(emulator.config(), lines([schema("s", ANY)]) + line + "\n", tmp_path)
@@ -323,7 +330,7 @@ def test_a_10_mb_line_that_is_no_json_writes_little_to_stderr(emulator, tmp_path
 
 
 def test_control_characters_in_an_unparsable_line_are_escaped(emulator, tmp_path):
-    run = run_target(emulator.config(), '{"type": "\x00\x1b[2J\n', tmp_path)
+    run = run_in_process(emulator.config(), '{"type": "\x00\x1b[2J\n', tmp_path)
     assert run.returncode != 0
     assert _control_bytes(run.stderr) == []
     assert "Input line 1: not valid JSON" in _one_error(run.stderr)

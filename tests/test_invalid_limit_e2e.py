@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from tests.harness import record, run_target, schema, state
+from tests.harness import record, run_in_process, run_target, schema, state
 
 PROPERTIES = {"sku": {}, "location_name": {}, "quantity": {}}
 
@@ -84,7 +84,7 @@ def test_the_default_fraction_lets_the_first_ten_pass_in_a_small_run(emulator, t
     """0.1 of at least 100 records: 10 invalid records in a run of 15 do not stop it."""
     messages = [schema("stock", PROPERTIES), *(_bad(i) for i in range(10))]
     messages += [_good(i) for i in range(5)]
-    run = run_target(_config(emulator, tmp_path), messages, tmp_path)
+    run = run_in_process(_config(emulator, tmp_path), messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert len(_dead(tmp_path)) == 10
     assert "10 of 15 record(s) were set aside in" in run.stderr
@@ -94,7 +94,7 @@ def test_the_default_fraction_lets_the_first_ten_pass_in_a_small_run(emulator, t
     # The 11th stops it, at that record.
     (tmp_path / "dead.jsonl").unlink()
     messages = [schema("stock", PROPERTIES), *(_bad(i) for i in range(11)), _good(99)]
-    run = run_target(_config(emulator, tmp_path), messages, tmp_path)
+    run = run_in_process(_config(emulator, tmp_path), messages, tmp_path)
     assert run.returncode == 1
     [error] = _errors(run.stderr)
     assert "Stopped: 11 of the 11 records read so far were set aside in" in error
@@ -110,7 +110,7 @@ def test_past_100_records_the_fraction_is_of_the_records_read_so_far(emulator, t
     the run at the record that makes it more than 10% of those read."""
     records = [_bad(i) if i % 20 == 0 else _good(i) for i in range(400)]
     messages = [schema("stock", PROPERTIES), *records, state({"bookmarks": {"stock": 400}})]
-    run = run_target(_config(emulator, tmp_path), messages, tmp_path)
+    run = run_in_process(_config(emulator, tmp_path), messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert "20 of 400 record(s) were set aside" in run.stderr
     assert "380 were loaded." in run.stderr
@@ -120,7 +120,7 @@ def test_past_100_records_the_fraction_is_of_the_records_read_so_far(emulator, t
     (tmp_path / "dead.jsonl").unlink()
     emulator.post("/emulator/reset", {})
     messages = [schema("stock", PROPERTIES), *records, *(_bad(1000 + i) for i in range(50))]
-    run = run_target(_config(emulator, tmp_path), messages, tmp_path)
+    run = run_in_process(_config(emulator, tmp_path), messages, tmp_path)
     assert run.returncode == 1
     [error] = _errors(run.stderr)
     assert "Stopped: 43 of the 423 records read so far were set aside" in error
@@ -131,7 +131,7 @@ def test_past_100_records_the_fraction_is_of_the_records_read_so_far(emulator, t
 def test_a_small_fraction_still_lets_the_first_invalid_record_pass(emulator, tmp_path):
     records = [_bad(i) if i in (10, 500) else _good(i) for i in range(1000)]
     config = _config(emulator, tmp_path, max_invalid_records=0.001)
-    run = run_target(config, [schema("stock", PROPERTIES), *records], tmp_path)
+    run = run_in_process(config, [schema("stock", PROPERTIES), *records], tmp_path)
     assert run.returncode == 1  # 2 > max(1, 0.001 * 501)
     assert "Stopped: 2 of the 501 records read so far" in run.stderr
     assert "more than the 1 that max_invalid_records allows (0.001: 0.1% of the" in run.stderr
@@ -139,14 +139,14 @@ def test_a_small_fraction_still_lets_the_first_invalid_record_pass(emulator, tmp
     (tmp_path / "dead.jsonl").unlink()
     emulator.post("/emulator/reset", {})
     records[500] = _good(500)
-    run = run_target(config, [schema("stock", PROPERTIES), *records], tmp_path)
+    run = run_in_process(config, [schema("stock", PROPERTIES), *records], tmp_path)
     assert run.returncode == 0, run.stderr  # the first invalid record never stops a run
     assert "1 of 1000 record(s) were set aside" in run.stderr
 
 
 def test_when_every_record_is_set_aside_the_warning_says_none_was_loaded(emulator, tmp_path):
     messages = [schema("stock", PROPERTIES), *(_bad(i) for i in range(4))]
-    run = run_target(_config(emulator, tmp_path), messages, tmp_path)
+    run = run_in_process(_config(emulator, tmp_path), messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert "4 of 4 record(s) were set aside in" in run.stderr
     assert "none was loaded." in run.stderr
@@ -165,7 +165,7 @@ def test_items_a_destination_refused_count_toward_the_limit(emulator, tmp_path):
     }
     good = [record("stock", sku=f"OK-{i}", location_name="wd1", quantity=i) for i in range(5)]
     refused = [record("stock", sku=f"BAD-{i}", location_name="wd1", quantity=1) for i in range(3)]
-    run = run_target(config, [schema("stock", PROPERTIES), *good, *refused], tmp_path)
+    run = run_in_process(config, [schema("stock", PROPERTIES), *good, *refused], tmp_path)
     assert run.returncode == 1
     [error] = _errors(run.stderr)
     assert "Stopped: 3 of the 8 records read so far were set aside in" in error
@@ -174,7 +174,7 @@ def test_items_a_destination_refused_count_toward_the_limit(emulator, tmp_path):
     (tmp_path / "dead.jsonl").unlink()
     emulator.post("/emulator/reset", {})
     emulator.faults(increff_reject_sku_prefix="BAD")
-    run = run_target(
+    run = run_in_process(
         {**config, "max_invalid_records": 3},
         [schema("stock", PROPERTIES), *good, *refused, _bad(1)],
         tmp_path,
@@ -194,9 +194,9 @@ def test_items_a_destination_refused_count_toward_the_limit(emulator, tmp_path):
     ],
 )
 def test_a_limit_that_is_no_count_or_fraction_is_refused_at_start_up(
-    emulator, tmp_path, value, message
+    emulator, tmp_path, run_case, value, message
 ):
-    run = run_target(_config(emulator, tmp_path, max_invalid_records=value), [], tmp_path)
+    run = run_case(_config(emulator, tmp_path, max_invalid_records=value), [], tmp_path)
     assert run.returncode != 0
     assert message in run.stderr
     assert emulator.requests() == []
@@ -204,7 +204,7 @@ def test_a_limit_that_is_no_count_or_fraction_is_refused_at_start_up(
 
 def test_a_whole_number_written_as_a_decimal_is_a_count(emulator, tmp_path):
     messages = [schema("stock", PROPERTIES), _bad(1), _bad(2), _good(1)]
-    run = run_target(_config(emulator, tmp_path, max_invalid_records=1.0), messages, tmp_path)
+    run = run_in_process(_config(emulator, tmp_path, max_invalid_records=1.0), messages, tmp_path)
     assert run.returncode == 1
     assert "more than the 1 that max_invalid_records allows (1)." in run.stderr
 
@@ -212,7 +212,7 @@ def test_a_whole_number_written_as_a_decimal_is_a_count(emulator, tmp_path):
 def test_the_limit_does_not_apply_under_fail(emulator, tmp_path):
     messages = [schema("stock", PROPERTIES), _good(1), _bad(1), _good(2)]
     config = emulator.config(max_invalid_records=5)
-    run = run_target(config, messages, tmp_path)
+    run = run_in_process(config, messages, tmp_path)
     assert run.returncode == 1
     [error] = _errors(run.stderr)
     assert "Invalid record in stream 'stock', record #2 (sku='B-1')" in error

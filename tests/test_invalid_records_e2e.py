@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.harness import record, run_target, schema, state
+from tests.harness import record, run_in_process, run_target, schema, state
 
 PROPERTIES = {
     "sku": {"type": "string"},
@@ -68,7 +68,7 @@ def test_dead_letter_is_not_written_when_every_record_is_valid(emulator, tmp_pat
     dead = tmp_path / "dead.jsonl"
     config = emulator.config(on_invalid_record="dead_letter", dead_letter_path=str(dead))
     messages = [_messages()[0], _messages()[1]]
-    run = run_target(config, messages, tmp_path)
+    run = run_in_process(config, messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert not dead.exists()
     assert run.states[-1]["kibo_inventory"]["dead_letter"] == {
@@ -80,7 +80,7 @@ def test_dead_letter_is_not_written_when_every_record_is_valid(emulator, tmp_pat
 
 def test_validation_can_be_turned_off(emulator, tmp_path):
     messages = [_messages()[0], _messages()[3]]  # 2.5 breaks the schema, and the rules too
-    run = run_target(emulator.config(validate_records=False), messages, tmp_path)
+    run = run_in_process(emulator.config(validate_records=False), messages, tmp_path)
     assert run.returncode != 0
     assert "field 'quantity' must be an integer; got Decimal('2.5')" in run.stderr
 
@@ -93,7 +93,7 @@ def test_batch_messages_are_refused_not_dropped(emulator, tmp_path):
         "manifest": [str(tmp_path / "records.jsonl")],
     }
     (tmp_path / "records.jsonl").write_text('{"sku": "A", "location_name": "L", "quantity": 1}\n')
-    run = run_target(emulator.config(), [_messages()[0], batch], tmp_path)
+    run = run_in_process(emulator.config(), [_messages()[0], batch], tmp_path)
     assert run.returncode != 0
     assert "sent a BATCH message (records in files), which target-kibo-inventory does not" in (
         run.stderr
@@ -114,7 +114,7 @@ def _merged(stored: dict, new: dict) -> dict:
 def test_the_next_clean_run_writes_its_own_dead_letter_counts(emulator, tmp_path):
     """Issue 17, item 8: a state entry describes the run that wrote it, not an earlier one."""
     config = emulator.config(on_invalid_record="dead_letter", dead_letter_path="dead.jsonl")
-    first = run_target(config, _messages(), tmp_path)
+    first = run_in_process(config, _messages(), tmp_path)
     assert first.returncode == 0, first.stderr
     stored = first.states[-1]
     assert stored["kibo_inventory"]["dead_letter"]["records"] == 3
@@ -125,7 +125,7 @@ def test_the_next_clean_run_writes_its_own_dead_letter_counts(emulator, tmp_path
         record("stock", sku="E", location_name="L", quantity=6),
         state({"bookmarks": {"stock": 6}}),
     ]
-    second = run_target(config, clean, tmp_path)
+    second = run_in_process(config, clean, tmp_path)
     assert second.returncode == 0, second.stderr
     [written] = second.states
     assert written["kibo_inventory"]["dead_letter"] == {

@@ -16,6 +16,7 @@ from tests.harness import (
     lines,
     output_of,
     record,
+    run_in_process,
     run_target,
     run_with_a_late_first_try,
     schema,
@@ -46,6 +47,7 @@ def _errors(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if "| ERROR" in line]
 
 
+@pytest.mark.slow  # the emulator's jobs take their time
 def test_the_state_is_written_once_the_queue_says_success(emulator, tmp_path):
     """9 job steps of 1.3 s: the run lasts over 10 s, so progress lines show too."""
     emulator.faults(step_seconds=1.3)
@@ -124,7 +126,7 @@ def test_a_failed_job_is_set_aside_with_its_items_under_dead_letter(emulator, tm
     config = emulator.config(
         wait_for_jobs=True, on_invalid_record="dead_letter", dead_letter_path="dead.jsonl"
     )
-    run = run_target(config, _failing_messages(), tmp_path)
+    run = run_in_process(config, _failing_messages(), tmp_path)
     assert run.returncode == 0, run.stderr
     [failed] = [j for j in emulator.jobs() if j["status"] == "FAILED"]
     [line] = [json.loads(text) for text in (tmp_path / "dead.jsonl").read_text().splitlines()]
@@ -153,7 +155,7 @@ def test_the_wait_is_bounded_and_names_the_jobs_still_pending(emulator, tmp_path
     config = emulator.config(wait_for_jobs=True, job_wait_timeout_seconds=1.5)
     messages = [schema("stock"), *_records({"L1": 3}), state(BOOKMARKS)]
     started = time.monotonic()
-    run = run_target(config, messages, tmp_path)
+    run = run_in_process(config, messages, tmp_path)
     assert time.monotonic() - started < 30
     assert run.returncode == 1
     [job] = emulator.get("/emulator/jobs")["jobs"]
@@ -170,9 +172,11 @@ def test_the_wait_is_bounded_and_names_the_jobs_still_pending(emulator, tmp_path
     ("package", "queue"),
     [("inventory_specific", "/inv/api/v1/queue"), ("inventory_v5", "/api/v1/queue")],
 )
-def test_jobs_are_polled_on_the_queue_of_their_package(emulator, tmp_path, package, queue):
+def test_jobs_are_polled_on_the_queue_of_their_package(
+    emulator, tmp_path, run_case, package, queue
+):
     config = emulator.config(wait_for_jobs=True, api_package=package)
-    run = run_target(config, [schema("stock"), *_records({"L1": 2, "L2": 2})], tmp_path)
+    run = run_case(config, [schema("stock"), *_records({"L1": 2, "L2": 2})], tmp_path)
     assert run.returncode == 0, run.stderr
     job_ids = {r["jobID"] for r in emulator.api_requests()}
     reads = emulator.queue_requests()
@@ -188,7 +192,7 @@ def test_the_job_log_keeps_every_job_across_runs(emulator, tmp_path):
     (tmp_path / "history").mkdir()
     for run_number in (1, 2):
         messages = [schema("stock"), *_records({"L1": 2, f"R{run_number}": 1}), state(BOOKMARKS)]
-        run = run_target(config, messages, tmp_path)
+        run = run_in_process(config, messages, tmp_path)
         assert run.returncode == 0, run.stderr
     logged = [
         json.loads(line) for line in (tmp_path / "history/jobs.jsonl").read_text().splitlines()
@@ -208,7 +212,7 @@ def test_the_job_log_keeps_every_job_across_runs(emulator, tmp_path):
 
 
 def test_a_job_log_in_a_folder_that_does_not_exist_is_refused_at_start_up(emulator, tmp_path):
-    run = run_target(emulator.config(job_log_path="nowhere/jobs.jsonl"), "", tmp_path)
+    run = run_in_process(emulator.config(job_log_path="nowhere/jobs.jsonl"), "", tmp_path)
     assert run.returncode == 1
     assert "Setting 'job_log_path' ('nowhere/jobs.jsonl') is in a directory that does not" in (
         run.stderr
@@ -216,6 +220,7 @@ def test_a_job_log_in_a_folder_that_does_not_exist_is_refused_at_start_up(emulat
     assert emulator.requests() == []
 
 
+@pytest.mark.slow  # the emulator's jobs take their time
 def test_a_late_copy_is_confirmed_through_the_job_queue_instead_of_waited_out(emulator, tmp_path):
     """As in test_faults_e2e: the first try times out and lands 3 s later. With wait_for_jobs
     the newer request goes once Get Jobs shows that copy, not after the 60 s wait."""

@@ -8,14 +8,18 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.test_crash_resume_e2e import (
     RECORDS,
     Pipeline,
     _config,
     _expected,
     _kill_while_an_adjust_is_in_flight,
-    _wait_until_quiet,
+    _wait_until_landed,
 )
+
+pytestmark = pytest.mark.slow  # sleeps no fixed time, but waits on the emulator and the tap
 
 PAUSES = "2000,4000,6000,8000,10000"
 
@@ -68,7 +72,9 @@ def test_partitions_with_disjoint_locations_share_the_working_directory(emulator
     b = Pipeline(tmp_path, config, "adjust", "--locations", "Warehouse", name="b-")
     assert b.wait() == 0, b.finish()[1][-3000:]
     b.finish()
-    a.wait_until_idle(emulator)
+    a_before_the_hang = {k: v for k, v in _expected("adjust", 7100).items() if k[0] != "Warehouse"}
+    b_whole = {k: v for k, v in _expected("adjust").items() if k[0] == "Warehouse"}
+    a.wait_until_idle(emulator, 7000, {**a_before_the_hang, **b_whole})
     a.kill()  # partition A dies with items applied after its last state
     a.finish()
     assert list(_journal(tmp_path, emulator).glob("North-Store-*.jsonl"))
@@ -93,7 +99,7 @@ def test_a_stale_resolution_never_answers_the_next_incident(emulator, tmp_path):
     assert resumed.wait() != 0
     _, stderr = resumed.finish()
     first = re.search(r'journal_resolve: \{"(\w+)": "applied"\}', stderr).group(1)
-    _wait_until_quiet(emulator)
+    _wait_until_landed(emulator)
     settled = {**config, "journal_resolve": {first: "applied"}}
     done = Pipeline(tmp_path, settled, "adjust")
     assert done.wait() == 0, done.finish()[1][-3000:]
@@ -101,7 +107,7 @@ def test_a_stale_resolution_never_answers_the_next_incident(emulator, tmp_path):
 
     (tmp_path / "state.json").unlink()  # the next day's feed, and another crash in flight
     _kill_while_an_adjust_is_in_flight(emulator, tmp_path)
-    _wait_until_quiet(emulator)
+    _wait_until_landed(emulator)
     requests_before = len(emulator.api_requests())
     stale = Pipeline(tmp_path, settled, "adjust")  # journal_resolve still names the old one
     assert stale.wait() != 0

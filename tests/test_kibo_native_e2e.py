@@ -12,7 +12,7 @@ import requests
 from target_kibo_inventory.destinations.kibo.native import KiboUnifiedCommerce
 from target_kibo_inventory.destinations.registry import config_schema, read_settings
 from target_kibo_inventory.emulator.server import KIBO_TOKEN_PATH, Emulator, Options
-from tests.harness import EmulatorClient, record, run_target, schema, state
+from tests.harness import EmulatorClient, record, run_in_process, run_target, schema, state
 
 TENANT, API_KEY, API_SECRET, SITE = "100234", "native-app-id", "native-app-secret-42", "5"
 REFRESH = "/api/commerce/inventory/v5/inventory/refresh"
@@ -122,7 +122,7 @@ def test_bodies_name_the_location_code_read_as_today_or_from_a_location_code(kib
         record("by_default", sku="D", quantity=4),
     ]
     config = _config(kibo, field_map={"locationName": "store"}, location_name="Fallback")
-    run = run_target(config, messages, tmp_path)
+    run = run_in_process(config, messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert _bodies(kibo) == [
         {"locationCode": "Boston", "items": [{"sku": "A", "quantity": 1}]},
@@ -135,7 +135,7 @@ def test_bodies_name_the_location_code_read_as_today_or_from_a_location_code(kib
         record("s", sku="E", wh="X", location_name="ignored", quantity=5),
         record("s", sku="F", location_name="Main", quantity=6),
     ]
-    run = run_target(_config(kibo, field_map={"locationCode": "wh"}), messages, tmp_path)
+    run = run_in_process(_config(kibo, field_map={"locationCode": "wh"}), messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert _bodies(kibo) == [
         {"locationCode": "Main", "items": [{"sku": "F", "quantity": 6}]},
@@ -171,7 +171,7 @@ EXTRAS = {
 def test_the_native_extras_reach_kibo(kibo, tmp_path):
     """LTD (from `ltd`), tags, deliveryDate (future inventory) and the other extras."""
     messages = [schema("stock", dict.fromkeys(EXTRAS, ANY)), record("stock", **EXTRAS)]
-    run = run_target(_config(kibo), messages, tmp_path)
+    run = run_in_process(_config(kibo), messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert "whose items take no" not in run.stderr
     [row] = kibo.inventory()
@@ -200,7 +200,7 @@ def test_adjust_on_the_native_api_sends_only_adjust_fields_and_warns(kibo, tmp_p
     moves.append(record("moves", **{**EXTRAS, "sku": "A", "part_number": None, "quantity": -3}))
     moves.append(record("moves", sku="B", location_code="WH1", quantity="+4", lot_code="L9"))
     config = _config(kibo, stream_operations={"counts": "refresh", "moves": "adjust"})
-    run = run_target(config, [*counts, *moves, state({"b": 1})], tmp_path)
+    run = run_in_process(config, [*counts, *moves, state({"b": 1})], tmp_path)
     assert run.returncode == 0, run.stderr
     assert (
         "Stream 'moves' is sent as adjust, whose items take no LTD, inventoryLocatorName, "
@@ -241,7 +241,7 @@ def test_adjust_on_the_native_api_sends_only_adjust_fields_and_warns(kibo, tmp_p
 def test_a_missing_api_secret_is_a_clear_start_up_error(kibo, tmp_path):
     config = _config(kibo)
     del config["api_secret"]
-    run = run_target(
+    run = run_in_process(
         config, [schema("stock"), record("stock", sku="A", location_name="L", quantity=1)], tmp_path
     )
     assert run.returncode != 0
@@ -257,7 +257,7 @@ def test_a_missing_api_secret_is_a_clear_start_up_error(kibo, tmp_path):
 
 
 @pytest.mark.parametrize("pod", ["sandbox", "tp3", "stg2"])
-def test_the_environment_is_the_tenant_s_pod(tmp_path, pod):
+def test_the_environment_is_the_tenant_s_pod(tmp_path, run_case, pod):
     """The host is built from the pod (a dry run shows the URLs and sends nothing)."""
     config = {
         "tenant_id": TENANT,
@@ -268,7 +268,7 @@ def test_the_environment_is_the_tenant_s_pod(tmp_path, pod):
         "dry_run": True,
     }
     messages = [schema("stock"), record("stock", sku="A", location_name="L", quantity=1)]
-    run = run_target(config, messages, tmp_path)
+    run = run_case(config, messages, tmp_path)
     assert run.returncode == 0, run.stderr
     [request] = [p for p in (tmp_path / "kibo-dry-run").iterdir() if p.name.startswith("request")]
     assert json.loads(request.read_text())["url"] == (
@@ -284,7 +284,7 @@ def test_production_alone_is_refused_naming_the_pods(tmp_path):
         "api_style": "unified_commerce",
         "environment": "production",
     }
-    run = run_target(config, "", tmp_path)
+    run = run_in_process(config, "", tmp_path)
     assert run.returncode == 1
     [error] = [line for line in run.stderr.splitlines() if "| ERROR" in line]
     assert "environment 'production' names no host of Kibo's native API" in error
@@ -312,7 +312,7 @@ def test_a_refused_site_fails_fast_naming_tenant_site_and_credentials(kibo, tmp_
 
 def test_the_api_key_alone_is_never_sent_and_a_wrong_secret_stops_at_the_token(kibo, tmp_path):
     messages = [schema("stock"), record("stock", sku="A", location_name="L", quantity=1)]
-    run = run_target(_config(kibo, api_secret="wrong-secret"), messages, tmp_path)
+    run = run_in_process(_config(kibo, api_secret="wrong-secret"), messages, tmp_path)
     assert run.returncode != 0
     assert "Kibo refused the tenant, site or credentials (HTTP 401)" in run.stderr
     assert f"the access token request to {kibo.url}{KIBO_TOKEN_PATH}" in run.stderr
@@ -323,7 +323,7 @@ def test_the_api_key_alone_is_never_sent_and_a_wrong_secret_stops_at_the_token(k
 def test_a_refused_token_is_renewed_once(kibo, tmp_path):
     kibo.script({"status": 401, "message": "token expired"})
     messages = [schema("stock"), record("stock", sku="A", location_name="L", quantity=1)]
-    run = run_target(_config(kibo), messages, tmp_path)
+    run = run_in_process(_config(kibo), messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert "Access token refused" in run.stderr
     assert [(r["path"], r["status"]) for r in kibo.requests()] == [
@@ -341,7 +341,7 @@ def test_a_bad_native_field_names_the_field_and_the_property(kibo, tmp_path):
         schema("stock", {"sku": ANY, "location_code": ANY, "quantity": ANY, "delivery_date": ANY}),
         record("stock", sku="A", location_code="WH1", quantity=1, delivery_date="2030-01-01"),
     ]
-    run = run_target(_config(kibo), messages, tmp_path)
+    run = run_in_process(_config(kibo), messages, tmp_path)
     assert run.returncode != 0
     assert (
         "Invalid record in stream 'stock', record #1 (sku='A'): field 'deliveryDate' (record "
@@ -352,7 +352,7 @@ def test_a_bad_native_field_names_the_field_and_the_property(kibo, tmp_path):
 
 
 def test_a_translated_field_map_key_is_refused_naming_the_native_fields(kibo, tmp_path):
-    run = run_target(_config(kibo, field_map={"ltd": "priority"}), [], tmp_path)
+    run = run_in_process(_config(kibo, field_map={"ltd": "priority"}), [], tmp_path)
     assert run.returncode != 0
     assert "field_map has unknown API field(s) ltd" in run.stderr
     assert "LTD" in run.stderr

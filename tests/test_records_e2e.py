@@ -1,10 +1,11 @@
-"""End to end: every validation rule stops the run with an error naming stream, record, field."""
+"""End to end: every validation rule stops the run with an error naming stream, record, field.
+The first case runs the CLI; the other cases and rules run its command in process."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.harness import ALL_FIELDS, record, run_target, schema, state
+from tests.harness import ALL_FIELDS, record, run_in_process, schema, state
 
 ANY = {}
 PROPERTIES = ALL_FIELDS
@@ -56,7 +57,9 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_record_stops_the_run_naming_stream_record_field_and_rule(emulator, tmp_path, case):
+def test_bad_record_stops_the_run_naming_stream_record_field_and_rule(
+    emulator, tmp_path, run_case, case
+):
     fields, field, rule = CASES[case]
     bad = {"location_name": "L1", **fields}
     messages = [
@@ -66,7 +69,7 @@ def test_bad_record_stops_the_run_naming_stream_record_field_and_rule(emulator, 
         record("inventory", **bad),
         state({"bookmarks": {"inventory": 2}}),
     ]
-    run = run_target(emulator.config(), messages, tmp_path)
+    run = run_case(emulator.config(), messages, tmp_path)
     assert run.returncode != 0
     assert "Invalid record in stream 'inventory', record #2" in run.stderr
     assert f"field '{field}" in run.stderr
@@ -82,7 +85,7 @@ def test_error_names_record_property_identifier_and_position(emulator, tmp_path)
         record("counts", item="I-BAD", store="S", qty=-4),
     ]
     config = emulator.config(field_map={"sku": "item", "locationName": "store", "quantity": "qty"})
-    run = run_target(config, messages, tmp_path)
+    run = run_in_process(config, messages, tmp_path)
     assert run.returncode != 0
     assert (
         "Invalid record in stream 'counts', record #4 (item='I-BAD'): field 'quantity' "
@@ -96,14 +99,14 @@ def test_missing_location_without_default_names_the_setting(emulator, tmp_path):
         schema("stock", {"sku": ANY, "quantity": ANY, "location_name": ANY}),
         record("stock", sku="A", quantity=1),
     ]
-    run = run_target(emulator.config(), messages, tmp_path)
+    run = run_in_process(emulator.config(), messages, tmp_path)
     assert run.returncode != 0
     assert "field 'locationName' is required" in run.stderr
     assert "location_name setting is not set" in run.stderr
 
     # The schema declares none: the run stops at the SCHEMA (tests/test_schema_mapping_e2e.py).
     messages[0] = schema("stock", {"sku": ANY, "quantity": ANY})
-    run = run_target(emulator.config(), messages, tmp_path)
+    run = run_in_process(emulator.config(), messages, tmp_path)
     assert run.returncode != 0
     assert (
         "no property for API field 'locationName' (looked for 'locationName', "
@@ -117,7 +120,7 @@ def test_adjust_accepts_any_sign_and_warns_about_fields_it_cannot_send(emulator,
         record("moves", sku="A", location_name="L", quantity=-3, floor=1),
         record("moves", sku="B", location_name="L", quantity="+4"),
     ]
-    run = run_target(emulator.config(operation="adjust"), messages, tmp_path)
+    run = run_in_process(emulator.config(operation="adjust"), messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert "adjust, whose items take no floor" in run.stderr
     assert emulator.stock() == {("L", "A"): -3, ("L", "B"): 4}

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,7 +18,17 @@ import pytest
 
 from target_kibo_inventory.emulator.increff import IncreffAccount
 from target_kibo_inventory.emulator.server import Emulator
-from tests.harness import TARGET, EmulatorClient, lines, record, schema, state
+from tests.harness import (
+    TARGET,
+    EmulatorClient,
+    Run,
+    lines,
+    record,
+    run_in_process,
+    run_target,
+    schema,
+    state,
+)
 
 KEY = "client-id-5f0c9e71d2"
 SECRET = "client-secret-8b3a60e4f9"
@@ -31,19 +40,15 @@ SHOWN = 500
 """Characters of a server's answer that the target shows."""
 
 
-def _run(config: dict, tmp_path: Path, messages: list[dict] | None = None) -> str:
-    """Run the CLI at DEBUG; return everything it printed and every file it wrote."""
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    done = subprocess.run(
-        [TARGET, "--config", "config.json"],
-        input=lines(messages or _messages()),
-        capture_output=True,
-        text=True,
-        env={**os.environ, "LOGLEVEL": "DEBUG"},
-        cwd=tmp_path,
-        check=False,
-        timeout=120,
-    )
+def _run(
+    config: dict,
+    tmp_path: Path,
+    messages: list[dict] | None = None,
+    run: Callable[..., Run] = run_target,
+) -> str:
+    """Run the CLI at DEBUG (or, with `run` run_in_process, its command in process); return
+    everything it printed and every file it wrote."""
+    done = run(config, messages or _messages(), tmp_path, env={"LOGLEVEL": "DEBUG"})
     assert done.returncode != 0
     assert "DEBUG" in done.stderr
     files = [p.read_text() for p in tmp_path.iterdir() if p.is_file() and p.name != "config.json"]
@@ -68,9 +73,9 @@ def _messages() -> list[dict]:
         ({"api_key": True, "api_secret": 4242424242}, ["4242424242"]),
     ],
 )
-def test_a_secret_of_the_wrong_type_is_not_printed(tmp_path, secrets, shown):
+def test_a_secret_of_the_wrong_type_is_not_printed(tmp_path, run_case, secrets, shown):
     config = {"tenant_id": TENANT, "api_key": KEY, **secrets}
-    output = _run(config, tmp_path)
+    output = _run(config, tmp_path, run=run_case)
     setting = next(iter(secrets))
     assert f"in config['{setting}']" in output  # the SDK's validation error names it
     for value in shown:
@@ -126,7 +131,9 @@ def echo() -> Iterator[tuple[str, type[_Echo]]]:
 
 @pytest.mark.parametrize("token_request", ["json", "basic"])
 @pytest.mark.parametrize("mode", ["text", "json", "long"])
-def test_a_token_url_echoing_the_credentials_shows_neither(echo, tmp_path, mode, token_request):
+def test_a_token_url_echoing_the_credentials_shows_neither(
+    echo, tmp_path, run_case, mode, token_request
+):
     url, handler = echo
     handler.token = mode
     config = {
@@ -137,7 +144,7 @@ def test_a_token_url_echoing_the_credentials_shows_neither(echo, tmp_path, mode,
         "auth_url": url + "/token",
         "token_request": token_request,
     }
-    output = _run(config, tmp_path)
+    output = _run(config, tmp_path, run=run_case)
     assert "Kibo refused the tenant or API key (HTTP 401) for the access token request" in output
     assert "Server said:" in output
     for secret in (KEY, SECRET, BASIC, KEY[:-4], SECRET[4:], BASIC[:-6]):
@@ -145,17 +152,17 @@ def test_a_token_url_echoing_the_credentials_shows_neither(echo, tmp_path, mode,
 
 
 @pytest.mark.parametrize("mode", ["text", "json", "long"])
-def test_an_api_echoing_the_key_or_the_access_token_shows_neither(echo, tmp_path, mode):
+def test_an_api_echoing_the_key_or_the_access_token_shows_neither(echo, tmp_path, run_case, mode):
     url, handler = echo
     handler.token, handler.api = None, mode
     with_key = {"tenant_id": TENANT, "api_key": KEY, "base_url": url}
-    output = _run({**with_key, "auth_method": "bearer_api_key"}, tmp_path)
+    output = _run({**with_key, "auth_method": "bearer_api_key"}, tmp_path, run=run_case)
     assert "Kibo refused the tenant or API key (HTTP 401)" in output
     assert KEY not in output
     assert KEY[:-4] not in output
 
     with_token = {**with_key, "api_secret": SECRET, "auth_url": url + "/token"}
-    output = _run(with_token, tmp_path)
+    output = _run(with_token, tmp_path, run=run_case)
     assert "Kibo refused the tenant or API key (HTTP 401)" in output
     for secret in (KEY, SECRET, TOKEN, TOKEN[:-4]):
         assert secret not in output
@@ -196,7 +203,7 @@ def test_a_password_echoed_next_to_letters_digits_or_underscore_is_masked(
         "increff_auth_password": INCREFF_PASSWORD,
         "increff_auth_domain": "inc",
     }
-    output = _run(config, tmp_path)
+    output = _run(config, tmp_path, run=run_in_process)  # the CLI: the cases above
     assert [r["status"] for r in increff_emulator.api_requests()] == [400]
     assert "authPassword_*** is not allowed" in output
     assert "x***y 9***0 ***_***" in output

@@ -17,6 +17,8 @@ import pytest
 
 from tests.harness import TARGET
 
+pytestmark = pytest.mark.slow  # several CLI runs each, waiting on the tap and the emulator
+
 TAP = [sys.executable, str(Path(__file__).with_name("incremental_tap.py"))]
 FIELD_MAP = {"locationName": "store", "quantity": "delta"}
 

@@ -14,7 +14,7 @@ import subprocess
 
 import yaml
 
-from tests.harness import TARGET, lines, record, run_target, schema, state
+from tests.harness import TARGET, lines, record, run_in_process, run_target, schema, state
 
 STORE_FEED = {
     "branch": {"type": "string"},
@@ -67,7 +67,7 @@ def test_a_wrong_field_map_under_dead_letter_stops_at_the_schema(emulator, tmp_p
 def test_every_missing_field_is_named_with_the_default_names_looked_for(emulator, tmp_path):
     """Each with the property whose name says it holds such a field (issue 19)."""
     properties = {"store": {"type": "string"}, "item": {"type": "string"}, "on_hand": {}}
-    run = run_target(emulator.config(), [schema("counts", properties)], tmp_path)
+    run = run_in_process(emulator.config(), [schema("counts", properties)], tmp_path)
     assert run.returncode == 1
     [error] = _error_lines(run.stderr)
     assert (
@@ -84,12 +84,12 @@ def test_every_missing_field_is_named_with_the_default_names_looked_for(emulator
 def test_the_location_setting_stands_in_for_a_location_column(emulator, tmp_path):
     properties = {"sku": {"type": "string"}, "quantity": {"type": "integer"}}
     messages = [schema("counts", properties), record("counts", sku="A", quantity=3)]
-    run = run_target(emulator.config(), messages, tmp_path)
+    run = run_in_process(emulator.config(), messages, tmp_path)
     assert run.returncode == 1
     assert "nor for" not in run.stderr
     assert "no property for API field 'locationName'" in run.stderr
 
-    run = run_target(emulator.config(location_name="Main"), messages, tmp_path)
+    run = run_in_process(emulator.config(location_name="Main"), messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert emulator.stock() == {("Main", "A"): 3}
 
@@ -102,7 +102,7 @@ def test_a_later_stream_with_an_unusable_schema_stops_the_run_there(emulator, tm
         schema("moves", {"sku": {}, "location_name": {}, "delta": {}}),
         record("moves", sku="A", location_name="L", delta=2),
     ]
-    run = run_target(emulator.config(), messages, tmp_path)
+    run = run_in_process(emulator.config(), messages, tmp_path)
     assert run.returncode == 1
     [error] = _error_lines(run.stderr)
     assert "Stream 'moves' cannot be loaded" in error
@@ -120,7 +120,7 @@ def test_increff_names_its_sku_field_and_every_fallback(emulator, tmp_path):
         "field_map": {"sku": "article"},
     }
     properties = {"location_name": {}, "quantity": {}, "articles": {}}
-    run = run_target(config, [schema("stock", properties)], tmp_path)
+    run = run_in_process(config, [schema("stock", properties)], tmp_path)
     assert run.returncode == 1
     assert (
         "Stream 'stock' cannot be loaded into destination 'increff': its schema declares no "
@@ -136,7 +136,7 @@ def test_increff_names_its_sku_field_and_every_fallback(emulator, tmp_path):
         schema("stock", properties),
         record("stock", article="SKU-1", location_name="wd001", quantity=4),
     ]
-    run = run_target(config, messages, tmp_path)
+    run = run_in_process(config, messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert emulator.stock() == {("wd001", "SKU-1"): 4}
 
@@ -154,7 +154,7 @@ def test_a_schema_that_allows_other_properties_is_not_judged(emulator, tmp_path)
                 record("open", sku="B", location_name="L", quantity=8),
             ]
         )
-        run = run_target(emulator.config(), text, tmp_path)
+        run = run_in_process(emulator.config(), text, tmp_path)
         assert run.returncode == 0, run.stderr
         assert emulator.stock() == {("L", "A"): 7, ("L", "B"): 8}
         emulator.post("/emulator/reset", {})
@@ -162,7 +162,7 @@ def test_a_schema_that_allows_other_properties_is_not_judged(emulator, tmp_path)
     # Without the allowance the same schema is judged, and refused.
     body = {"type": "object", "properties": {"sku": {}}}
     message = {"type": "SCHEMA", "stream": "open", "schema": body, "key_properties": []}
-    run = run_target(emulator.config(), [message], tmp_path)
+    run = run_in_process(emulator.config(), [message], tmp_path)
     assert run.returncode == 1
     assert "Stream 'open' cannot be loaded" in run.stderr
 
@@ -177,7 +177,7 @@ def test_a_schema_with_no_properties_listed_is_not_judged(emulator, tmp_path):
         record("free", sku="A", location_name="L", quantity=2),
         record("free", sku="B", location_name="L"),
     ]
-    run = run_target(emulator.config(), messages, tmp_path)
+    run = run_in_process(emulator.config(), messages, tmp_path)
     assert run.returncode == 1
     assert "Invalid record in stream 'free', record #2 (sku='B'): field 'quantity' is required" in (
         run.stderr
@@ -192,7 +192,7 @@ def test_pattern_properties_count_as_declared(emulator, tmp_path):
     }
     message = {"type": "SCHEMA", "stream": "p", "schema": body, "key_properties": []}
     messages = [message, record("p", sku="A", location_name="L", quantity=5)]
-    run = run_target(emulator.config(), messages, tmp_path)
+    run = run_in_process(emulator.config(), messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert emulator.stock() == {("L", "A"): 5}
 
@@ -204,14 +204,14 @@ def test_the_schema_judged_is_the_one_after_stream_maps(emulator, tmp_path):
         field_map={"locationName": "branch", "partNumber": "item_no"},
         stream_maps={"stock": {"quantity": "qty_onhand", "qty_onhand": "__NULL__"}},
     )
-    run = run_target(config, messages, tmp_path)
+    run = run_in_process(config, messages, tmp_path)
     assert run.returncode == 0, run.stderr
     assert emulator.stock() == {("B1", f"I-{i}"): i for i in range(3)}
 
     # The stream map that drops the count instead: refused, naming the properties left.
     emulator.post("/emulator/reset", {})
     config["stream_maps"] = {"stock": {"qty_onhand": "__NULL__"}}
-    run = run_target(config, messages, tmp_path)
+    run = run_in_process(config, messages, tmp_path)
     assert run.returncode == 1
     assert "API field 'quantity' (looked for 'quantity')" in run.stderr
     assert "The schema's properties are: branch, item_no." in run.stderr
@@ -225,7 +225,7 @@ def test_undeclared_record_properties_are_still_read_when_the_schema_passes(emul
         schema("stock", properties),
         record("stock", sku="A", upc="0001", location_name="L", quantity=1),
     ]
-    run = run_target(emulator.config(), messages, tmp_path)
+    run = run_in_process(emulator.config(), messages, tmp_path)
     assert run.returncode == 0, run.stderr
     [row] = emulator.inventory()
     assert (row["sku"], row["upc"], row["quantity"]) == ("A", "0001", 1)

@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from tests.harness import TARGET, lines, record, schema, state
 
 KIBO_TOKEN_PATH = "/api/platform/applications/authtickets/oauth"
@@ -25,6 +27,7 @@ def _run(config: dict, messages: list[dict], tmp_path, *args: str) -> subprocess
     )
 
 
+@pytest.mark.slow  # six runs of the CLI, at DEBUG
 def test_secrets_appear_nowhere(emulator, tmp_path):
     config = emulator.config(
         api_secret=emulator.api_secret,

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.harness import TARGET, lines, record, run_target, schema, state
+from tests.harness import TARGET, lines, record, run_in_process, run_target, schema, state
 
 
 def _moves() -> list[dict]:
@@ -28,7 +28,7 @@ def test_a_misspelled_setting_is_refused_before_any_request_naming_the_closest(e
 
 
 def test_the_input_is_not_read_when_a_setting_is_unknown(emulator, tmp_path):
-    run = run_target(emulator.config(colour="blue"), "this is not JSON\n", tmp_path)
+    run = run_in_process(emulator.config(colour="blue"), "this is not JSON\n", tmp_path)
     assert run.returncode == 1
     error = [line for line in run.stderr.splitlines() if "Unknown setting" in line]
     assert len(error) == 1
@@ -38,7 +38,7 @@ def test_the_input_is_not_read_when_a_setting_is_unknown(emulator, tmp_path):
 
 
 def test_every_unknown_setting_is_named_on_one_line(emulator, tmp_path):
-    run = run_target(emulator.config(opperation="adjust", reqest_timeout=5), "", tmp_path)
+    run = run_in_process(emulator.config(opperation="adjust", reqest_timeout=5), "", tmp_path)
     assert run.returncode == 1
     [error] = [line for line in run.stderr.splitlines() if "Unknown setting" in line]
     assert "'opperation': did you mean 'operation'?" in error
@@ -54,8 +54,8 @@ def test_every_unknown_setting_is_named_on_one_line(emulator, tmp_path):
         {"stream_maps": {}, "stream_map_config": {}, "faker_config": {}},
     ],
 )
-def test_the_sdk_settings_are_accepted(emulator, tmp_path, setting):
-    run = run_target(emulator.config(**setting), _moves(), tmp_path)
+def test_the_sdk_settings_are_accepted(emulator, tmp_path, run_case, setting):
+    run = run_case(emulator.config(**setting), _moves(), tmp_path)
     assert run.returncode == 0, run.stderr
     assert emulator.stock() == {("L", "A"): 2}
 
@@ -69,9 +69,9 @@ def test_the_sdk_settings_are_accepted(emulator, tmp_path, setting):
     ],
 )
 def test_sdk_settings_this_target_drops_are_accepted_with_a_warning(
-    emulator, tmp_path, setting, warning
+    emulator, tmp_path, run_case, setting, warning
 ):
-    run = run_target(emulator.config(**setting), _moves(), tmp_path)
+    run = run_case(emulator.config(**setting), _moves(), tmp_path)
     assert run.returncode == 0, run.stderr
     assert warning in run.stderr
     assert emulator.stock() == {("L", "A"): 2}
@@ -79,7 +79,7 @@ def test_sdk_settings_this_target_drops_are_accepted_with_a_warning(
 
 def test_sdk_defaults_of_dropped_settings_give_no_warning(emulator, tmp_path):
     config = emulator.config(load_method="append-only", batch_size_rows=None)
-    run = run_target(config, _moves(), tmp_path)
+    run = run_in_process(config, _moves(), tmp_path)
     assert run.returncode == 0, run.stderr
     assert "is not used by this target" not in run.stderr
 
@@ -102,7 +102,7 @@ def test_config_from_the_environment_alone_is_accepted(emulator, tmp_path):
 
 def test_a_stream_operation_for_a_stream_that_never_came_is_named_at_the_end(emulator, tmp_path):
     config = emulator.config(stream_operations={"moves": "adjust", "counts": "refresh"})
-    run = run_target(config, _moves(), tmp_path)
+    run = run_in_process(config, _moves(), tmp_path)
     assert run.returncode == 0, run.stderr
     [warning] = [line for line in run.stderr.splitlines() if "stream_operations" in line]
     assert (
@@ -137,11 +137,11 @@ def _count_then_deltas(delta_stream: str) -> list[dict]:
     ids=["a typo", "a tap upgrade renamed the stream"],
 )
 def test_a_stream_that_stream_operations_does_not_name_is_refused_at_its_schema(
-    emulator, tmp_path, stream, hint
+    emulator, tmp_path, run_case, stream, hint
 ):
     """Deltas never load as counts: the stream is refused before any of its records is sent."""
     operations = {"stock": "refresh", "stock_movement": "adjust"}
-    run = run_target(
+    run = run_case(
         emulator.config(stream_operations=operations), _count_then_deltas(stream), tmp_path
     )
     assert run.returncode == 1
@@ -156,19 +156,19 @@ def test_a_stream_that_stream_operations_does_not_name_is_refused_at_its_schema(
     assert run.states == []  # no bookmark moved past the deltas
 
     fixed = {"stock": "refresh", stream: "adjust"}
-    run = run_target(emulator.config(stream_operations=fixed), _count_then_deltas(stream), tmp_path)
+    run = run_case(emulator.config(stream_operations=fixed), _count_then_deltas(stream), tmp_path)
     assert run.returncode == 0, run.stderr
     assert emulator.stock() == {("L", "A"): 15}
 
 
 def test_one_operation_needs_no_stream_names(emulator, tmp_path):
-    run = run_target(emulator.config(operation="adjust"), _moves(), tmp_path)
+    run = run_in_process(emulator.config(operation="adjust"), _moves(), tmp_path)
     assert run.returncode == 0, run.stderr
     assert emulator.stock() == {("L", "A"): 2}
 
 
 def test_no_warning_when_every_stream_operation_was_used(emulator, tmp_path):
-    run = run_target(emulator.config(stream_operations={"moves": "adjust"}), _moves(), tmp_path)
+    run = run_in_process(emulator.config(stream_operations={"moves": "adjust"}), _moves(), tmp_path)
     assert run.returncode == 0, run.stderr
     assert "stream_operations" not in run.stderr
     assert emulator.stock() == {("L", "A"): 2}
@@ -178,7 +178,7 @@ def test_stream_operations_name_streams_as_stream_maps_rename_them(emulator, tmp
     """stream_operations applies to the stream a sink loads: the name after stream maps."""
     maps = {"moves": {"__alias__": "stock"}}
     config = emulator.config(stream_maps=maps, stream_operations={"moves": "adjust"})
-    run = run_target(config, _moves(), tmp_path)
+    run = run_in_process(config, _moves(), tmp_path)
     assert run.returncode == 1
     assert (
         "Stream 'stock' is not named in stream_operations, which names 'moves' (adjust): "
@@ -188,7 +188,7 @@ def test_stream_operations_name_streams_as_stream_maps_rename_them(emulator, tmp
     assert emulator.api_requests() == []  # the deltas were not sent as counts
 
     config = emulator.config(stream_maps=maps, stream_operations={"stock": "adjust"})
-    run = run_target(config, _moves(), tmp_path)
+    run = run_in_process(config, _moves(), tmp_path)
     assert run.returncode == 0, run.stderr
     assert "stream_operations" not in run.stderr
     assert [r["operation"] for r in emulator.api_requests()] == ["adjust"]

@@ -66,8 +66,10 @@ BASE = {"tenant_id": "t1", "api_key": "k", "api_secret": "secret-0123456789"}
         ({"request_timeout": 0}, "0 is less than or equal to the minimum of 0"),
     ],
 )
-def test_invalid_settings_fail_at_start_up_with_a_clear_message(tmp_path, overrides, message):
-    run = run_target({**BASE, **overrides}, "", tmp_path)
+def test_invalid_settings_fail_at_start_up_with_a_clear_message(
+    tmp_path, run_case, overrides, message
+):
+    run = run_case({**BASE, **overrides}, "", tmp_path)
     assert run.returncode == 1
     assert message in run.stderr
 

@@ -9,18 +9,24 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.harness import lines, output_of, record, schema, start_target
+
+pytestmark = pytest.mark.slow  # each waits for a drain interval or a job step by design
 
 HOLD_OPEN = "import sys, time; sys.stdout.write(sys.argv[1]); sys.stdout.flush(); time.sleep(60)"
 """A tap that writes its messages, then stays silent with its output open."""
 
 
-def _pipeline(tmp_path, config: dict, messages: list[dict]) -> tuple[subprocess.Popen, ...]:
+def _pipeline(
+    tmp_path, config: dict, messages: list[dict], stderr=subprocess.PIPE
+) -> tuple[subprocess.Popen, ...]:
     (tmp_path / "config.json").write_text(json.dumps(config))
     tap = subprocess.Popen(
         [sys.executable, "-c", HOLD_OPEN, lines(messages)], stdout=subprocess.PIPE
     )
-    target = start_target(tmp_path, stdin=tap.stdout)
+    target = start_target(tmp_path, stdin=tap.stdout, stderr=stderr)
     tap.stdout.close()
     return tap, target
 
@@ -88,13 +94,16 @@ def test_sigterm_without_a_tap_state_says_none_was_written_and_names_the_jobs(em
 
 def test_sigterm_cuts_a_retry_wait_short(emulator, tmp_path):
     emulator.script({"status": 429, "retry_after": 100})
-    tap, target = _pipeline(tmp_path, emulator.config(drain_interval_seconds=1), _stock(5))
-    _wait_for(lambda: emulator.api_requests(), 10)
-    time.sleep(0.5)  # the target now waits 100 s before trying again
+    log = tmp_path / "target.err"
+    with log.open("w") as err:
+        tap, target = _pipeline(tmp_path, emulator.config(drain_interval_seconds=1), _stock(5), err)
+    _wait_for(lambda: "retrying in 100.0 s" in log.read_text(), 10)  # it waits 100 s now
     start = time.monotonic()
     target.send_signal(signal.SIGTERM)
-    _, stderr = target.communicate(timeout=60)
+    target.wait(timeout=60)
     stopped_in = time.monotonic() - start
+    output_of(target)  # closes its pipes
+    stderr = log.read_text()
     tap.kill()
     tap.wait()
     print(f"\n[SIGTERM during a 100 s Retry-After] stopped in {stopped_in:.1f} s")

@@ -57,6 +57,7 @@ names = st.sampled_from(
 )
 
 
+@pytest.mark.slow  # 400 examples for each schema, each validated twice
 @pytest.mark.parametrize("schema", SCHEMAS)
 @settings(max_examples=400, deadline=None)
 @given(record=st.dictionaries(names, values, max_size=5))
