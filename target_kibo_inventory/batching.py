@@ -208,6 +208,42 @@ class Batcher:
             due += self._relieve()
         return [request for request in due if request.count]
 
+    def count_lane(
+        self,
+        stream: str,
+        identity: Callable[[dict[str, Any]], Hashable],
+        encode: Callable[[str, dict[str, Any]], bytes],
+    ) -> Callable[[str, dict[str, Any]], tuple[Hashable, bytes] | None]:
+        """`store(location, item)`: `add` of a stream's plain count, in its common case.
+
+        The count of a new item at a location that has its stream's counts pending, no
+        movement and no full request due is stored, and None returned; otherwise nothing is
+        stored and the item's key and encoding are returned, for `add`.
+        """
+        locations, full = self._locations, self.full_sizes["refresh"] - 1
+
+        def store(location: str, item: dict[str, Any]) -> tuple[Hashable, bytes] | None:
+            key = identity(item)
+            encoded = encode(location, item)
+            place = locations.get(location)
+            if place is None:
+                return key, encoded
+            buffer = place.refresh
+            entries = buffer.entries
+            if (
+                key in entries
+                or place.adjust.entries
+                or len(entries) >= full
+                or self.buffered_items + 1 >= self.max_buffered
+                or stream not in buffer.streams
+            ):
+                return key, encoded
+            entries[key] = encoded
+            self.buffered_items += 1
+            return None
+
+        return store
+
     def _new_count(self, place: _Location, key: Hashable, stream: str) -> bool:
         """Whether a count is the common case (a new item, no movement pending, nothing due).
 

@@ -13,6 +13,7 @@ and message as always (`tests/test_record_path.py` compares the two on random in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -40,6 +41,24 @@ class Line(msgspec.Struct):
 decode_line = msgspec.json.Decoder(Line).decode
 """The head of a line (its other keys are skipped); raises msgspec.DecodeError on no object."""
 
+
+@dataclass(frozen=True)
+class CompiledStream:
+    """A stream's compiled record path.
+
+    `take(record)` takes a record decoded into the stream's Struct, `take_raw(raw)` one as raw
+    JSON: each returns whether it took the record (checked, mapped and handed to the sink);
+    False leaves it, uncounted, to the general path. `decode_line` decodes a whole line at
+    once, its record into the Struct: a RECORD of this stream, in one pass (the caller checks
+    `type` and `stream`; a DecodeError says nothing of which part failed).
+    """
+
+    stream: str
+    take: Callable[[Any], bool]
+    take_raw: Callable[[bytes], bool]
+    decode_line: Callable[[bytes | str], Any]
+
+
 INLINE: dict[Callable[[Any], Any], str] = {
     rules.to_text: "{v} if type({v}) is str and {v} and not {v}.isspace() else {c}({v})",
     rules.location: (
@@ -49,12 +68,8 @@ INLINE: dict[Callable[[Any], Any], str] = {
 """Converters written inline for their common case; the others (and the rest) are called."""
 
 
-def compile_stream(sink: InventorySink) -> Callable[[bytes], bool] | None:
-    """The compiled record path of a sink's stream, or None where only the general path can.
-
-    The function takes a record's raw JSON and returns whether it took the record (checked,
-    mapped and handed to the sink); False leaves it, uncounted, to the general path.
-    """
+def compile_stream(sink: InventorySink) -> CompiledStream | None:
+    """The compiled record path of a sink's stream, or None where only the general path can."""
     typed = typed_records(sink.schema)
     if typed is None:
         return None
@@ -68,7 +83,22 @@ def compile_stream(sink: InventorySink) -> Callable[[bytes], bool] | None:
         return None
     if sink.bookmark_properties and not sink.key_properties:
         return None  # a movement without key properties is named by the whole record's digest
-    return _Writer(sink, typed).function()
+    take = _Writer(sink, typed).function()
+    decode = typed.decoder.decode
+
+    def take_raw(raw: bytes) -> bool:
+        try:
+            record = decode(raw)
+        except msgspec.DecodeError:
+            return False
+        return take(record)
+
+    line = msgspec.defstruct(
+        "RecordLine",
+        [("type", Any, None), ("stream", Any, None), ("record", typed.struct)],
+        kw_only=True,
+    )
+    return CompiledStream(sink.stream_name, take, take_raw, msgspec.json.Decoder(line).decode)
 
 
 def _nested(schema: dict[str, Any]) -> bool:
@@ -85,34 +115,37 @@ class _Writer:
         self.typed = typed
         self.lines: list[str] = []
         self.names: dict[str, Any] = {
-            "decode": typed.decoder.decode,
-            "DecodeError": msgspec.DecodeError,
             "RuleError": RuleError,
             "Raw": msgspec.Raw,
             "decode_number": decode_number,
             "canonical": canonical,
-            "load": sink.load,
             "SHORT_DIGITS": rules.SHORT_DIGITS,
         }
 
-    def function(self) -> Callable[[bytes], bool]:
+    def function(self) -> Callable[[Any], bool]:
         add = self.lines.append
-        add("def handle(raw):")
-        add("    try:")
-        add("        r = decode(raw)")
-        add("    except DecodeError:")
-        add("        return False")
+        add("def take(r):")
         self._numbers()
         self._keys()
         self._item()
         self._location()
         self._bookmark()
-        add("    load(location, item, bookmark)")
+        self._hand_over()
         add("    return True")
         scope = dict(self.names)
         exec("\n".join(self.lines), scope)  # noqa: S102  code written here, from the schema
-        handle: Callable[[bytes], bool] = scope["handle"]
-        return handle
+        take: Callable[[Any], bool] = scope["take"]
+        return take
+
+    def _hand_over(self) -> None:
+        """The item to the sink: a plain count by its short lane where it has one."""
+        load_count = self.sink.count_lane()
+        if load_count is None:
+            self.names["load"] = self.sink.load
+            self.lines.append("    load(location, item, bookmark)")
+        else:
+            self.names["load_count"] = load_count
+            self.lines.append("    load_count(location, item)")
 
     def _attribute(self, prop: str) -> str:
         return f"r.{self.typed.attributes[prop]}"
