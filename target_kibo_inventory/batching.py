@@ -335,6 +335,13 @@ class Batcher:
         streams = list(buffer.streams)
         if not buffer.entries:
             buffer.streams = {}
+        if operation == "refresh":
+            try:  # plain counts only (bytes): no record to name, no movement
+                chunk = b",".join(taken)  # type: ignore[arg-type]  # else TypeError
+            except TypeError:
+                pass
+            else:
+                return Request(operation, location, [chunk], count, streams, [None] * count, [])
         entries = [value for value in taken if isinstance(value, _Entry)]
         if operation == "adjust":  # movements are entries, never plain bytes
             sent: list[bytes | _Entry] = [e for e in entries if e.quantity]

@@ -136,7 +136,7 @@ class InventoryLoader:
         parallel = options.max_parallel_requests
         dry_run = options.dry_run
         send = self._send if dry_run is None else functools.partial(self._write_planned, dry_run)
-        self.dispatcher = Dispatcher(send, max_parallel=parallel, max_queued=2 * parallel)
+        self.dispatcher = Dispatcher(send, max_parallel=parallel, max_queued=parallel)
 
     def add(
         self,

@@ -129,7 +129,6 @@ class _Writer:
         self._keys()
         self._item()
         self._location()
-        self._bookmark()
         self._hand_over()
         add("    return True")
         scope = dict(self.names)
@@ -141,6 +140,7 @@ class _Writer:
         """The item to the sink: a plain count by its short lane where it has one."""
         load_count = self.sink.count_lane()
         if load_count is None:
+            self._bookmark()
             self.names["load"] = self.sink.load
             self.lines.append("    load(location, item, bookmark)")
         else:
@@ -166,12 +166,16 @@ class _Writer:
         for key in self.sink.key_properties:  # missing (or null): the general path tells
             self.lines += [f"    if {self._attribute(key)} is None:", "        return False"]
 
-    def _read(self, prop: str, indent: str) -> list[str]:
-        """Lines setting `v` to the property's value, None where it has none (null, '')."""
+    def _read(self, prop: str, indent: str) -> tuple[list[str], str]:
+        """Lines setting `v` to the property's value, and the test that it holds one.
+
+        Null and '' hold none.
+        """
         attribute = self._attribute(prop)
         if self._is_number(prop):
-            return [f"{indent}v = {attribute}", f"{indent}if v is not None: v = decode_number(v)"]
-        return [f"{indent}v = {attribute}", f"{indent}if v == '': v = None"]
+            lines = [f"{indent}v = {attribute}", f"{indent}if v is not None: v = decode_number(v)"]
+            return lines, "v is not None"
+        return [f"{indent}v = {attribute}"], "v is not None and v != ''"
 
     def _convert(self, name: str, convert: Callable[[Any], Any]) -> str:
         """The expression converting `v`: the common case written inline where known."""
@@ -197,19 +201,29 @@ class _Writer:
                 add(f"    if {api_field!r} not in item:")
                 indent = "        "
             assigned.add(api_field)
-            self.lines += self._read(key, indent)
+            lines, holds = self._read(key, indent)
+            self.lines += lines
             self.lines += [
-                f"{indent}if v is not None:",
+                f"{indent}if {holds}:",
                 f"{indent}    try:",
                 f"{indent}        item[{api_field!r}] = {self._convert(f'c{index}', convert)}",
                 f"{indent}    except RuleError:",
                 f"{indent}        return False",
             ]
-        self.names["IDENTIFIERS"] = frozenset(self.sink.mapper.identifiers)
-        self.names["REQUIRED"] = frozenset(self.sink.mapper.required)
-        add("    keys = item.keys()")
-        add("    if not (IDENTIFIERS & keys) or not (REQUIRED <= keys):")
-        add("        return False")
+        self._item_checks(assigned)
+
+    def _item_checks(self, assigned: set[str]) -> None:
+        """The item has one of the identifiers and every required field (else: return)."""
+        mapper = self.sink.mapper
+        identifiers = [name for name in mapper.identifiers if name in assigned]
+        missing = [f"{name!r} not in item" for name in mapper.required]
+        if identifiers:
+            missing.append(
+                "(" + " and ".join(f"{name!r} not in item" for name in identifiers) + ")"
+            )
+        else:
+            missing.append("True")  # no identifier can be given: the general path tells
+        self.lines += [f"    if {' or '.join(missing)}:", "        return False"]
 
     def _location(self) -> None:
         """`location`: from the first location property that holds one, else the setting."""
@@ -219,9 +233,10 @@ class _Writer:
         convert = self._convert("convert_location", mapper.rules.location.convert)
         for key in mapper.location_keys:
             add("    if location is None:")
-            self.lines += self._read(key, "        ")
+            lines, holds = self._read(key, "        ")
+            self.lines += lines
             self.lines += [
-                "        if v is not None:",
+                f"        if {holds}:",
                 "            try:",
                 f"                location = {convert}",
                 "            except RuleError:",
