@@ -96,6 +96,18 @@ class _Entry:
 
 
 _decode_item = msgspec.json.Decoder(dict[str, Any]).decode
+encode_item = msgspec.json.Encoder().encode
+"""An item as it is buffered and sent: its own JSON object."""
+
+
+def identity_by(fields: Sequence[str]) -> Callable[[Mapping[str, Any]], bytes]:
+    """An item's identity (its key in a buffer): the JSON list of its values of `fields`."""
+    names = tuple(fields)
+
+    def identity(item: Mapping[str, Any]) -> bytes:
+        return encode_item(list(map(item.get, names)))  # bytes: a third of a tuple's memory
+
+    return identity
 
 
 def _item(value: bytes | _Entry) -> bytes:
@@ -208,26 +220,19 @@ class Batcher:
             due += self._relieve()
         return [request for request in due if request.count]
 
-    def count_lane(
-        self,
-        stream: str,
-        identity: Callable[[dict[str, Any]], Hashable],
-        encode: Callable[[str, dict[str, Any]], bytes],
-    ) -> Callable[[str, dict[str, Any]], tuple[Hashable, bytes] | None]:
-        """`store(location, item)`: `add` of a stream's plain count, in its common case.
+    def count_lane(self, stream: str) -> Callable[[str, bytes, bytes], bool]:
+        """`store(location, key, item)`: `add` of a stream's plain count, in its common case.
 
         The count of a new item at a location that has its stream's counts pending, no
-        movement and no full request due is stored, and None returned; otherwise nothing is
-        stored and the item's key and encoding are returned, for `add`.
+        movement and no full request due is stored, and True returned; otherwise nothing is
+        stored and False returned (`add` takes it).
         """
         locations, full = self._locations, self.full_sizes["refresh"] - 1
 
-        def store(location: str, item: dict[str, Any]) -> tuple[Hashable, bytes] | None:
-            key = identity(item)
-            encoded = encode(location, item)
+        def store(location: str, key: bytes, item: bytes) -> bool:
             place = locations.get(location)
             if place is None:
-                return key, encoded
+                return False
             buffer = place.refresh
             entries = buffer.entries
             if (
@@ -237,10 +242,10 @@ class Batcher:
                 or self.buffered_items + 1 >= self.max_buffered
                 or stream not in buffer.streams
             ):
-                return key, encoded
-            entries[key] = encoded
+                return False
+            entries[key] = item
             self.buffered_items += 1
-            return None
+            return True
 
         return store
 

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from target_kibo_inventory.batching import Batcher, Request
+from target_kibo_inventory.batching import Batcher, Request, encode_item, identity_by
 from target_kibo_inventory.client import AmbiguousRequestError, ApiError, Sender
 from target_kibo_inventory.dispatch import Dispatcher
 from target_kibo_inventory.errors import AnswerError
@@ -110,6 +110,8 @@ class InventoryLoader:
             merge=destination.merge,
             bounds={op: destination.quantity_bounds(op) for op in operations},
         )
+        self.identity = identity_by(destination.identity_fields)
+        """An item's key in the buffers."""
         self.stats = stats or RunStats(
             destination.name,
             {op: destination.full_size(op) for op in operations},
@@ -154,8 +156,8 @@ class InventoryLoader:
         and name when its stream has a bookmark: a re-read of one applied before is skipped.
         """
         journal = self.journal
-        key = self.destination.identity(item)
-        encoded = self.destination.encode_item(location, item)
+        key = self.identity(item)
+        encoded = encode_item(item)
         held = self._held.get(location) if self._held else None
         if operation != "adjust" and held is None:  # the common case, without a record object
             if journal.notes_counts:
@@ -181,16 +183,18 @@ class InventoryLoader:
             verdicts = self._release_held(held, verdicts)
         self._movement(record, *verdicts[-1])
 
-    def count_lane(self, stream: str) -> Callable[[str, dict[str, Any]], None]:
-        """`add` of a stream's plain counts (no record kept, no bookmark), in one call."""
-        journal, batcher = self.journal, self.batcher
-        store = batcher.count_lane(stream, self.destination.identity, self.destination.encode_item)
+    def count_lane(self, stream: str) -> Callable[[str, dict[str, Any], bytes, bytes], None]:
+        """`add` of a stream's plain counts (no record kept, no bookmark), in one call.
 
-        def add_count(location: str, item: dict[str, Any]) -> None:
+        The caller gives each item with its key (`identity`) and its encoding (`encode_item`).
+        """
+        journal, batcher = self.journal, self.batcher
+        store = batcher.count_lane(stream)
+
+        def add_count(location: str, item: dict[str, Any], key: bytes, encoded: bytes) -> None:
             if self._held or journal.notes_counts:
                 self.add("refresh", location, item, stream)
-            elif (left := store(location, item)) is not None:
-                key, encoded = left
+            elif not store(location, key, encoded):
                 quantity = item["quantity"]
                 for request in batcher.add("refresh", location, key, encoded, quantity, stream):
                     self._submit(request)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from target_kibo_inventory import rules
+from target_kibo_inventory.batching import encode_item
 from target_kibo_inventory.errors import RuleError
 from target_kibo_inventory.journal.bookmarks import canonical
 from target_kibo_inventory.typed_schema import decode_number, typed_records
@@ -145,7 +146,15 @@ class _Writer:
             self.lines.append("    load(location, item, bookmark)")
         else:
             self.names["load_count"] = load_count
-            self.lines.append("    load_count(location, item)")
+            self.names["encode_item"] = encode_item
+            self.lines.append(f"    key = encode_item([{self._identity()}])")
+            self.lines.append("    load_count(location, item, key, encode_item(item))")
+
+    def _identity(self) -> str:
+        """The item's identity as `identity_by` makes it; a field never mapped is None."""
+        mapped = {api_field for api_field, _, _ in self.sink.mapper.lookups}
+        fields = self.sink.loader.destination.identity_fields
+        return ", ".join(f"item.get({name!r})" if name in mapped else "None" for name in fields)
 
     def _attribute(self, prop: str) -> str:
         return f"r.{self.typed.attributes[prop]}"

@@ -141,10 +141,11 @@ class InventorySink(Sink):
             bookmark=bookmark,
         )
 
-    def count_lane(self) -> Callable[[str, dict[str, Any]], None] | None:
+    def count_lane(self) -> Callable[[str, dict[str, Any], bytes, bytes], None] | None:
         """`load` for a stream of plain counts (no bookmark, no record kept), in one call.
 
-        None for any other stream.
+        Each item comes with its key and encoding (see InventoryLoader.count_lane). None for
+        any other stream.
         """
         if self.operation == "adjust" or self.keep_sources:
             return None
@@ -152,13 +153,13 @@ class InventorySink(Sink):
         tally = self.tally_record_read
         positions, stream = self.positions, self.stream_name
 
-        def load_count(location: str, item: dict[str, Any]) -> None:
+        def load_count(location: str, item: dict[str, Any], key: bytes, encoded: bytes) -> None:
             tally()
             self._uncounted += 1
             if self._uncounted >= METRIC_EVERY:
                 self._count_records()
             positions[stream] += 1
-            add_count(location, item)
+            add_count(location, item, key, encoded)
 
         return load_count
 

@@ -219,3 +219,19 @@ def test_a_schema_a_struct_cannot_express_takes_the_general_path(tmp_path, monke
     target = TargetKiboInventory(config=CONFIG, client=Recorder())
     target.listen(io.StringIO(lines([schema("s", properties)])))
     assert target._compile("s") is None
+
+
+def test_an_item_collapses_whichever_path_took_its_records(tmp_path):
+    """The compiled path keys an item as the general path does: its counts make one item."""
+    properties = {"sku": {"type": "string"}, "quantity": {"type": "integer"}}
+    rows = [
+        {"sku": "A", "quantity": 1},  # compiled
+        {"sku": "A", "quantity": 2, "extra": "undeclared"},  # general (the Struct refuses it)
+        {"sku": "B", "quantity": 3, "extra": "undeclared"},  # general
+        {"sku": "B", "quantity": 4},  # compiled
+    ]
+    text = lines([schema("s", properties), *(record("s", **row) for row in rows)])
+    requests, dead, error = _outcome(TargetKiboInventory, CONFIG, text, tmp_path / "run")
+    assert (dead, error) == ([], None)
+    [body] = [json.loads(request) for request in requests]
+    assert body["items"] == [{"sku": "A", "quantity": 2}, {"sku": "B", "quantity": 4}]
