@@ -212,7 +212,8 @@ class Batcher:
             entry.item = self.merge(pending.item, item, entry.quantity)
             entry.absorb(pending)
             self.collapsed += 1
-        buffer.entries[key] = entry
+        plain = target == "refresh" and entry.source is None and not entry.moves
+        buffer.entries[key] = entry.item if plain else entry  # a plain count: its bytes alone
         buffer.streams[stream] = None
         if len(buffer.entries) >= self.full_sizes[target]:
             due.append(self._release(location, target, len(buffer.entries)))
