@@ -372,19 +372,17 @@ class TargetKiboInventory(Target):
         The line is first decoded whole for the stream of the last compiled RECORD (one pass);
         failing that, its head is read and its record left raw.
         """
-        latest = self._latest
+        latest, found = self._latest, None
         if latest is not None:
             try:
                 message = latest.decode_line(line)
             except (msgspec.DecodeError, RecursionError):
                 message = None
             if message is not None and message.type == "RECORD" and message.stream == latest.stream:
-                return self._take(latest.take, message.record)
-        found = self._compiled_take(line)
-        return found is not None and self._take(*found)
-
-    def _take(self, take: Callable[[Any], bool], record: Any) -> bool:
-        """A compiled path takes a record (or leaves it): a stop waits; a drain may be due."""
+                found = latest.take, message.record
+        if found is None and (found := self._compiled_take(line)) is None:
+            return False
+        take, record = found
         stop = self.stop_signal  # `with stop:` written out: this runs for every record
         stop.deferring = True
         try:
