@@ -75,6 +75,11 @@ class Result:
         return self.records / self.wall
 
     @property
+    def key(self) -> str:
+        """Its name in the reference: the run and its records (--quick runs are not compared)."""
+        return f"{self.name} @ {self.records:,}"
+
+    @property
     def cpu_us(self) -> float:
         """CPU microseconds per record (start-up included)."""
         return self.cpu / self.records * 1e6
@@ -234,9 +239,12 @@ def main() -> None:
     print_table(results, small, reference.get("cpu_us_per_record", {}))
     print_goals(results, small)
     if args.save_reference:
-        figures = {r.name: round(r.cpu_us, 2) for r in results}
+        figures = {r.key: round(r.cpu_us, 2) for r in results}
+        measured = (
+            f"{time.strftime('%Y-%m-%d')}, {os.uname().nodename}, Python {sys.version.split()[0]}"
+        )
         REFERENCE.write_text(
-            json.dumps({**reference, "cpu_us_per_record": figures}, indent=2) + "\n"
+            json.dumps({"measured": measured, "cpu_us_per_record": figures}, indent=2) + "\n"
         )
 
 
@@ -308,7 +316,7 @@ def print_table(results: list[Result], small: int, reference: dict[str, float]) 
         )
         print(
             f"| {r.name} | {r.records:,} | {r.rate:,.0f} | {r.rate / baseline.rate:.2f} | "
-            f"{r.cpu:.1f} | {_against(r.cpu_us, reference.get(r.name))} | {r.peak_mb:.0f} | "
+            f"{r.cpu:.1f} | {_against(r.cpu_us, reference.get(r.key))} | {r.peak_mb:.0f} | "
             f"{requests} |"
         )
 
