@@ -9,16 +9,18 @@ order; one location where 10% of the records repeat an earlier item, as a change
 tap sends), starts the bundled emulator, and runs in one go: an orjson parse loop (the floor), a
 do-nothing SDK target with the default reader and validator (the baseline, validation on and
 off), and this target end to end into the emulator (validation on and off). Each run is a
-child process: wall time from the parent, CPU seconds and peak RSS from os.wait4.
+child process: wall time from the parent, CPU seconds and peak RSS from os.wait4. Each run's
+CPU microseconds per record are compared with the figures of the last release, kept in
+`benchmarks/reference.json` (`--save-reference` writes this run's there): a regression shows.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -29,6 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+REFERENCE = HERE / "reference.json"
+"""CPU microseconds per record of each run, as the last release measured them."""
+FULL_REFRESH = 12000
+REGRESSION = 0.10
+"""More CPU per record than the reference by this share is flagged."""
 BIN = Path(sys.executable).parent
 SCHEMA = {
     "type": "SCHEMA",
@@ -67,12 +74,22 @@ class Result:
     def rate(self) -> float:
         return self.records / self.wall
 
+    @property
+    def key(self) -> str:
+        """Its name in the reference: the run and its records (--quick runs are not compared)."""
+        return f"{self.name} @ {self.records:,}"
+
+    @property
+    def cpu_us(self) -> float:
+        """CPU microseconds per record (start-up included)."""
+        return self.cpu / self.records * 1e6
+
 
 def generate(
     path: Path, records: int, locations: int, seed: int, repeats: float = 0.0
 ) -> dict[str, int]:
     """Write a tap's output (in a child process, so that this one stays small: a child's peak
-    RSS as Linux reports it starts from its parent's); return distinct items per location."""
+    RSS as Linux reports it starts from its parent's); return the fewest requests per location."""
     subprocess.run(
         [
             sys.executable,
@@ -86,31 +103,38 @@ def generate(
         ],
         check=True,
     )
-    return json.loads(path.with_suffix(".items.json").read_text())
+    return json.loads(path.with_suffix(".requests.json").read_text())
 
 
 def write_input(path: Path, records: int, locations: int, seed: int, repeats: float) -> None:
     """`records` records spread evenly over `locations` locations, in random order; a share
     `repeats` of them repeat an earlier record's item (sku and location) with a new count.
-    Beside it, `<name>.items.json`: the distinct items per location."""
+    Beside it, `<name>.requests.json`: the fewest requests per location, each full one carrying
+    12000 distinct items (a repeat of an item sent already is sent again)."""
     rng = random.Random(seed)
     names = [f"Store {n:04d}" for n in range(locations)]
     order = [n for n in range(locations) for _ in range(records // locations)]
     rng.shuffle(order)
-    distinct = dict.fromkeys(names, 0)
+    pending: dict[str, set[int]] = {name: set() for name in names}
+    optimum = dict.fromkeys(names, 0)
     with path.open("w") as out:
         out.write(json.dumps(SCHEMA) + "\n")
         for i in range(len(order)):
             item = rng.randrange(i) if i and rng.random() < repeats else i
-            if item == i:
-                distinct[names[order[i]]] += 1
+            held = pending[names[order[item]]]
+            held.add(item)  # a repeat of an item still pending collapses into it
+            if len(held) == FULL_REFRESH:
+                optimum[names[order[item]]] += 1
+                held.clear()
             out.write(
                 f'{{"type":"RECORD","stream":"stock","record":{{"sku":"SKU-{item:08d}",'
                 f'"location_name":"{names[order[item]]}","quantity":"{rng.randrange(1000)}"}}}}\n'
             )
             if i % 10000 == 9999:
                 out.write(f'{{"type":"STATE","value":{{"bookmarks":{{"stock":{i + 1}}}}}}}\n')
-    path.with_suffix(".items.json").write_text(json.dumps(distinct))
+    for name, held in pending.items():
+        optimum[name] += bool(held)
+    path.with_suffix(".requests.json").write_text(json.dumps(optimum))
 
 
 def measure(name: str, args: list[str], stdin: Path, records: int, cwd: Path) -> Result:
@@ -199,6 +223,9 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="100k records, under a minute")
+    parser.add_argument(
+        "--save-reference", action="store_true", help=f"write this run's figures to {REFERENCE}"
+    )
     args = parser.parse_args()
     small, large = (100_000, 200_000) if args.quick else (1_000_000, 5_000_000)
     work = Path(tempfile.mkdtemp(prefix="kibo-bench-"))
@@ -207,7 +234,18 @@ def main() -> None:
         results = run_all(work, emulator, small, large)
     finally:
         emulator.stop()
-    print_table(results, small)
+        shutil.rmtree(work)  # the inputs: over a gigabyte
+    reference = json.loads(REFERENCE.read_text()) if REFERENCE.exists() else {}
+    print_table(results, small, reference.get("cpu_us_per_record", {}))
+    print_goals(results, small)
+    if args.save_reference:
+        figures = {r.key: round(r.cpu_us, 2) for r in results}
+        measured = (
+            f"{time.strftime('%Y-%m-%d')}, {os.uname().nodename}, Python {sys.version.split()[0]}"
+        )
+        REFERENCE.write_text(
+            json.dumps({"measured": measured, "cpu_us_per_record": figures}, indent=2) + "\n"
+        )
 
 
 def run_all(work: Path, emulator: Emulator, small: int, large: int) -> list[Result]:
@@ -240,7 +278,7 @@ def run_all(work: Path, emulator: Emulator, small: int, large: int) -> list[Resu
             label, [target, "--config", f"{config}.json"], inputs[key][0], records, work
         )
         result.requests = emulator.accepted()
-        result.optimum = sum(math.ceil(n / 12000) for n in inputs[key][1].values())
+        result.optimum = sum(inputs[key][1].values())
         results.append(result)
 
     def other(label: str, args: list[str], key: str, records: int) -> None:
@@ -264,34 +302,57 @@ def run_all(work: Path, emulator: Emulator, small: int, large: int) -> list[Resu
     return results
 
 
-def print_table(results: list[Result], small: int) -> None:
+def print_table(results: list[Result], small: int, reference: dict[str, float]) -> None:
+    """The table; CPU per record beside the reference's, a regression flagged."""
     baseline = next(r for r in results if "(baseline)" in r.name)
     print(
-        "\n| run | records | records/s | vs baseline | CPU s | peak RSS MB "
-        "| requests (optimum on distinct items; one per record) |"
+        "\n| run | records | records/s | vs baseline | CPU s | CPU µs/record (reference) "
+        "| peak RSS MB | requests (optimum; one per record) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
         requests = (
             f"{r.requests:,} ({r.optimum:,}; {r.records:,})" if r.requests is not None else ""
         )
         print(
             f"| {r.name} | {r.records:,} | {r.rate:,.0f} | {r.rate / baseline.rate:.2f} | "
-            f"{r.cpu:.1f} | {r.peak_mb:.0f} | {requests} |"
+            f"{r.cpu:.1f} | {_against(r.cpu_us, reference.get(r.key))} | {r.peak_mb:.0f} | "
+            f"{requests} |"
         )
-    on = next(r for r in results if r.name == "this target, validation on")
-    off_base = next(r for r in results if r.name == "SDK do-nothing, validation off")
-    large = next(
-        r
-        for r in results
-        if r.name.startswith("this target, ") and r.records > small and "locations" not in r.name
-    )
-    print(
-        f"\nGoals: validation on at {on.rate / baseline.rate:.2f}x the baseline (goal ≥ 4.5), "
-        f"{on.rate / off_base.rate:.2f}x the unvalidated SDK (goal > 1); peak RSS "
-        f"{on.peak_mb:.0f} MB at {on.records:,} records (goal ≤ 100) and {large.peak_mb:.0f} MB "
-        f"at {large.records:,} ({large.peak_mb / on.peak_mb - 1:+.0%}, goal within 10%)."
-    )
+
+
+def _against(cpu_us: float, reference: float | None) -> str:
+    if reference is None:
+        return f"{cpu_us:.2f} (none)"
+    change = cpu_us / reference - 1
+    flag = " REGRESSION" if change > REGRESSION else ""
+    return f"{cpu_us:.2f} ({reference:.2f}, {change:+.0%}{flag})"
+
+
+def print_goals(results: list[Result], small: int) -> None:
+    """Issue 21's goals, each with its figure."""
+    by_name = {r.name: r for r in results}
+    baseline = by_name["SDK do-nothing, validation on (baseline)"]
+    off_base = by_name["SDK do-nothing, validation off"]
+    on = by_name["this target, validation on"]
+    many = by_name["this target, 2,000 locations"]
+    large = next(r for r in results if r.records > small and "locations" not in r.name)
+    at_optimum = all(r.requests == r.optimum for r in results if r.requests is not None)
+    goals = [
+        ("validation on vs the baseline", f"{on.rate / baseline.rate:.2f}x", "≥ 10x"),
+        ("validation on vs the SDK unvalidated", f"{on.rate / off_base.rate:.2f}x", "≥ 3.5x"),
+        ("2,000 locations vs the baseline", f"{many.rate / baseline.rate:.2f}x", "≥ 6x"),
+        (f"peak RSS at {on.records:,} records", f"{on.peak_mb:.0f} MB", "≤ 60 MB"),
+        (
+            f"peak RSS at {large.records:,} records",
+            f"{large.peak_mb:.0f} MB ({large.peak_mb / on.peak_mb - 1:+.0%})",
+            "within 10%",
+        ),
+        ("requests", "at the optimum" if at_optimum else "NOT at the optimum", "the optimum"),
+    ]
+    print("\n| goal | figure | wanted |\n|---|---:|---|")
+    for name, figure, wanted in goals:
+        print(f"| {name} | {figure} | {wanted} |")
 
 
 if __name__ == "__main__":

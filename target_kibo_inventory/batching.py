@@ -96,6 +96,18 @@ class _Entry:
 
 
 _decode_item = msgspec.json.Decoder(dict[str, Any]).decode
+encode_item = msgspec.json.Encoder().encode
+"""An item as it is buffered and sent: its own JSON object."""
+
+
+def identity_by(fields: Sequence[str]) -> Callable[[Mapping[str, Any]], bytes]:
+    """An item's identity (its key in a buffer): the JSON list of its values of `fields`."""
+    names = tuple(fields)
+
+    def identity(item: Mapping[str, Any]) -> bytes:
+        return encode_item(list(map(item.get, names)))  # bytes: a third of a tuple's memory
+
+    return identity
 
 
 def _item(value: bytes | _Entry) -> bytes:
@@ -200,13 +212,43 @@ class Batcher:
             entry.item = self.merge(pending.item, item, entry.quantity)
             entry.absorb(pending)
             self.collapsed += 1
-        buffer.entries[key] = entry
+        plain = target == "refresh" and entry.source is None and not entry.moves
+        buffer.entries[key] = entry.item if plain else entry  # a plain count: its bytes alone
         buffer.streams[stream] = None
         if len(buffer.entries) >= self.full_sizes[target]:
             due.append(self._release(location, target, len(buffer.entries)))
         if self.buffered_items >= self.max_buffered:
             due += self._relieve()
         return [request for request in due if request.count]
+
+    def count_lane(self, stream: str) -> Callable[[str, bytes, bytes], bool]:
+        """`store(location, key, item)`: `add` of a stream's plain count, in its common case.
+
+        The count of a new item at a location that has its stream's counts pending, no
+        movement and no full request due is stored, and True returned; otherwise nothing is
+        stored and False returned (`add` takes it).
+        """
+        locations, full = self._locations, self.full_sizes["refresh"] - 1
+
+        def store(location: str, key: bytes, item: bytes) -> bool:
+            place = locations.get(location)
+            if place is None:
+                return False
+            buffer = place.refresh
+            entries = buffer.entries
+            if (
+                key in entries
+                or place.adjust.entries
+                or len(entries) >= full
+                or self.buffered_items + 1 >= self.max_buffered
+                or stream not in buffer.streams
+            ):
+                return False
+            entries[key] = item
+            self.buffered_items += 1
+            return True
+
+        return store
 
     def _new_count(self, place: _Location, key: Hashable, stream: str) -> bool:
         """Whether a count is the common case (a new item, no movement pending, nothing due).
@@ -299,6 +341,13 @@ class Batcher:
         streams = list(buffer.streams)
         if not buffer.entries:
             buffer.streams = {}
+        if operation == "refresh":
+            try:  # plain counts only (bytes): no record to name, no movement
+                chunk = b",".join(taken)  # type: ignore[arg-type]  # else TypeError
+            except TypeError:
+                pass
+            else:
+                return Request(operation, location, [chunk], count, streams, [None] * count, [])
         entries = [value for value in taken if isinstance(value, _Entry)]
         if operation == "adjust":  # movements are entries, never plain bytes
             sent: list[bytes | _Entry] = [e for e in entries if e.quantity]

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from target_kibo_inventory.batching import Batcher, Request
+from target_kibo_inventory.batching import Batcher, Request, encode_item, identity_by
 from target_kibo_inventory.client import AmbiguousRequestError, ApiError, Sender
 from target_kibo_inventory.dispatch import Dispatcher
 from target_kibo_inventory.errors import AnswerError
@@ -21,7 +21,7 @@ from target_kibo_inventory.tracking import JobTracker
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Hashable
+    from collections.abc import Callable, Hashable
 
     from target_kibo_inventory.dead_letter import DeadLetters
     from target_kibo_inventory.destinations.base import Answer, Destination
@@ -80,6 +80,9 @@ class InventoryLoader:
     Everything that differs between APIs comes from the destination. Each accepted request
     goes to `jobs` (the ledger, the job log, waiting for jobs, the items refused); `stats`
     counts what was sent. With a dry run nothing is sent: each request is written to a file.
+    Items are added on the reading thread only, which waits while a drain runs; the SDK's
+    drain flushes its sinks from several threads at once, so flushes take a lock. Requests go
+    out on the dispatcher's threads.
     """
 
     def __init__(
@@ -107,6 +110,8 @@ class InventoryLoader:
             merge=destination.merge,
             bounds={op: destination.quantity_bounds(op) for op in operations},
         )
+        self.identity = identity_by(destination.identity_fields)
+        """An item's key in the buffers."""
         self.stats = stats or RunStats(
             destination.name,
             {op: destination.full_size(op) for op in operations},
@@ -128,12 +133,12 @@ class InventoryLoader:
         self.resend_ambiguous_adjusts = options.resend_ambiguous_adjusts
         self.skipped = 0
         """Movements not sent because they were applied before (a resumed or re-read tap)."""
+        self._flush_lock = threading.Lock()
         self._held: dict[str, list[_Record]] = {}
-        self._lock = threading.Lock()
         parallel = options.max_parallel_requests
         dry_run = options.dry_run
         send = self._send if dry_run is None else functools.partial(self._write_planned, dry_run)
-        self.dispatcher = Dispatcher(send, max_parallel=parallel, max_queued=2 * parallel)
+        self.dispatcher = Dispatcher(send, max_parallel=parallel, max_queued=parallel)
 
     def add(
         self,
@@ -151,18 +156,17 @@ class InventoryLoader:
         and name when its stream has a bookmark: a re-read of one applied before is skipped.
         """
         journal = self.journal
-        key = self.destination.identity(item)
-        encoded = self.destination.encode_item(location, item)
+        key = self.identity(item)
+        encoded = encode_item(item)
         held = self._held.get(location) if self._held else None
         if operation != "adjust" and held is None:  # the common case, without a record object
             if journal.notes_counts:
                 journal.note_count(location, key)
-            with self._lock:
-                due = self.batcher.add(
-                    operation, location, key, encoded, item["quantity"], stream, source=source
-                )
-                for request in due:
-                    self._submit(request)
+            due = self.batcher.add(
+                operation, location, key, encoded, item["quantity"], stream, source=source
+            )
+            for request in due:
+                self._submit(request)
             return
         record = _Record(operation, location, key, encoded, item["quantity"], stream, source)
         if operation != "adjust":
@@ -178,6 +182,24 @@ class InventoryLoader:
             del self._held[location]
             verdicts = self._release_held(held, verdicts)
         self._movement(record, *verdicts[-1])
+
+    def count_lane(self, stream: str) -> Callable[[str, dict[str, Any], bytes, bytes], None]:
+        """`add` of a stream's plain counts (no record kept, no bookmark), in one call.
+
+        The caller gives each item with its key (`identity`) and its encoding (`encode_item`).
+        """
+        journal, batcher = self.journal, self.batcher
+        store = batcher.count_lane(stream)
+
+        def add_count(location: str, item: dict[str, Any], key: bytes, encoded: bytes) -> None:
+            if self._held or journal.notes_counts:
+                self.add("refresh", location, item, stream)
+            elif not store(location, key, encoded):
+                quantity = item["quantity"]
+                for request in batcher.add("refresh", location, key, encoded, quantity, stream):
+                    self._submit(request)
+
+        return add_count
 
     def _release_held(
         self, held: list[_Record], verdicts: list[tuple[int | None, bool]]
@@ -201,7 +223,7 @@ class InventoryLoader:
 
     def flush(self) -> None:
         """Send every buffered item and wait until all were accepted."""
-        with self._lock:
+        with self._flush_lock:
             for request in self.batcher.drain():
                 self._submit(request)
             self.dispatcher.wait()
@@ -221,19 +243,18 @@ class InventoryLoader:
         self.client.close()
 
     def _batch(self, record: _Record, move: int | None) -> None:
-        with self._lock:
-            due = self.batcher.add(
-                record.operation,
-                record.location,
-                record.key,
-                record.item,
-                record.quantity,
-                record.stream,
-                source=record.source,
-                move=move,
-            )
-            for request in due:
-                self._submit(request)
+        due = self.batcher.add(
+            record.operation,
+            record.location,
+            record.key,
+            record.item,
+            record.quantity,
+            record.stream,
+            source=record.source,
+            move=move,
+        )
+        for request in due:
+            self._submit(request)
 
     def _submit(self, request: Request) -> None:
         """Queue a request; the journal notes the input's check with one carrying movements."""

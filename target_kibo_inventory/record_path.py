@@ -13,11 +13,13 @@ and message as always (`tests/test_record_path.py` compares the two on random in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from target_kibo_inventory import rules
+from target_kibo_inventory.batching import encode_item
 from target_kibo_inventory.errors import RuleError
 from target_kibo_inventory.journal.bookmarks import canonical
 from target_kibo_inventory.typed_schema import decode_number, typed_records
@@ -40,6 +42,24 @@ class Line(msgspec.Struct):
 decode_line = msgspec.json.Decoder(Line).decode
 """The head of a line (its other keys are skipped); raises msgspec.DecodeError on no object."""
 
+
+@dataclass(frozen=True)
+class CompiledStream:
+    """A stream's compiled record path.
+
+    `take(record)` takes a record decoded into the stream's Struct, `take_raw(raw)` one as raw
+    JSON: each returns whether it took the record (checked, mapped and handed to the sink);
+    False leaves it, uncounted, to the general path. `decode_line` decodes a whole line at
+    once, its record into the Struct: a RECORD of this stream, in one pass (the caller checks
+    `type` and `stream`; a DecodeError says nothing of which part failed).
+    """
+
+    stream: str
+    take: Callable[[Any], bool]
+    take_raw: Callable[[bytes], bool]
+    decode_line: Callable[[bytes | str], Any]
+
+
 INLINE: dict[Callable[[Any], Any], str] = {
     rules.to_text: "{v} if type({v}) is str and {v} and not {v}.isspace() else {c}({v})",
     rules.location: (
@@ -49,12 +69,8 @@ INLINE: dict[Callable[[Any], Any], str] = {
 """Converters written inline for their common case; the others (and the rest) are called."""
 
 
-def compile_stream(sink: InventorySink) -> Callable[[bytes], bool] | None:
-    """The compiled record path of a sink's stream, or None where only the general path can.
-
-    The function takes a record's raw JSON and returns whether it took the record (checked,
-    mapped and handed to the sink); False leaves it, uncounted, to the general path.
-    """
+def compile_stream(sink: InventorySink) -> CompiledStream | None:
+    """The compiled record path of a sink's stream, or None where only the general path can."""
     typed = typed_records(sink.schema)
     if typed is None:
         return None
@@ -68,7 +84,22 @@ def compile_stream(sink: InventorySink) -> Callable[[bytes], bool] | None:
         return None
     if sink.bookmark_properties and not sink.key_properties:
         return None  # a movement without key properties is named by the whole record's digest
-    return _Writer(sink, typed).function()
+    take = _Writer(sink, typed).function()
+    decode = typed.decoder.decode
+
+    def take_raw(raw: bytes) -> bool:
+        try:
+            record = decode(raw)
+        except msgspec.DecodeError:
+            return False
+        return take(record)
+
+    line = msgspec.defstruct(
+        "RecordLine",
+        [("type", Any, None), ("stream", Any, None), ("record", typed.struct)],
+        kw_only=True,
+    )
+    return CompiledStream(sink.stream_name, take, take_raw, msgspec.json.Decoder(line).decode)
 
 
 def _nested(schema: dict[str, Any]) -> bool:
@@ -85,34 +116,45 @@ class _Writer:
         self.typed = typed
         self.lines: list[str] = []
         self.names: dict[str, Any] = {
-            "decode": typed.decoder.decode,
-            "DecodeError": msgspec.DecodeError,
             "RuleError": RuleError,
             "Raw": msgspec.Raw,
             "decode_number": decode_number,
             "canonical": canonical,
-            "load": sink.load,
             "SHORT_DIGITS": rules.SHORT_DIGITS,
         }
 
-    def function(self) -> Callable[[bytes], bool]:
+    def function(self) -> Callable[[Any], bool]:
         add = self.lines.append
-        add("def handle(raw):")
-        add("    try:")
-        add("        r = decode(raw)")
-        add("    except DecodeError:")
-        add("        return False")
+        add("def take(r):")
         self._numbers()
         self._keys()
         self._item()
         self._location()
-        self._bookmark()
-        add("    load(location, item, bookmark)")
+        self._hand_over()
         add("    return True")
         scope = dict(self.names)
         exec("\n".join(self.lines), scope)  # noqa: S102  code written here, from the schema
-        handle: Callable[[bytes], bool] = scope["handle"]
-        return handle
+        take: Callable[[Any], bool] = scope["take"]
+        return take
+
+    def _hand_over(self) -> None:
+        """The item to the sink: a plain count by its short lane where it has one."""
+        load_count = self.sink.count_lane()
+        if load_count is None:
+            self._bookmark()
+            self.names["load"] = self.sink.load
+            self.lines.append("    load(location, item, bookmark)")
+        else:
+            self.names["load_count"] = load_count
+            self.names["encode_item"] = encode_item
+            self.lines.append(f"    key = encode_item([{self._identity()}])")
+            self.lines.append("    load_count(location, item, key, encode_item(item))")
+
+    def _identity(self) -> str:
+        """The item's identity as `identity_by` makes it; a field never mapped is None."""
+        mapped = {api_field for api_field, _, _ in self.sink.mapper.lookups}
+        fields = self.sink.loader.destination.identity_fields
+        return ", ".join(f"item.get({name!r})" if name in mapped else "None" for name in fields)
 
     def _attribute(self, prop: str) -> str:
         return f"r.{self.typed.attributes[prop]}"
@@ -133,12 +175,16 @@ class _Writer:
         for key in self.sink.key_properties:  # missing (or null): the general path tells
             self.lines += [f"    if {self._attribute(key)} is None:", "        return False"]
 
-    def _read(self, prop: str, indent: str) -> list[str]:
-        """Lines setting `v` to the property's value, None where it has none (null, '')."""
+    def _read(self, prop: str, indent: str) -> tuple[list[str], str]:
+        """Lines setting `v` to the property's value, and the test that it holds one.
+
+        Null and '' hold none.
+        """
         attribute = self._attribute(prop)
         if self._is_number(prop):
-            return [f"{indent}v = {attribute}", f"{indent}if v is not None: v = decode_number(v)"]
-        return [f"{indent}v = {attribute}", f"{indent}if v == '': v = None"]
+            lines = [f"{indent}v = {attribute}", f"{indent}if v is not None: v = decode_number(v)"]
+            return lines, "v is not None"
+        return [f"{indent}v = {attribute}"], "v is not None and v != ''"
 
     def _convert(self, name: str, convert: Callable[[Any], Any]) -> str:
         """The expression converting `v`: the common case written inline where known."""
@@ -164,19 +210,29 @@ class _Writer:
                 add(f"    if {api_field!r} not in item:")
                 indent = "        "
             assigned.add(api_field)
-            self.lines += self._read(key, indent)
+            lines, holds = self._read(key, indent)
+            self.lines += lines
             self.lines += [
-                f"{indent}if v is not None:",
+                f"{indent}if {holds}:",
                 f"{indent}    try:",
                 f"{indent}        item[{api_field!r}] = {self._convert(f'c{index}', convert)}",
                 f"{indent}    except RuleError:",
                 f"{indent}        return False",
             ]
-        self.names["IDENTIFIERS"] = frozenset(self.sink.mapper.identifiers)
-        self.names["REQUIRED"] = frozenset(self.sink.mapper.required)
-        add("    keys = item.keys()")
-        add("    if not (IDENTIFIERS & keys) or not (REQUIRED <= keys):")
-        add("        return False")
+        self._item_checks(assigned)
+
+    def _item_checks(self, assigned: set[str]) -> None:
+        """The item has one of the identifiers and every required field (else: return)."""
+        mapper = self.sink.mapper
+        identifiers = [name for name in mapper.identifiers if name in assigned]
+        missing = [f"{name!r} not in item" for name in mapper.required]
+        if identifiers:
+            missing.append(
+                "(" + " and ".join(f"{name!r} not in item" for name in identifiers) + ")"
+            )
+        else:
+            missing.append("True")  # no identifier can be given: the general path tells
+        self.lines += [f"    if {' or '.join(missing)}:", "        return False"]
 
     def _location(self) -> None:
         """`location`: from the first location property that holds one, else the setting."""
@@ -184,11 +240,12 @@ class _Writer:
         add = self.lines.append
         add("    location = None")
         convert = self._convert("convert_location", mapper.rules.location.convert)
-        for key in mapper.location_keys:
-            add("    if location is None:")
-            self.lines += self._read(key, "        ")
+        for index, key in enumerate(mapper.location_keys):
+            add("    if location is None:" if index else "    if True:")
+            lines, holds = self._read(key, "        ")
+            self.lines += lines
             self.lines += [
-                "        if v is not None:",
+                f"        if {holds}:",
                 "            try:",
                 f"                location = {convert}",
                 "            except RuleError:",

@@ -25,7 +25,7 @@ from target_kibo_inventory.validation import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
@@ -140,6 +140,28 @@ class InventorySink(Sink):
             source=(self.stream_name, position) if self.keep_sources else None,
             bookmark=bookmark,
         )
+
+    def count_lane(self) -> Callable[[str, dict[str, Any], bytes, bytes], None] | None:
+        """`load` for a stream of plain counts (no bookmark, no record kept), in one call.
+
+        Each item comes with its key and encoding (see InventoryLoader.count_lane). None for
+        any other stream.
+        """
+        if self.operation == "adjust" or self.keep_sources:
+            return None
+        add_count = self.loader.count_lane(self.stream_name)
+        tally = self.tally_record_read
+        positions, stream = self.positions, self.stream_name
+
+        def load_count(location: str, item: dict[str, Any], key: bytes, encoded: bytes) -> None:
+            tally()
+            self._uncounted += 1
+            if self._uncounted >= METRIC_EVERY:
+                self._count_records()
+            positions[stream] += 1
+            add_count(location, item, key, encoded)
+
+        return load_count
 
     def _next_position(self) -> int:
         """Count a record (the SDK's metric in bunches); its position in the stream."""

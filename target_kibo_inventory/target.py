@@ -35,7 +35,7 @@ from target_kibo_inventory.reader import (
     RecordReader,
     discard_input,
 )
-from target_kibo_inventory.record_path import compile_stream, decode_line
+from target_kibo_inventory.record_path import CompiledStream, compile_stream, decode_line
 from target_kibo_inventory.rules import clip
 from target_kibo_inventory.run import Run, StopSignal
 from target_kibo_inventory.settings.sources import (
@@ -200,8 +200,10 @@ class TargetKiboInventory(Target):
         )
         self._drain_after_minutes = settings.drain_interval_seconds / 60
         self._routes: dict[str, list[Route]] = {}
-        self._compiled: dict[str, Callable[[bytes], bool] | None] = {}
+        self._compiled: dict[str, CompiledStream | None] = {}
         """Each stream's compiled record path (None: the general path only)."""
+        self._latest: CompiledStream | None = None
+        """The compiled path of the last RECORD taken on one."""
         self._resend_warned: set[str] = set()
         self._next_age_check = 0.0
         self._received_since_drain = False
@@ -365,24 +367,26 @@ class TargetKiboInventory(Target):
                 self._drain_if_due()
 
     def _compiled_record(self, line: bytes | str) -> bool:
-        """Take a RECORD line on its stream's compiled record path; False: the general path."""
-        try:
-            head = decode_line(line)
-        except (msgspec.DecodeError, RecursionError):
+        """Take a RECORD line on its stream's compiled record path; False: the general path.
+
+        The line is first decoded whole for the stream of the last compiled RECORD (one pass);
+        failing that, its head is read and its record left raw.
+        """
+        latest, found = self._latest, None
+        if latest is not None:
+            try:
+                message = latest.decode_line(line)
+            except (msgspec.DecodeError, RecursionError):
+                message = None
+            if message is not None and message.type == "RECORD" and message.stream == latest.stream:
+                found = latest.take, message.record
+        if found is None and (found := self._compiled_take(line)) is None:
             return False
-        stream = head.stream
-        if head.type != "RECORD" or type(stream) is not str or not head.record:
-            return False
-        try:
-            handle = self._compiled[stream]
-        except KeyError:
-            handle = self._compiled[stream] = self._compile(stream)
-        if handle is None:
-            return False
+        take, record = found
         stop = self.stop_signal  # `with stop:` written out: this runs for every record
         stop.deferring = True
         try:
-            taken = handle(head.record)
+            taken = take(record)
             if taken:
                 self._received_since_drain = True
                 if time.monotonic() >= self._next_age_check:
@@ -394,7 +398,25 @@ class TargetKiboInventory(Target):
             self._stop()
         return taken
 
-    def _compile(self, stream: str) -> Callable[[bytes], bool] | None:
+    def _compiled_take(self, line: bytes | str) -> tuple[Callable[[Any], bool], Any] | None:
+        """The compiled path of a RECORD line's stream and its raw record, or None."""
+        try:
+            head = decode_line(line)
+        except (msgspec.DecodeError, RecursionError):
+            return None
+        stream = head.stream
+        if head.type != "RECORD" or type(stream) is not str or not head.record:
+            return None
+        try:
+            compiled = self._compiled[stream]
+        except KeyError:
+            compiled = self._compiled[stream] = self._compile(stream)
+        if compiled is None:
+            return None
+        self._latest = compiled
+        return compiled.take_raw, head.record
+
+    def _compile(self, stream: str) -> CompiledStream | None:
         """A stream's compiled record path where its records go straight to one sink."""
         if stream not in self.mapper.stream_maps:
             return None  # a RECORD before its SCHEMA: the general path refuses it
@@ -448,6 +470,7 @@ class TargetKiboInventory(Target):
         super()._process_schema_message(message_dict)
         self._routes.clear()
         self._compiled.clear()
+        self._latest = None
         bookmarks = message_dict.get("bookmark_properties")
         if not isinstance(bookmarks, list):
             return

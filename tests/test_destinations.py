@@ -7,6 +7,7 @@ import json
 import pytest
 import requests
 
+from target_kibo_inventory.batching import encode_item
 from target_kibo_inventory.destinations.base import Answer
 from target_kibo_inventory.destinations.increff import Increff
 from target_kibo_inventory.destinations.kibo.translated import KiboTranslated
@@ -81,7 +82,7 @@ def test_kibo_hosts_per_environment(environment, host):
 
 def test_kibo_body_is_joined_from_encoded_items():
     kibo = KiboTranslated(_settings(**KIBO))
-    items = [kibo.encode_item("L", {"sku": "A", "quantity": 1}), b'{"sku":"B","quantity":2}']
+    items = [encode_item({"sku": "A", "quantity": 1}), b'{"sku":"B","quantity":2}']
     request = kibo.request("refresh", 'Store "1"', [b",".join(items)])
     assert request.method == "POST"
     assert json.loads(request.body) == {
@@ -158,7 +159,7 @@ def test_increff_body_headers_and_limits():
     assert isinstance(increff, Increff)
     assert increff.operations == ("refresh",)
     assert increff.full_size("refresh") == 300
-    item = increff.encode_item("wd003", {"channelSkuCode": "ITEM302", "quantity": 40})
+    item = encode_item({"channelSkuCode": "ITEM302", "quantity": 40})
     request = increff.request("refresh", "wd003", [item])
     assert (request.method, request.url) == (
         "PUT",
@@ -177,7 +178,7 @@ def test_increff_body_headers_and_limits():
 
 
 def _increff_answer(increff: Increff, skus: str | list[str], answer: dict) -> Answer:
-    items = [increff.encode_item("L", {"channelSkuCode": s, "quantity": 1}) for s in skus]
+    items = [encode_item({"channelSkuCode": s, "quantity": 1}) for s in skus]
     return increff.read_answer("refresh", json.dumps(answer).encode(), [b",".join(items)])
 
 
@@ -235,7 +236,7 @@ def test_increff_a_failure_named_differently_still_fails():
 
 def test_increff_v0_payload():
     increff = build(_settings(**INCREFF, increff_payload="v0", increff_client_id=10000900))
-    item = increff.encode_item("1000901", {"clientSkuId": "SKU1", "quantity": 10})
+    item = encode_item({"clientSkuId": "SKU1", "quantity": 10})
     request = increff.request("refresh", "1000901", [item])
     line = {"clientId": 10000900, "clientSkuId": "SKU1", "quantity": 10}
     assert json.loads(request.body) == [{**line, "fulfillmentLocationId": 1000901}]

@@ -12,6 +12,7 @@ import requests
 
 from target_kibo_inventory import rules
 from target_kibo_inventory.auth import BearerAuth, TokenAuth
+from target_kibo_inventory.batching import encode_item
 from target_kibo_inventory.destinations.kibo.native import (
     ADJUST_ITEMS,
     REFRESH_ITEMS,
@@ -180,7 +181,7 @@ def test_the_translated_style_takes_the_key_alone_only_when_asked():
 
 def test_body_names_the_location_code():
     native = _native()
-    items = [native.encode_item("L", {"sku": "A", "quantity": 1}), b'{"sku":"B","quantity":2}']
+    items = [encode_item({"sku": "A", "quantity": 1}), b'{"sku":"B","quantity":2}']
     request = native.request("adjust", 'WH "1"', [b",".join(items)])
     assert request.method == "POST"
     assert json.loads(request.body) == {

@@ -10,10 +10,9 @@ from __future__ import annotations
 import io
 import json
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import msgspec
 import requests
 
 from target_kibo_inventory import rules
@@ -25,7 +24,6 @@ from target_kibo_inventory.destinations.base import (
     HttpRequest,
     ItemRules,
     Words,
-    identity_by,
     merge_json,
 )
 from target_kibo_inventory.destinations.kibo.translated import KiboTranslated
@@ -60,10 +58,7 @@ class Stockroom:
     def cost_step(self, operation: str) -> int:
         return 3
 
-    def encode_item(self, location: str, item: Mapping[str, Any]) -> bytes:
-        return msgspec.json.encode(item)
-
-    identity = staticmethod(identity_by(("article",)))
+    identity_fields = ("article",)
     merge = staticmethod(merge_json)
 
     def quantity_bounds(self, operation: str) -> tuple[int, int]:

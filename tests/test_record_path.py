@@ -8,6 +8,7 @@ same, whatever took each record.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import threading
@@ -150,13 +151,26 @@ def records_of(draw, properties: dict) -> list[dict]:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(data=st.data(), operation=st.sampled_from(["refresh", "adjust"]))
-def test_the_compiled_path_answers_as_the_general_path(tmp_path_factory, data, operation):
-    properties = data.draw(stream_schema())
-    rows = data.draw(records_of(properties))
-    messages = [schema("s", properties), *(record("s", **row) for row in rows)]
+@given(
+    data=st.data(),
+    operations=st.lists(st.sampled_from(["refresh", "adjust"]), min_size=1, max_size=2),
+)
+def test_the_compiled_path_answers_as_the_general_path(tmp_path_factory, data, operations):
+    """One stream, or two interleaved (of one schema or two; one operation or both)."""
+    names = ["s", "t"][: len(operations)]
+    messages: list[dict] = []
+    records: dict[str, list[dict]] = {}
+    properties: dict = {}
+    for name in names:
+        if not properties or data.draw(st.booleans()):  # else one schema: a line of one
+            properties = data.draw(stream_schema())  # stream decodes as the other's
+        messages.append(schema(name, properties))
+        records[name] = [record(name, **row) for row in data.draw(records_of(properties))]
+    order = data.draw(st.permutations([name for name in names for _ in records[name]]))
+    left = {name: iter(records[name]) for name in names}
+    messages += [next(left[name]) for name in order]
     text = lines(messages)
-    config = {**CONFIG, "operation": operation}
+    config = {**CONFIG, "stream_operations": dict(zip(names, operations, strict=True))}
     work = tmp_path_factory.mktemp("run")
     compiled = _outcome(TargetKiboInventory, config, text, work / "compiled")
     general = _outcome(GeneralPathOnly, config, text, work / "general")
@@ -180,9 +194,13 @@ def test_a_typical_stream_takes_the_compiled_path(tmp_path, monkeypatch):
 
     class Counting(TargetKiboInventory):
         def _compile(self, stream: str) -> Any:
-            handle = super()._compile(stream)
-            assert handle is not None
-            return lambda raw: taken.append(1) or handle(raw)
+            compiled = super()._compile(stream)
+            assert compiled is not None
+            return dataclasses.replace(
+                compiled,
+                take=lambda record: taken.append(1) or compiled.take(record),
+                take_raw=lambda raw: taken.append(1) or compiled.take_raw(raw),
+            )
 
     recorder = Recorder()
     Counting(config=CONFIG, client=recorder).listen(io.StringIO(text))
@@ -201,3 +219,19 @@ def test_a_schema_a_struct_cannot_express_takes_the_general_path(tmp_path, monke
     target = TargetKiboInventory(config=CONFIG, client=Recorder())
     target.listen(io.StringIO(lines([schema("s", properties)])))
     assert target._compile("s") is None
+
+
+def test_an_item_collapses_whichever_path_took_its_records(tmp_path):
+    """The compiled path keys an item as the general path does: its counts make one item."""
+    properties = {"sku": {"type": "string"}, "quantity": {"type": "integer"}}
+    rows = [
+        {"sku": "A", "quantity": 1},  # compiled
+        {"sku": "A", "quantity": 2, "extra": "undeclared"},  # general (the Struct refuses it)
+        {"sku": "B", "quantity": 3, "extra": "undeclared"},  # general
+        {"sku": "B", "quantity": 4},  # compiled
+    ]
+    text = lines([schema("s", properties), *(record("s", **row) for row in rows)])
+    requests, dead, error = _outcome(TargetKiboInventory, CONFIG, text, tmp_path / "run")
+    assert (dead, error) == ([], None)
+    [body] = [json.loads(request) for request in requests]
+    assert body["items"] == [{"sku": "A", "quantity": 2}, {"sku": "B", "quantity": 4}]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from target_kibo_inventory.batching import encode_item
 from target_kibo_inventory.destinations.increff import Increff
 from target_kibo_inventory.destinations.kibo.api import RENEW_ON
 from target_kibo_inventory.destinations.kibo.limits import ADJUST_MAX_ITEMS, REFRESH_MAX_ITEMS
@@ -214,7 +215,7 @@ def test_increff_s_own_example_answer_fails_nothing_and_is_told_once():
         )
     )
     assert isinstance(increff, Increff)
-    item = increff.encode_item("wd003", {"channelSkuCode": sent, "quantity": 40})
+    item = encode_item({"channelSkuCode": sent, "quantity": 40})
     read = increff.read_answer("refresh", answer.group().encode(), [item])
     assert (read.succeeded, read.failed) == (1, [])
     [warning] = increff.run_warnings()

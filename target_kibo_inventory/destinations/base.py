@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgspec
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable, Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     import requests
 
@@ -108,16 +108,6 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
 
 
-def identity_by(fields: Sequence[str]) -> Callable[[Mapping[str, Any]], bytes]:
-    """An item's identity: its values of `fields` (those that name one inventory row)."""
-    names = tuple(fields)
-
-    def identity(item: Mapping[str, Any]) -> bytes:
-        return _encode(list(map(item.get, names)))  # bytes: a third of a tuple's memory
-
-    return identity
-
-
 def merge_json(earlier: bytes, later: bytes, quantity: int) -> bytes:
     """Two encoded items of one row as one: the later one's fields over the earlier's.
 
@@ -182,6 +172,9 @@ class Destination(Protocol):
     """The operations it takes ('refresh': absolute counts; 'adjust': deltas)."""
     location_key: str
     """The location's name in request bodies and state entries (locationName, locationCode)."""
+    identity_fields: tuple[str, ...]
+    """The fields that name one inventory row (identifiers, and bin, lot, serial number...
+    where the API has them): a location's items of one identity go out once."""
 
     @property
     def words(self) -> Words:
@@ -205,17 +198,6 @@ class Destination(Protocol):
         """Items per cost step (a request of n items costs ⌈n/step⌉ steps)."""
         ...
 
-    def encode_item(self, location: str, item: Mapping[str, Any]) -> bytes:
-        """An item as the JSON value it is sent as."""
-        ...
-
-    def identity(self, item: Mapping[str, Any]) -> Hashable:
-        """Which inventory row an item is: a location's items of one identity go out once.
-
-        Its identifiers, and its bin, lot, serial number... where the API has them.
-        """
-        ...
-
     def merge(self, earlier: bytes, later: bytes, quantity: int) -> bytes:
         """Two encoded items of one row as one, with the later fields and this quantity."""
         ...
@@ -228,7 +210,7 @@ class Destination(Protocol):
         """The request that sends these items for a location.
 
         `items` are parts whose concatenation is the encoded items separated by commas (the
-        body is built with one copy).
+        body is built with one copy); each item is its own JSON object.
         """
         ...
 

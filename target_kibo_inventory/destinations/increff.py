@@ -29,7 +29,6 @@ from target_kibo_inventory.destinations.base import (
     HttpRequest,
     ItemRules,
     Words,
-    identity_by,
     merge_json,
 )
 from target_kibo_inventory.errors import AnswerError, SettingsError
@@ -37,7 +36,7 @@ from target_kibo_inventory.rules import clip
 from target_kibo_inventory.settings import DestinationSettings, require, setting
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
     import requests
 
@@ -171,9 +170,10 @@ class Increff:
         own.required(settings)
         self.v0 = own.increff_payload == "v0"
         self.client_id = own.increff_client_id
-        self._identity = identity_by(
+        self.identity_fields: tuple[str, ...] = (
             ("clientSkuId", "inventoryPoolId") if self.v0 else ("channelSkuCode",)
         )
+        """One SKU of the location: channelSkuCode (V0: clientSkuId in its inventory pool)."""
         self.url = str(settings.base_url).rstrip("/") + PATH
         self.size = own.increff_batch_items
         self.username = str(own.increff_auth_username)
@@ -199,28 +199,27 @@ class Increff:
         """Increff costs requests, not items."""
         return self.size
 
-    def identity(self, item: Mapping[str, Any]) -> bytes:
-        """One SKU of the location: channelSkuCode (V0: clientSkuId in its inventory pool)."""
-        return self._identity(item)
-
     merge = staticmethod(merge_json)
 
     def quantity_bounds(self, operation: str) -> tuple[int, int]:
         """Absolute counts from 0."""
         return (0, INT_MAX)
 
-    def encode_item(self, location: str, item: Mapping[str, Any]) -> bytes:
-        """A product, or for V0 a whole inventory line with the client and location."""
-        if not self.v0:
-            return _encode(item)
-        return _encode({"clientId": self.client_id, **item, "fulfillmentLocationId": int(location)})
-
     def request(self, operation: str, location: str, items: Sequence[bytes]) -> HttpRequest:
         """PUT `{"locationCode", "products": [...]}`, or for V0 the array of lines."""
         if self.v0:
-            return HttpRequest("PUT", self.url, b"".join((b"[", *items, b"]")))
+            return HttpRequest(
+                "PUT", self.url, b"".join((b"[", *self._v0_lines(location, items), b"]"))
+            )
         head = b'{"locationCode":' + _encode(location) + b',"products":['
         return HttpRequest("PUT", self.url, b"".join((head, *items, b"]}")))
+
+    def _v0_lines(self, location: str, items: Sequence[bytes]) -> list[bytes]:
+        """V0's inventory lines: each item with the client before and the location after it."""
+        head = b'{"clientId":' + _encode(self.client_id) + b","
+        tail = b',"fulfillmentLocationId":' + _encode(int(location)) + b"}"
+        lines = _decode(b"".join((b"[", *items, b"]")))
+        return [b",".join(head + _encode(line)[1:-1] + tail for line in lines)]
 
     def headers(self) -> dict[str, str]:
         """No headers beyond the credentials."""

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-import msgspec
 from singer_sdk import typing as th
 
 from target_kibo_inventory import rules
@@ -27,14 +26,13 @@ from target_kibo_inventory.destinations.base import (
     HttpRequest,
     ItemRules,
     Words,
-    identity_by,
     merge_json,
 )
 from target_kibo_inventory.errors import AnswerError
 from target_kibo_inventory.settings import DestinationSettings, require, setting
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
     import requests
 
@@ -81,7 +79,7 @@ class Stockroom:
     location_key = "store"
     words = WORDS
     job_queue = None
-    identity = staticmethod(identity_by(("article",)))
+    identity_fields = ("article",)
     merge = staticmethod(merge_json)
 
     def __init__(self, settings: Settings) -> None:
@@ -106,10 +104,6 @@ class Stockroom:
     def quantity_bounds(self, operation: str) -> tuple[int, int]:
         """Counts from 0."""
         return (0, COUNTS.high)
-
-    def encode_item(self, location: str, item: Mapping[str, Any]) -> bytes:
-        """The line as JSON."""
-        return msgspec.json.encode(item)
 
     def request(self, operation: str, location: str, items: Sequence[bytes]) -> HttpRequest:
         """PATCH `{"lines": [...]}` to the location's stock."""

@@ -28,7 +28,6 @@ from target_kibo_inventory.destinations.base import (
     ItemRules,
     JobStatus,
     Words,
-    identity_by,
     merge_json,
 )
 from target_kibo_inventory.destinations.kibo.limits import (
@@ -49,7 +48,7 @@ from target_kibo_inventory.destinations.kibo.settings import (
 from target_kibo_inventory.errors import AnswerError, SettingsError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
     import requests
 
@@ -249,11 +248,7 @@ class KiboApi:
         """3000 refresh items; an adjust request costs one step."""
         return REFRESH_COST_STEP if operation == "refresh" else self.sizes[operation]
 
-    def encode_item(self, location: str, item: Mapping[str, Any]) -> bytes:
-        """The item as JSON (the location goes once, in the body)."""
-        return _encode(item)
-
-    identity = staticmethod(identity_by(ROW_FIELDS))
+    identity_fields: tuple[str, ...] = ROW_FIELDS
     merge = staticmethod(merge_json)
 
     def quantity_bounds(self, operation: str) -> tuple[int, int]:

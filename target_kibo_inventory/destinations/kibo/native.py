@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from target_kibo_inventory import rules
-from target_kibo_inventory.destinations.base import FieldRule, ItemRules, identity_by
+from target_kibo_inventory.destinations.base import FieldRule, ItemRules
 from target_kibo_inventory.destinations.kibo.api import (
     IDENTIFIER_RULES,
     IDENTIFIERS,
@@ -137,7 +137,7 @@ class KiboUnifiedCommerce(KiboApi):
     location_key = "locationCode"
     refresh_items = REFRESH_ITEMS
     adjust_items = ADJUST_ITEMS
-    identity = staticmethod(identity_by(NATIVE_ROW_FIELDS))
+    identity_fields: tuple[str, ...] = NATIVE_ROW_FIELDS
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
