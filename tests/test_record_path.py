@@ -146,8 +146,9 @@ def records_of(draw, properties: dict) -> list[dict]:
     return rows
 
 
+@pytest.mark.slow
 @settings(
-    max_examples=300,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import jsonschema
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -108,7 +109,8 @@ def _typed_accepts(typed, line: bytes) -> bool:
     )
 
 
-@settings(max_examples=1500, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=1000, deadline=None)
 @given(schema=stream_schema(), record=records)
 def test_a_record_the_typed_decoder_accepts_the_general_path_accepts(schema, record):
     typed = typed_records(schema)
