@@ -34,8 +34,9 @@ HERE = Path(__file__).resolve().parent
 REFERENCE = HERE / "reference.json"
 """CPU microseconds per record of each run, as the last release measured them."""
 FULL_REFRESH = 12000
-REGRESSION = 0.10
-"""More CPU per record than the reference by this share is flagged."""
+REGRESSION = 0.15
+"""This target's runs taking more CPU per record than the reference by this share are flagged
+(the shared machine's noise between runs is about ±10%; the other runs are shown for scale)."""
 BIN = Path(sys.executable).parent
 SCHEMA = {
     "type": "SCHEMA",
@@ -314,18 +315,18 @@ def print_table(results: list[Result], small: int, reference: dict[str, float]) 
         requests = (
             f"{r.requests:,} ({r.optimum:,}; {r.records:,})" if r.requests is not None else ""
         )
+        cpu_us = _against(r.cpu_us, reference.get(r.key), ours=r.requests is not None)
         print(
             f"| {r.name} | {r.records:,} | {r.rate:,.0f} | {r.rate / baseline.rate:.2f} | "
-            f"{r.cpu:.1f} | {_against(r.cpu_us, reference.get(r.key))} | {r.peak_mb:.0f} | "
-            f"{requests} |"
+            f"{r.cpu:.1f} | {cpu_us} | {r.peak_mb:.0f} | {requests} |"
         )
 
 
-def _against(cpu_us: float, reference: float | None) -> str:
+def _against(cpu_us: float, reference: float | None, *, ours: bool) -> str:
     if reference is None:
         return f"{cpu_us:.2f} (none)"
     change = cpu_us / reference - 1
-    flag = " REGRESSION" if change > REGRESSION else ""
+    flag = " REGRESSION" if ours and change > REGRESSION else ""
     return f"{cpu_us:.2f} ({reference:.2f}, {change:+.0%}{flag})"
 
 

@@ -234,6 +234,9 @@ class HttpClient:
         auth = destination.auth()
         self.auth = auth.fetching_with(self._fetch_token) if isinstance(auth, TokenAuth) else auth
         self.timeout = timeout
+        self._prepared_by_url: dict[
+            tuple[str, str], tuple[requests.PreparedRequest, dict[str, Any]]
+        ] = {}
         self.max_tries = max_retries + 1
         self.max_retry_seconds = max_retry_seconds
         self.stopping = stopping or threading.Event()
@@ -343,15 +346,36 @@ class HttpClient:
 
     def _send_once(self, request: HttpRequest, description: str) -> requests.Response:
         try:
-            return self.session.request(
-                request.method,
-                request.url,
-                data=request.body,
-                auth=self.auth,
-                timeout=self.timeout,
-            )
+            if request.method == "GET" or self.session.cookies:
+                return self.session.request(  # reads; and a server that set cookies
+                    request.method,
+                    request.url,
+                    data=request.body,
+                    auth=self.auth,
+                    timeout=self.timeout,
+                )
+            prepared, settings = self._prepared(request.method, request.url)
+            prepared = prepared.copy()
+            prepared.prepare_body(request.body, None)
+            prepared.prepare_auth(self.auth)
+            return self.session.send(prepared, timeout=self.timeout, **settings)
         except requests.RequestException as error:
             raise _classify(error, description) from None
+
+    def _prepared(self, method: str, url: str) -> tuple[requests.PreparedRequest, dict[str, Any]]:
+        """An inventory URL's request as the session prepares it, and the environment's settings.
+
+        Once per URL (`requests`' Prepared Requests): the session's headers and hooks, the
+        proxies and CA bundle of the environment. Each request copies it and adds its body and
+        auth, as `Session.request` would; a server that sets cookies is sent the long way.
+        """
+        found = self._prepared_by_url.get((method, url))
+        if found is None:
+            prepared = self.session.prepare_request(requests.Request(method, url))
+            settings = self.session.merge_environment_settings(url, {}, None, None, None)
+            found = (prepared, {**settings, "allow_redirects": True})
+            self._prepared_by_url[method, url] = found
+        return found
 
     def _read(self, response: requests.Response, description: str) -> bytes:
         status = response.status_code

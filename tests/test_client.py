@@ -135,8 +135,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b'{"jobID"')
             self.close_connection = True
             return
-        status, content = answer
+        status, content, *extra = answer
         self.send_response(status)
+        for name, value in (extra[0] if extra else {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Retry-After", "0")  # retries without waiting, to keep tests fast
         self.send_header("Content-Length", str(len(content)))
@@ -159,7 +161,7 @@ class _Seen:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, answer: Callable[[_Seen], tuple[int, bytes] | str]) -> None:
+    def __init__(self, answer: Callable[[_Seen], tuple[Any, ...] | str]) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.answer = answer
         self.seen: list[_Seen] = []
@@ -171,7 +173,7 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def _serving(answer: Callable[[_Seen], tuple[int, bytes] | str]) -> Iterator[_Server]:
+def _serving(answer: Callable[[_Seen], tuple[Any, ...] | str]) -> Iterator[_Server]:
     server = _Server(answer)
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
@@ -209,6 +211,27 @@ WAIT = 5.0
 def _send(client: HttpClient, url: str, **options: Any) -> bytes:
     request = HttpRequest("POST", url + "/inv/api/v5/inventory/adjust/", b"{}")
     return client.send(request, "an adjust", **options)
+
+
+def test_each_request_of_a_url_carries_the_headers_its_body_the_auth_and_cookies_set():
+    """A URL's request is prepared once and copied for each body: every request still carries
+    the session's headers, its own body and length and the auth; a cookie the server sets (a
+    load balancer's, say) is sent back from then on."""
+    answers = iter(
+        [(200, b'{"jobID": 1}'), (200, b'{"jobID": 2}', {"Set-Cookie": "lb=b7; Path=/"})]
+    )
+    with _serving(lambda seen: next(answers, JOB)) as server:
+        client = _client(server.url)
+        for body in (b'{"a": 1}', b'{"bb": 22}', b'{"ccc": 333}'):
+            request = HttpRequest("POST", server.url + "/inv/api/v5/inventory/refresh/", body)
+            client.send(request, "a refresh")
+    sent = [(s.body, s.headers) for s in server.seen]
+    assert [body for body, _ in sent] == [b'{"a": 1}', b'{"bb": 22}', b'{"ccc": 333}']
+    for body, headers in sent:
+        assert headers["Content-Length"] == str(len(body))
+        assert headers["Authorization"] == "Bearer key-0123456789"
+        assert (headers["Content-Type"], headers["x-vol-tenant"]) == ("application/json", "t")
+    assert [headers.get("Cookie") for _, headers in sent] == [None, None, "lb=b7"]
 
 
 @pytest.mark.parametrize(
