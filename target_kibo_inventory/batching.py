@@ -20,6 +20,7 @@ later records of it start a new entry that goes out in a later request.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import shutil
 import struct
@@ -177,6 +178,7 @@ class Spill:
         """Append a location's counts to its file."""
         if self._folder is None:
             self._folder = Path(tempfile.mkdtemp(prefix="kibo-inventory-spill-", dir=self.parent))
+            atexit.register(self.close)  # also when the run fails or is stopped
             if self.on_first_use is not None:
                 self.on_first_use(self._folder)
         path = self._files.get(location)

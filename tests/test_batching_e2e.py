@@ -252,3 +252,20 @@ def test_at_the_memory_cap_counts_wait_on_disk_and_requests_stay_at_the_optimum(
     assert list(spill_parent.iterdir()) == []  # the folder of counts set aside is gone
     [line] = [line for line in run.stderr.splitlines() if "max_buffered_items (500)" in line]
     assert f"counts wait in {spill_parent}/kibo-inventory-spill-" in line
+
+
+def test_counts_waiting_on_disk_are_removed_when_the_run_fails(emulator, tmp_path):
+    counts = {f"Store {n:02d}": 50 for n in range(20)}
+    bad = record("stock", sku="SKU-X", location_name="Store 00", quantity="many")
+    spill_parent = tmp_path / "tmp"
+    spill_parent.mkdir()
+    run = run_target(
+        {**emulator.config(), "max_buffered_items": 100},
+        [schema("stock"), *_stock_records("stock", counts, 5), bad],
+        tmp_path,
+        env={"TMPDIR": str(spill_parent)},
+    )
+    assert run.returncode == 1
+    assert "'quantity'" in run.stderr
+    assert "max_buffered_items (100) reached" in run.stderr
+    assert list(spill_parent.iterdir()) == []
