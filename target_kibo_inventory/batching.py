@@ -20,11 +20,19 @@ later records of it start a new entry that goes out in a later request.
 
 from __future__ import annotations
 
+import atexit
+import itertools
+import shutil
+import struct
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+from target_kibo_inventory import files
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterator, Mapping, Sequence
@@ -134,6 +142,89 @@ class _Location:
         self.buffers: dict[str, _Buffer] = {"refresh": self.refresh, "adjust": self.adjust}
 
 
+class Spill:
+    """Plain counts set aside on disk while the memory cap is reached, per location.
+
+    Appended as (key, item) records to a location's file in an owner-only temporary folder;
+    taken back whole, a later record of a key winning, when the location's counts go out.
+    """
+
+    _HEAD = struct.Struct("<II")
+
+    def __init__(
+        self, parent: str | None = None, on_first_use: Callable[[Path], None] | None = None
+    ) -> None:
+        """Counts go to a temporary folder in `parent` (the system's if None), made at need.
+
+        `on_first_use` is told the folder when it is made.
+        """
+        self.parent = parent
+        self.on_first_use = on_first_use
+        self._folder: Path | None = None
+        self._files: dict[str, Path] = {}
+        self._records: dict[str, int] = {}
+        self._names = itertools.count()
+        """File names: never one that another location's file had."""
+
+    def __contains__(self, location: str) -> bool:
+        """Whether the location has counts set aside."""
+        return location in self._files
+
+    def records(self, location: str) -> int:
+        """How many counts the location has on disk (a repeated item counts each time)."""
+        return self._records.get(location, 0)
+
+    def put(self, location: str, entries: Mapping[bytes, bytes]) -> None:
+        """Append a location's counts to its file."""
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="kibo-inventory-spill-", dir=self.parent))
+            atexit.register(self.close)  # also when the run fails or is stopped
+            if self.on_first_use is not None:
+                self.on_first_use(self._folder)
+        path = self._files.get(location)
+        if path is None:
+            path = self._files[location] = self._folder / f"{next(self._names)}.spill"
+        head = self._HEAD.pack
+        data = b"".join(head(len(k), len(v)) + k + v for k, v in entries.items())
+        self._records[location] = self._records.get(location, 0) + len(entries)
+        files.append(
+            path,
+            data,
+            description="counts set aside at the memory cap",
+            setting="max_buffered_items",
+        )
+
+    def take(self, location: str) -> tuple[dict[bytes, bytes], int]:
+        """A location's counts set aside (the last of each key) and the records read.
+
+        Its file is removed.
+        """
+        path = self._files.pop(location)
+        del self._records[location]
+        data = path.read_bytes()
+        path.unlink()
+        entries: dict[bytes, bytes] = {}
+        size, at, records = self._HEAD.size, 0, 0
+        while at < len(data):
+            key_length, item_length = self._HEAD.unpack_from(data, at)
+            at += size
+            key = data[at : at + key_length]
+            at += key_length
+            entries.pop(key, None)  # a later record of the key goes last, as it came
+            entries[key] = data[at : at + item_length]
+            at += item_length
+            records += 1
+        return entries, records
+
+    def close(self) -> None:
+        """Remove the temporary folder."""
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+            self._files.clear()
+            self._records.clear()
+
+
 class Batcher:
     """Groups items by location into requests of distinct items, at most a full size each.
 
@@ -142,7 +233,10 @@ class Batcher:
     across all locations, the largest buffers are released in whole `steps` (3000 refresh
     items: Kibo's cost step) until a tenth of the cap is free; what does not fill a step stays
     buffered. Only when no buffer holds a whole step are whole buffers released, largest first.
-    `bounds` are each operation's allowed quantities; `merge` combines two encoded items.
+    With a `spill` (runs of counts only), the largest buffers of plain counts are set aside on
+    disk instead, so that requests stay full: a location's counts set aside come back, later
+    ones winning, before any of its counts go out. `bounds` are each operation's allowed
+    quantities; `merge` combines two encoded items.
     """
 
     def __init__(
@@ -153,12 +247,14 @@ class Batcher:
         *,
         merge: Merge,
         bounds: Mapping[str, tuple[int, int]],
+        spill: Spill | None = None,
     ) -> None:
         self.full_sizes = dict(full_sizes)
         self.steps = {op: min(steps[op], size) for op, size in self.full_sizes.items()}
         self.max_buffered = max_buffered
         self.merge = merge
         self.bounds = dict(bounds)
+        self.spill = spill
         self._locations: dict[str, _Location] = {}
         self.buffered_items = 0
         """Distinct items held, across all locations."""
@@ -216,7 +312,7 @@ class Batcher:
         buffer.entries[key] = entry.item if plain else entry  # a plain count: its bytes alone
         buffer.streams[stream] = None
         if len(buffer.entries) >= self.full_sizes[target]:
-            due.append(self._release(location, target, len(buffer.entries)))
+            due += self._release_full(location, target)
         if self.buffered_items >= self.max_buffered:
             due += self._relieve()
         return [request for request in due if request.count]
@@ -284,7 +380,7 @@ class Batcher:
             low, high = self.bounds[operation]
             if low <= pending.quantity + delta <= high:
                 return operation
-            due.append(self._release(location, operation, len(place.buffers[operation].entries)))
+            due += self._release_all(location, operation)
         return "adjust"
 
     def drain(self) -> Iterator[Request]:
@@ -293,16 +389,71 @@ class Batcher:
         Memory is freed as the requests go.
         """
         for location in list(self._locations):
-            place = self._locations[location]
-            for operation, buffer in place.buffers.items():
-                if buffer.entries:
-                    request = self._release(location, operation, len(buffer.entries))
-                    if request.count:
-                        yield request
+            for operation in ("refresh", "adjust"):
+                yield from (r for r in self._release_all(location, operation) if r.count)
             del self._locations[location]
 
+    def _release_full(self, location: str, operation: str) -> list[Request]:
+        """A buffer's full requests (its counts set aside taken back first); the rest stays."""
+        self._take_back(location, operation)
+        buffer = self._locations[location].buffers[operation]
+        if not buffer.entries:  # (an API without this operation has no full size for it)
+            return []
+        full = self.full_sizes[operation]
+        return [
+            self._release(location, operation, full) for _ in range(len(buffer.entries) // full)
+        ]
+
+    def _release_all(self, location: str, operation: str) -> list[Request]:
+        """A buffer as requests, full ones first (its counts set aside taken back first)."""
+        due = self._release_full(location, operation)
+        if count := len(self._locations[location].buffers[operation].entries):
+            due.append(self._release(location, operation, count))
+        return due
+
+    def _take_back(self, location: str, operation: str) -> None:
+        """Bring a location's counts set aside back before its own (which are later)."""
+        if operation != "refresh" or self.spill is None or location not in self.spill:
+            return
+        buffer = self._locations[location].refresh
+        kept, records = self.spill.take(location)
+        merged: dict[Hashable, bytes | _Entry] = {
+            k: v for k, v in kept.items() if k not in buffer.entries
+        }
+        merged.update(buffer.entries)
+        self.collapsed += records + len(buffer.entries) - len(merged)
+        self.buffered_items += len(merged) - len(buffer.entries)
+        buffer.entries = merged
+
+    def _set_aside(self, target: int, by_size: list[tuple[int, str, str]]) -> list[Request]:
+        """Move the largest buffers of plain counts to the spill until `target` is reached.
+
+        A location whose counts on disk and in memory make a full request sends its full
+        requests first, and the rest goes to disk (what is taken back at once stays below two
+        full requests).
+        """
+        assert self.spill is not None  # noqa: S101  (the caller checked)
+        due: list[Request] = []
+        for _, location, operation in by_size:
+            if self.buffered_items <= target:
+                break
+            buffer = self._locations[location].buffers[operation]
+            if operation != "refresh" or not all(type(v) is bytes for v in buffer.entries.values()):
+                continue
+            if self.spill.records(location) + len(buffer.entries) >= self.full_sizes[operation]:
+                due += self._release_full(location, operation)  # what is left is less than full
+                buffer = self._locations[location].buffers[operation]
+            if buffer.entries:
+                self.spill.put(location, buffer.entries)  # type: ignore[arg-type]  # bytes
+                self.buffered_items -= len(buffer.entries)
+                buffer.entries = {}  # its streams stay: they name the requests to come
+        return due
+
     def _relieve(self) -> list[Request]:
-        """Release the largest buffers, in whole steps, until a tenth of the cap is free."""
+        """Release the largest buffers, in whole steps, until a tenth of the cap is free.
+
+        With a spill, set the largest buffers of plain counts aside first.
+        """
         target = self.max_buffered - max(1, self.max_buffered // 10)
         due: list[Request] = []
         by_size = sorted(
@@ -314,9 +465,12 @@ class Batcher:
             ),
             reverse=True,
         )
-        for size, location, operation in by_size:
+        if self.spill is not None:
+            due += self._set_aside(target, by_size)
+        for _, location, operation in by_size:
             if self.buffered_items <= target:
                 break
+            size = len(self._locations[location].buffers[operation].entries)
             if whole := size // self.steps[operation] * self.steps[operation]:
                 due.append(self._release(location, operation, whole))
         for _, location, operation in by_size:
@@ -327,7 +481,11 @@ class Batcher:
         return due
 
     def _release(self, location: str, operation: str, count: int) -> Request:
-        """Take the first `count` items of a buffer as a request (net-zero deltas left out)."""
+        """Take the first `count` items of a buffer as a request (net-zero deltas left out).
+
+        Counts set aside for the location come back first: none is sent after a later one.
+        """
+        self._take_back(location, operation)
         buffer = self._locations[location].buffers[operation]
         pending = buffer.entries
         taken: list[bytes | _Entry]

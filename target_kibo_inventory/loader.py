@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from target_kibo_inventory.batching import Batcher, Request, encode_item, identity_by
+from target_kibo_inventory.batching import Batcher, Request, Spill, encode_item, identity_by
 from target_kibo_inventory.client import AmbiguousRequestError, ApiError, Sender
 from target_kibo_inventory.dispatch import Dispatcher
 from target_kibo_inventory.errors import AnswerError
@@ -22,6 +22,7 @@ from target_kibo_inventory.tracking import JobTracker
 if TYPE_CHECKING:
     import logging
     from collections.abc import Callable, Hashable
+    from pathlib import Path
 
     from target_kibo_inventory.dead_letter import DeadLetters
     from target_kibo_inventory.destinations.base import Answer, Destination
@@ -44,6 +45,9 @@ class LoaderOptions:
     job_log_path: str | None = None
     dry_run: DryRun | None = None
     """With a dry run, each request is written to a file instead of sent."""
+    counts_only: bool = False
+    """No stream is sent as adjust: at the memory cap, counts are set aside on disk (Spill)
+    rather than sent early, so that requests stay full."""
 
     @classmethod
     def from_settings(cls, settings: Settings, dry_run: DryRun | None = None) -> LoaderOptions:
@@ -57,6 +61,7 @@ class LoaderOptions:
             job_wait_timeout_seconds=settings.job_wait_timeout_seconds,
             job_log_path=settings.job_log_path,
             dry_run=dry_run,
+            counts_only="adjust" not in settings.operations,
         )
 
 
@@ -109,6 +114,7 @@ class InventoryLoader:
             max_buffered=options.max_buffered_items,
             merge=destination.merge,
             bounds={op: destination.quantity_bounds(op) for op in operations},
+            spill=Spill(on_first_use=self._spilling) if options.counts_only else None,
         )
         self.identity = identity_by(destination.identity_fields)
         """An item's key in the buffers."""
@@ -183,6 +189,14 @@ class InventoryLoader:
             verdicts = self._release_held(held, verdicts)
         self._movement(record, *verdicts[-1])
 
+    def _spilling(self, folder: Path) -> None:
+        self.logger.info(
+            "max_buffered_items (%d) reached: counts wait in %s until their location's "
+            "requests go out (removed at the end), so that requests stay full.",
+            self.batcher.max_buffered,
+            folder,
+        )
+
     def count_lane(self, stream: str) -> Callable[[str, dict[str, Any], bytes, bytes], None]:
         """`add` of a stream's plain counts (no record kept, no bookmark), in one call.
 
@@ -241,6 +255,8 @@ class InventoryLoader:
         self.dispatcher.close()
         self.jobs.stop()
         self.client.close()
+        if self.batcher.spill is not None:
+            self.batcher.spill.close()
 
     def _batch(self, record: _Record, move: int | None) -> None:
         due = self.batcher.add(

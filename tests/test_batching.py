@@ -12,7 +12,7 @@ from collections import defaultdict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from target_kibo_inventory.batching import Batcher, Request
+from target_kibo_inventory.batching import Batcher, Request, Spill
 from target_kibo_inventory.destinations.base import merge_json
 
 SIZES = {"refresh": 12000, "adjust": 1000}
@@ -236,3 +236,69 @@ def test_the_cap_releases_whole_buffers_when_none_holds_a_step():
         sent += _add(batcher, "refresh", location, f"S{n}", 1)
     assert [(r.location, r.count) for r in sent] == [("A", 2)]
     assert batcher.buffered_items == 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    records=st.lists(
+        st.tuples(st.sampled_from("ABCD"), st.integers(0, 30), st.integers(0, 30)), max_size=300
+    ),
+    refresh=st.integers(1, 40),
+    cap=st.integers(1, 60),
+    drain_every=st.one_of(st.just(0), st.integers(1, 80)),
+)
+def test_with_a_spill_counts_give_the_stock_and_the_requests_of_no_cap(
+    records, refresh, cap, drain_every
+):
+    """Counts set aside on disk at the cap come back before their location's counts go out:
+    the stock of the records applied one by one, and no more requests than with no cap at all."""
+    spill = Spill()
+    capped = Batcher(
+        {"refresh": refresh}, {"refresh": 3}, cap, merge=merge_json, bounds=BOUNDS, spill=spill
+    )
+    uncapped = _batcher({"refresh": refresh, "adjust": 1}, {"refresh": 3, "adjust": 1})
+    expected: dict = {}
+    sent: list[Request] = []
+    optimum = 0
+    try:
+        for n, (location, sku, quantity) in enumerate(records, 1):
+            expected[location, f"S{sku}"] = quantity
+            sent += _add(capped, "refresh", location, f"S{sku}", quantity)
+            optimum += len(_add(uncapped, "refresh", location, f"S{sku}", quantity))
+            if drain_every and n % drain_every == 0:
+                sent += capped.drain()
+                optimum += len(list(uncapped.drain()))
+        sent += capped.drain()
+        optimum += len(list(uncapped.drain()))
+    finally:
+        spill.close()
+    stock: defaultdict = defaultdict(int)
+    _apply(stock, sent)
+    assert dict(stock) == expected
+    assert len(sent) <= optimum  # never more (a repeat may even wait on disk for its count)
+    for request in sent:
+        skus = [item["sku"] for item in _items(request)]
+        assert 1 <= request.count == len(skus) == len(set(skus)) <= refresh
+    assert capped.buffered_items == 0
+    assert len(records) == sum(r.count for r in sent) + capped.collapsed
+
+
+def test_a_count_set_aside_gives_way_to_a_later_count_of_its_item():
+    spill = Spill()
+    batcher = Batcher(
+        {"refresh": 10}, {"refresh": 3}, 3, merge=merge_json, bounds=BOUNDS, spill=spill
+    )
+    try:
+        for sku, quantity in [("A", 1), ("B", 2), ("C", 3)]:  # at the cap: A, B, C to disk
+            assert not _add(batcher, "refresh", "L", sku, quantity)
+        assert batcher.buffered_items == 0
+        _add(batcher, "refresh", "L", "A", 7)  # later than the A on disk
+        [request] = batcher.drain()
+    finally:
+        spill.close()
+    assert sorted((i["sku"], i["quantity"]) for i in _items(request)) == [
+        ("A", 7),
+        ("B", 2),
+        ("C", 3),
+    ]
+    assert batcher.collapsed == 1

@@ -223,3 +223,49 @@ def test_counts_and_movements_alternating_record_by_record_make_two_requests(emu
     assert emulator.stock() == expected
     assert "2,000 records, 2,000 distinct items (0 collapsed)" in run.stderr
     assert "2 requests sent (optimum 2)" in run.stderr
+
+
+def test_at_the_memory_cap_counts_wait_on_disk_and_requests_stay_at_the_optimum(emulator, tmp_path):
+    """60 locations of 50 SKUs each, repeated with new counts, under a cap of 500 distinct
+    items: the counts beyond the cap wait in a temporary folder (removed at the end), and each
+    location gets one request with the last count of each SKU."""
+    counts = {f"Store {n:02d}": 50 for n in range(60)}
+    first = _stock_records("stock", counts, 3)
+    again = [
+        record("stock", **{**m["record"], "quantity": m["record"]["quantity"] + 1})
+        for m in _stock_records("stock", counts, 4)
+    ]
+    spill_parent = tmp_path / "tmp"
+    spill_parent.mkdir()
+    run = run_target(
+        {**emulator.config(), "max_buffered_items": 500},
+        [schema("stock"), *first, *again],
+        tmp_path,
+        env={"TMPDIR": str(spill_parent)},
+    )
+    assert run.returncode == 0, run.stderr
+    assert _sizes_by_location(emulator.api_requests()) == {loc: [50] for loc in counts}
+    expected = {
+        (m["record"]["location_name"], m["record"]["sku"]): m["record"]["quantity"] for m in again
+    }
+    assert emulator.stock() == expected
+    assert list(spill_parent.iterdir()) == []  # the folder of counts set aside is gone
+    [line] = [line for line in run.stderr.splitlines() if "max_buffered_items (500)" in line]
+    assert f"counts wait in {spill_parent}/kibo-inventory-spill-" in line
+
+
+def test_counts_waiting_on_disk_are_removed_when_the_run_fails(emulator, tmp_path):
+    counts = {f"Store {n:02d}": 50 for n in range(20)}
+    bad = record("stock", sku="SKU-X", location_name="Store 00", quantity="many")
+    spill_parent = tmp_path / "tmp"
+    spill_parent.mkdir()
+    run = run_target(
+        {**emulator.config(), "max_buffered_items": 100},
+        [schema("stock"), *_stock_records("stock", counts, 5), bad],
+        tmp_path,
+        env={"TMPDIR": str(spill_parent)},
+    )
+    assert run.returncode == 1
+    assert "'quantity'" in run.stderr
+    assert "max_buffered_items (100) reached" in run.stderr
+    assert list(spill_parent.iterdir()) == []

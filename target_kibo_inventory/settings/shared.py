@@ -281,9 +281,12 @@ class Settings:
     max_buffered_items: int = setting(
         th.IntegerType(minimum=1),
         "Buffered items cap",
-        "Most distinct items held across all locations (repeats of an item are collapsed "
-        "into one; about 220 bytes each). At the cap the largest buffers are sent in whole "
-        "multiples of 3000 items and the rest stays buffered.",
+        "Most distinct items held in memory across all locations (repeats of an item are "
+        "collapsed into one; about 220 bytes each). At the cap, when no stream is sent as "
+        "adjust, the largest buffers of counts wait on disk (in the system's temporary folder, "
+        "owner-only, removed at the end) until their location's requests go out, so requests "
+        "stay full; otherwise the largest buffers are sent in whole multiples of 3000 items "
+        "and the rest stays buffered.",
         default=DEFAULT_MAX_BUFFERED_ITEMS,
     )
     max_movements_at_bookmark: int = setting(
