@@ -240,8 +240,8 @@ class _Writer:
         add = self.lines.append
         add("    location = None")
         convert = self._convert("convert_location", mapper.rules.location.convert)
-        for index, key in enumerate(mapper.location_keys):
-            add("    if location is None:" if index else "    if True:")
+        for key in mapper.location_keys:
+            add("    if location is None:")
             lines, holds = self._read(key, "        ")
             self.lines += lines
             self.lines += [
